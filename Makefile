@@ -1,0 +1,53 @@
+# Refract — build, run and test. On a fresh Debian machine:
+#   make run    fetch libvips, build, serve examples/images on http://127.0.0.1:8080/
+#   make test   install test dependencies, check formatting and lints, run every test
+#
+# libvips: by default the prebuilt 8.18 that sharp publishes on npm, unpacked into .deps/
+# (tarballs cached in ~/.cache/refract). REFRACT_VIPS=system links a system libvips through
+# pkg-config instead (apt-get install libvips-dev pkg-config).
+
+VIPS_NPM_VERSION := 1.3.4
+VIPS_DIR         := $(CURDIR)/.deps/sharp-libvips-$(VIPS_NPM_VERSION)
+LISTEN           ?= 127.0.0.1:8080
+CARGO            ?= cargo
+
+ifeq ($(REFRACT_VIPS),system)
+VIPS_STAMP :=
+else
+VIPS_STAMP := $(VIPS_DIR)/.complete
+endif
+
+.PHONY: all build run test deps lint bench clean toolchain
+
+all: build
+
+toolchain:
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
+
+deps: $(VIPS_STAMP)
+
+$(VIPS_DIR)/.complete: .ci/libvips.sh
+	.ci/libvips.sh $(VIPS_NPM_VERSION) $(VIPS_DIR)
+
+build: toolchain deps
+	$(CARGO) build --release --locked
+	@echo "built target/release/refract"
+
+run: build
+	./target/release/refract serve --listen $(LISTEN) --root examples/images
+
+lint: toolchain deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+test: lint
+	.ci/test-deps.sh
+	$(CARGO) test --all-targets --locked
+	$(CARGO) test --doc --locked
+
+bench: toolchain deps
+	$(CARGO) bench --bench transform
+
+clean:
+	$(CARGO) clean

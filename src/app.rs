@@ -1,0 +1,120 @@
+//! [`App`]: everything a running origin owns — configuration, the source of originals, the cache,
+//! the transform processor — built once from a [`Config`] and cheap to clone into every
+//! connection. No globals: tests build one per temporary directory.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::cache::{Lookup, RenderCache};
+use crate::config::Config;
+use crate::error::Error;
+use crate::request::{AcceptClass, ImageRequest, ParamLimits};
+use crate::source::fs::FsSource;
+use crate::source::Source;
+use crate::transform::vips::{self, Version};
+use crate::transform::{Limits, Processor, Rendered};
+
+/// A running origin's state. Clone it freely: clones share everything.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    source: Box<dyn Source>,
+    cache: RenderCache,
+    processor: Processor,
+    accepting: AtomicBool,
+    vips: Version,
+}
+
+impl App {
+    /// Build the origin: initialise libvips (once per process), open the source, size the cache
+    /// and the transform permits.
+    pub fn new(config: Config) -> Result<App, String> {
+        let vips = vips::init(vips::Settings { allow_svg: false })
+            .map_err(|e| format!("libvips failed to start: {e}"))?;
+        let source = FsSource::new(&config.root, config.max_source_bytes)
+            .map_err(|e| format!("--root {}: {e}", config.root.display()))?;
+        let cache = RenderCache::new(config.cache_size, config.cache_ttl);
+        let processor = Processor::new(
+            config.max_concurrency,
+            Limits {
+                max_pixels: config.max_pixels,
+                max_dimension: config.max_dimension,
+            },
+        );
+        Ok(App {
+            inner: Arc::new(Inner {
+                config,
+                source: Box::new(source),
+                cache,
+                processor,
+                accepting: AtomicBool::new(true),
+                vips,
+            }),
+        })
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Limits the URL parser enforces.
+    pub fn param_limits(&self) -> ParamLimits {
+        ParamLimits {
+            max_dimension: self.inner.config.max_dimension,
+        }
+    }
+
+    /// The rendered variant of `request` for a client of `accept` class: from the cache, or
+    /// fetched and transformed (once, however many clients ask at the same moment).
+    pub async fn render(
+        &self,
+        request: &ImageRequest,
+        accept: AcceptClass,
+    ) -> (Result<Arc<Rendered>, Error>, Lookup) {
+        let variant = request.variant(accept);
+        let cache_key = variant.cache_key();
+        let inner = &self.inner;
+        inner
+            .cache
+            .get_or_render(cache_key, async move {
+                let original = inner.source.fetch(&variant.key).await?;
+                inner.processor.render(original, variant).await
+            })
+            .await
+    }
+
+    /// The cache of rendered variants.
+    pub fn cache(&self) -> &RenderCache {
+        &self.inner.cache
+    }
+
+    /// Transforms completed since start (each cache miss that reached libvips counts once).
+    pub fn transforms(&self) -> u64 {
+        self.inner.processor.completed()
+    }
+
+    /// The libvips version in use.
+    pub fn vips_version(&self) -> Version {
+        self.inner.vips
+    }
+
+    /// A description of the source, for logs.
+    pub fn source_description(&self) -> String {
+        self.inner.source.describe()
+    }
+
+    /// Whether the origin should receive traffic (`/readyz`): false once shutdown has begun.
+    pub fn is_ready(&self) -> bool {
+        self.inner.accepting.load(Ordering::Relaxed)
+    }
+
+    /// Mark the origin as shutting down: `/readyz` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.inner.accepting.store(false, Ordering::Relaxed);
+    }
+}

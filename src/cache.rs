@@ -1,0 +1,98 @@
+//! The in-memory cache of rendered variants: moka, weighted by bytes, with request coalescing —
+//! concurrent misses for the same variant wait for one render instead of starting their own.
+//! Failures are not cached: the next request tries again.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use crate::error::Error;
+use crate::transform::Rendered;
+
+/// How a lookup was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Already cached.
+    Hit,
+    /// Rendered by this request.
+    Miss,
+    /// Rendered by a concurrent request for the same variant, which this one waited for.
+    Coalesced,
+}
+
+impl Lookup {
+    /// Lower-case name, for headers, logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lookup::Hit => "hit",
+            Lookup::Miss => "miss",
+            Lookup::Coalesced => "coalesced",
+        }
+    }
+}
+
+/// Rendered variants by cache key.
+#[derive(Clone)]
+pub struct RenderCache {
+    inner: Cache<String, Arc<Rendered>>,
+}
+
+/// Bookkeeping bytes charged per entry on top of key and body.
+const ENTRY_OVERHEAD: usize = 256;
+
+impl RenderCache {
+    /// A cache holding at most `max_bytes` of keys and bodies, each entry for at most `ttl`.
+    pub fn new(max_bytes: u64, ttl: Duration) -> RenderCache {
+        let inner = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, value: &Arc<Rendered>| {
+                let weight = key.len() + value.body.len() + ENTRY_OVERHEAD;
+                u32::try_from(weight).unwrap_or(u32::MAX)
+            })
+            .time_to_live(ttl)
+            .build();
+        RenderCache { inner }
+    }
+
+    /// The cached variant for `key`, or the result of `render` — run once however many callers
+    /// ask for the same key at the same time.
+    pub async fn get_or_render<F>(
+        &self,
+        key: String,
+        render: F,
+    ) -> (Result<Arc<Rendered>, Error>, Lookup)
+    where
+        F: Future<Output = Result<Rendered, Error>>,
+    {
+        if let Some(hit) = self.inner.get(&key).await {
+            return (Ok(hit), Lookup::Hit);
+        }
+        let entry = self
+            .inner
+            .entry(key)
+            .or_try_insert_with(async { render.await.map(Arc::new) })
+            .await;
+        match entry {
+            Ok(entry) if entry.is_fresh() => (Ok(entry.into_value()), Lookup::Miss),
+            Ok(entry) => (Ok(entry.into_value()), Lookup::Coalesced),
+            Err(e) => (Err((*e).clone()), Lookup::Miss),
+        }
+    }
+
+    /// Number of entries (approximate; moka applies writes lazily).
+    pub fn entry_count(&self) -> u64 {
+        self.inner.entry_count()
+    }
+
+    /// Bytes held (approximate).
+    pub fn weighted_size(&self) -> u64 {
+        self.inner.weighted_size()
+    }
+
+    /// Apply pending writes and evictions now (tests and metrics want exact counts).
+    pub async fn sync(&self) {
+        self.inner.run_pending_tasks().await;
+    }
+}

@@ -1,0 +1,310 @@
+//! Configuration in two stages: [`ServeArgs`] is what clap reads from flags and `REFRACT_*`
+//! environment variables (raw, as typed); [`Config`] is the validated result, built once, that
+//! [`crate::App`] is made from. `--check-config` stops after the second stage.
+//!
+//! Sizes accept plain bytes or units (`100000`, `50MB`, `256MiB`); durations use humantime
+//! (`3s`, `1h`, `1y`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Command line of the `refract` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "refract",
+    version,
+    about = "On-the-fly image transformation origin"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve images over HTTP.
+    Serve(ServeArgs),
+}
+
+/// Flags of `refract serve`. Every flag can also be set by the environment variable named beside
+/// it.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "REFRACT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of originals, served at `/`.
+    #[arg(long, env = "REFRACT_ROOT")]
+    pub root: Option<PathBuf>,
+
+    /// Memory for rendered variants (bytes or units: 256MiB, 1GB).
+    #[arg(long, env = "REFRACT_CACHE_SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub cache_size: u64,
+
+    /// How long a rendered variant may stay in memory (bounds staleness if an original changes).
+    #[arg(long, env = "REFRACT_CACHE_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// `Cache-Control: max-age` for images (what CDNs and browsers may keep).
+    #[arg(long, env = "REFRACT_MAX_AGE", default_value = "1y", value_parser = parse_duration)]
+    pub max_age: Duration,
+
+    /// `Cache-Control: max-age` for 4xx answers (5xx are never cacheable).
+    #[arg(long, env = "REFRACT_ERROR_MAX_AGE", default_value = "60s", value_parser = parse_duration)]
+    pub error_max_age: Duration,
+
+    /// Largest output width or height in pixels, after `dpr`.
+    #[arg(long, env = "REFRACT_MAX_DIMENSION", default_value_t = 8192)]
+    pub max_dimension: u32,
+
+    /// Largest width × height an original may declare; checked from the header, before decoding.
+    #[arg(long, env = "REFRACT_MAX_PIXELS", default_value = "50M", value_parser = parse_count)]
+    pub max_pixels: u64,
+
+    /// Largest original, in bytes or units.
+    #[arg(long, env = "REFRACT_MAX_SOURCE_BYTES", default_value = "50MB", value_parser = parse_size)]
+    pub max_source_bytes: u64,
+
+    /// Transforms running at once [default: number of CPUs].
+    #[arg(long, env = "REFRACT_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<usize>,
+
+    /// Open client connections; further connections are closed at once.
+    #[arg(long, env = "REFRACT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Time a client has to send its request headers.
+    #[arg(long, env = "REFRACT_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, env = "REFRACT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, env = "REFRACT_LOG_LEVEL", default_value = "info")]
+    pub log_level: tracing::Level,
+
+    /// Validate the configuration, print it, and exit.
+    #[arg(long, env = "REFRACT_CHECK_CONFIG")]
+    pub check_config: bool,
+}
+
+/// Validated configuration: everything [`crate::App`] needs, with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Directory of originals.
+    pub root: PathBuf,
+    /// Cache capacity in bytes.
+    pub cache_size: u64,
+    /// Cache entry lifetime.
+    pub cache_ttl: Duration,
+    /// `max-age` for images.
+    pub max_age: Duration,
+    /// `max-age` for 4xx answers.
+    pub error_max_age: Duration,
+    /// Output dimension cap.
+    pub max_dimension: u32,
+    /// Source pixel cap.
+    pub max_pixels: u64,
+    /// Source byte cap.
+    pub max_source_bytes: u64,
+    /// Transform permits.
+    pub max_concurrency: usize,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Header read timeout.
+    pub header_read_timeout: Duration,
+    /// Graceful shutdown budget.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Validate raw arguments.
+    pub fn from_args(args: &ServeArgs) -> Result<Config, String> {
+        let root = args
+            .root
+            .clone()
+            .ok_or("no originals configured: pass --root DIR (or REFRACT_ROOT)")?;
+        if !root.is_dir() {
+            return Err(format!("--root {}: not a directory", root.display()));
+        }
+        if args.max_dimension == 0 || args.max_dimension > 65_535 {
+            return Err("--max-dimension must be from 1 to 65535".into());
+        }
+        if args.max_pixels == 0 {
+            return Err("--max-pixels must be positive".into());
+        }
+        if args.max_source_bytes == 0 {
+            return Err("--max-source-bytes must be positive".into());
+        }
+        if args.max_connections == 0 {
+            return Err("--max-connections must be positive".into());
+        }
+        if args.cache_ttl.is_zero() {
+            return Err("--cache-ttl must be positive".into());
+        }
+        let max_concurrency = match args.max_concurrency {
+            Some(0) => return Err("--max-concurrency must be positive".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Config {
+            listen: args.listen,
+            root,
+            cache_size: args.cache_size,
+            cache_ttl: args.cache_ttl,
+            max_age: args.max_age,
+            error_max_age: args.error_max_age,
+            max_dimension: args.max_dimension,
+            max_pixels: args.max_pixels,
+            max_source_bytes: args.max_source_bytes,
+            max_concurrency,
+            max_connections: args.max_connections,
+            header_read_timeout: args.header_read_timeout,
+            shutdown_timeout: args.shutdown_timeout,
+        })
+    }
+
+    /// Defaults for serving `root` (what `refract serve --root DIR` would give, ignoring the
+    /// environment). Handy for tests and embedding.
+    pub fn for_root(root: impl Into<PathBuf>) -> Config {
+        let mut args = ServeArgs::defaults();
+        args.root = Some(root.into());
+        Config::from_args(&args).expect("default configuration is valid")
+    }
+}
+
+impl ServeArgs {
+    /// Every flag at its clap default, without reading the environment.
+    pub fn defaults() -> ServeArgs {
+        use clap::FromArgMatches as _;
+        let command = ServeArgs::augment_args(clap::Command::new("serve"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(["serve"])
+            .expect("every serve flag has a default or is optional");
+        ServeArgs::from_arg_matches(&matches).expect("defaults parse")
+    }
+}
+
+/// Parse a byte size: `100000`, `50MB` (decimal), `256MiB` (binary), `1.5GiB`, `64k`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 100000, 50MB, 256MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "ki" | "kib" => 1 << 10,
+        "mi" | "mib" => 1 << 20,
+        "gi" | "gib" => 1 << 30,
+        "ti" | "tib" => 1 << 40,
+        other => return Err(format!("'{s}': unknown unit '{other}'")),
+    };
+    let bytes = value * mult as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// Parse a count with an optional decimal suffix: `50000000`, `50M`, `50MP`, `1.5G`.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("MP")
+        .map(|n| format!("{n}M"))
+        .unwrap_or_else(|| t.to_owned());
+    if t.to_ascii_lowercase().contains('i') {
+        return Err(format!("'{s}': counts take decimal units (K, M, G)"));
+    }
+    parse_size(&t)
+}
+
+/// Parse a duration with humantime: `3s`, `500ms`, `1h`, `1y`. A plain number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(t).map_err(|e| format!("'{s}' is not a duration (e.g. 3s, 1h): {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100000").unwrap(), 100_000);
+        assert_eq!(parse_size("50MB").unwrap(), 50_000_000);
+        assert_eq!(parse_size("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("64k").unwrap(), 64_000);
+        assert_eq!(parse_size(" 10 kb ").unwrap(), 10_000);
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("10XB").is_err());
+        assert!(parse_size("-5").is_err());
+    }
+
+    #[test]
+    fn counts_and_durations() {
+        assert_eq!(parse_count("50M").unwrap(), 50_000_000);
+        assert_eq!(parse_count("50MP").unwrap(), 50_000_000);
+        assert!(parse_count("50MiB").is_err());
+        assert_eq!(parse_duration("3s").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1y").unwrap().as_secs(), 31_557_600);
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_ignore_the_environment() {
+        let d = ServeArgs::defaults();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(d.cache_size, 256 << 20);
+        assert_eq!(d.max_pixels, 50_000_000);
+        assert_eq!(d.max_source_bytes, 50_000_000);
+        assert_eq!(d.max_dimension, 8192);
+        assert!(d.root.is_none());
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let mut a = ServeArgs::defaults();
+        assert!(Config::from_args(&a).unwrap_err().contains("--root"));
+        a.root = Some("/definitely/not/here".into());
+        assert!(Config::from_args(&a)
+            .unwrap_err()
+            .contains("not a directory"));
+        a.root = Some(std::env::temp_dir());
+        a.max_concurrency = Some(0);
+        assert!(Config::from_args(&a)
+            .unwrap_err()
+            .contains("--max-concurrency"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The one error type. Every failure a request can meet is a variant here, and each variant knows
+//! its HTTP status, its short public message, its stable code (for logs and metrics) and whose
+//! fault it was. Turning an error into a response happens in one place: `server::response`.
+
+use std::fmt;
+
+/// Who caused a failure: tells "fix your URL" from "the original is broken" from "page us".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The request was wrong (bad parameter, bad path).
+    Client,
+    /// The original, or the store holding it, was missing, broken or unreachable.
+    Source,
+    /// Refract itself (a bug, or libvips failing on a valid image).
+    Server,
+}
+
+/// Everything that can go wrong while answering a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A known query parameter has a malformed or out-of-range value.
+    BadParam {
+        /// Parameter name as given in the URL.
+        param: &'static str,
+        /// What was wrong, in a few words.
+        reason: String,
+    },
+    /// The path is not a valid key (traversal, NUL, bad encoding...).
+    BadPath(String),
+    /// No original under this key.
+    NotFound,
+    /// The original is larger than `--max-source-bytes`.
+    SourceTooLarge {
+        /// The configured cap.
+        limit: u64,
+    },
+    /// The original's header declares more pixels than `--max-pixels`.
+    TooManyPixels {
+        /// Width × height × frames declared by the header.
+        pixels: u64,
+        /// The configured cap.
+        limit: u64,
+    },
+    /// The original is not in a format we decode.
+    UnsupportedFormat,
+    /// The original claims a supported format but cannot be decoded (corrupt or truncated).
+    Undecodable(String),
+    /// The store holding originals failed (I/O error, permissions).
+    SourceFailed(String),
+    /// The method is not GET or HEAD.
+    MethodNotAllowed,
+    /// A failure on our side.
+    Internal(String),
+}
+
+impl Error {
+    /// HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadParam { .. } | Error::BadPath(_) => 400,
+            Error::NotFound => 404,
+            Error::MethodNotAllowed => 405,
+            Error::SourceTooLarge { .. }
+            | Error::TooManyPixels { .. }
+            | Error::UnsupportedFormat
+            | Error::Undecodable(_) => 422,
+            Error::SourceFailed(_) => 502,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// Stable, machine-readable code: used in the response body, logs and metric labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadParam { .. } => "bad_param",
+            Error::BadPath(_) => "bad_path",
+            Error::NotFound => "not_found",
+            Error::SourceTooLarge { .. } => "source_too_large",
+            Error::TooManyPixels { .. } => "too_many_pixels",
+            Error::UnsupportedFormat => "unsupported_format",
+            Error::Undecodable(_) => "undecodable",
+            Error::SourceFailed(_) => "source_failed",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// Whose fault it was.
+    pub fn blame(&self) -> Blame {
+        match self {
+            Error::BadParam { .. } | Error::BadPath(_) | Error::MethodNotAllowed => Blame::Client,
+            Error::NotFound
+            | Error::SourceTooLarge { .. }
+            | Error::TooManyPixels { .. }
+            | Error::UnsupportedFormat
+            | Error::Undecodable(_)
+            | Error::SourceFailed(_) => Blame::Source,
+            Error::Internal(_) => Blame::Server,
+        }
+    }
+
+    /// The one-line reason shown to clients. Never includes internal details (paths, libvips
+    /// messages); those go to the log through `Display`.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::BadParam { param, reason } => format!("{param}: {reason}"),
+            Error::BadPath(reason) => format!("bad path: {reason}"),
+            Error::NotFound => "no image under this key".into(),
+            Error::SourceTooLarge { limit } => format!("original is larger than {limit} bytes"),
+            Error::TooManyPixels { pixels, limit } => {
+                format!("original has {pixels} pixels, more than the limit of {limit}")
+            }
+            Error::UnsupportedFormat => "original is not an image format we decode".into(),
+            Error::Undecodable(_) => "original image is corrupt or truncated".into(),
+            Error::SourceFailed(_) => "could not read the original".into(),
+            Error::MethodNotAllowed => "only GET and HEAD are allowed".into(),
+            Error::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// Shorthand for a [`Error::BadParam`].
+    pub fn bad_param(param: &'static str, reason: impl Into<String>) -> Self {
+        Error::BadParam {
+            param,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Undecodable(detail) | Error::SourceFailed(detail) | Error::Internal(detail) => {
+                write!(f, "{}: {}", self.code(), detail)
+            }
+            _ => write!(f, "{}: {}", self.code(), self.public_message()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_tell_client_source_and_server_apart() {
+        assert_eq!(Error::bad_param("w", "x").status(), 400);
+        assert_eq!(Error::NotFound.status(), 404);
+        assert_eq!(Error::Undecodable("eof".into()).status(), 422);
+        assert_eq!(Error::SourceFailed("eio".into()).status(), 502);
+        assert_eq!(Error::Internal("bug".into()).status(), 500);
+        assert_eq!(Error::NotFound.blame(), Blame::Source);
+        assert_eq!(Error::BadPath("..".into()).blame(), Blame::Client);
+    }
+
+    #[test]
+    fn public_message_hides_internal_detail() {
+        let e = Error::Undecodable("/srv/images/secret.jpg: VipsJpeg: premature end".into());
+        assert!(!e.public_message().contains("/srv"));
+        assert!(e.to_string().contains("premature end"));
+    }
+}

@@ -1,0 +1,31 @@
+//! Refract: an on-the-fly image transformation origin.
+//!
+//! A request flows top to bottom through these modules:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | flags and `REFRACT_*` variables → validated [`config::Config`] |
+//! | [`app`] | [`App`]: built once from the config; owns source, cache, processor |
+//! | [`server`] | accept loop, routes, response headers, graceful shutdown |
+//! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key |
+//! | [`cache`] | moka cache of rendered variants, byte-weighted, coalescing concurrent misses |
+//! | [`source`] | trait [`source::Source`] and its implementations (local directory) |
+//! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
+//! | [`format`] | image formats: URL names, MIME types, signatures |
+//! | [`error`] | the one [`Error`] type: status, public message, stable code |
+//!
+//! `transform::vips` is the only module with `unsafe` code.
+
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod format;
+pub mod request;
+pub mod server;
+pub mod source;
+pub mod transform;
+
+pub use app::App;
+pub use config::Config;
+pub use error::Error;

@@ -1,0 +1,70 @@
+//! The `refract` binary: parse the command line, build the [`refract::App`], serve until SIGTERM.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use refract::config::{Cli, Command, Config, ServeArgs};
+use refract::{server, App};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("refract: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("configuration ok\n{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    // Transforms run on the blocking pool; keep its threads alive so libvips's per-thread
+    // buffers are reused instead of being rebuilt after every idle spell.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::from_secs(600))
+        .build()
+        .expect("start tokio");
+    runtime.block_on(async move {
+        let app = match App::new(config.clone()) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("refract: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("refract: cannot listen on {}: {e}", config.listen);
+                return ExitCode::from(1);
+            }
+        };
+        tracing::info!(
+            listen = %listener.local_addr().map_or(config.listen, |a| a),
+            source = %app.source_description(),
+            libvips = %app.vips_version(),
+            "refract serving"
+        );
+        match server::run(listener, app, server::shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("refract: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

@@ -1,0 +1,155 @@
+//! The URL grammar: `/{key}?{params}` parsed once into a typed [`ImageRequest`], then resolved
+//! against the client's `Accept` into a [`Variant`] — exactly one rendering, whose canonical form
+//! is the cache key. Raw strings do not leave this module.
+
+pub mod accept;
+pub mod key;
+pub mod params;
+
+use std::borrow::Cow;
+
+pub use accept::AcceptClass;
+pub use key::Key;
+pub use params::{Align, Crop, Fit, FormatChoice, ParamLimits, Params, Rgba};
+
+use crate::error::Error;
+use crate::format::Format;
+
+/// A parsed image request: which original, and what to do to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRequest {
+    /// The original's key.
+    pub key: Key,
+    /// The transformation.
+    pub params: Params,
+}
+
+impl ImageRequest {
+    /// Parse a raw URL path and query.
+    pub fn parse(path: &str, query: Option<&str>, limits: ParamLimits) -> Result<Self, Error> {
+        let key = Key::from_url_path(path)?;
+        let pairs: Vec<(Cow<str>, Cow<str>)> =
+            form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect();
+        let params = Params::parse(pairs.iter().map(|(k, v)| (&**k, &**v)), limits)?;
+        Ok(ImageRequest { key, params })
+    }
+
+    /// Settle the output format for a client: the one rendering this client gets.
+    pub fn variant(&self, accept: AcceptClass) -> Variant {
+        let output = match self.params.format {
+            FormatChoice::Fixed(f) => Output::Fixed(f),
+            FormatChoice::Source => Output::Source,
+            FormatChoice::Auto => match accept {
+                AcceptClass::Avif => Output::Fixed(Format::Avif),
+                AcceptClass::Webp => Output::Fixed(Format::Webp),
+                AcceptClass::Legacy => Output::Family,
+            },
+        };
+        Variant {
+            key: self.key.clone(),
+            params: self.params.clone(),
+            output,
+        }
+    }
+
+    /// Whether the response depends on the `Accept` header (and so must say `Vary: Accept`).
+    pub fn varies_on_accept(&self) -> bool {
+        self.params.format == FormatChoice::Auto
+    }
+}
+
+/// How the output format is chosen once the source is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// This format.
+    Fixed(Format),
+    /// The source's own format (JPEG or PNG for formats we cannot write).
+    Source,
+    /// PNG when the image has alpha, JPEG otherwise.
+    Family,
+}
+
+impl Output {
+    /// Pick the format, given what the source turned out to be.
+    pub fn resolve(self, source_format: Format, has_alpha: bool) -> Format {
+        match self {
+            Output::Fixed(f) => f,
+            Output::Source => source_format,
+            Output::Family => Format::family(has_alpha),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Output::Fixed(f) => f.name(),
+            Output::Source => "source",
+            Output::Family => "family",
+        }
+    }
+}
+
+/// One rendering of one original: what is cached, and what a response carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// The original's key.
+    pub key: Key,
+    /// The transformation.
+    pub params: Params,
+    /// How the output format is settled.
+    pub output: Output,
+}
+
+impl Variant {
+    /// The cache key: the original's key, the canonical parameters, and the settled format.
+    /// Two URLs that render the same bytes share it.
+    pub fn cache_key(&self) -> String {
+        format!(
+            "{}?{}&fm={}",
+            self.key,
+            self.params.canonical(),
+            self.output.name()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ParamLimits = ParamLimits {
+        max_dimension: 8192,
+    };
+
+    #[test]
+    fn auto_settles_per_accept_class_and_the_key_says_which() {
+        let req = ImageRequest::parse("/a/cat.jpg", Some("w=400&fm=auto"), LIMITS).unwrap();
+        assert!(req.varies_on_accept());
+        let avif = req.variant(AcceptClass::Avif).cache_key();
+        let webp = req.variant(AcceptClass::Webp).cache_key();
+        let legacy = req.variant(AcceptClass::Legacy).cache_key();
+        assert!(avif.ends_with("fm=avif") && webp.ends_with("fm=webp"));
+        assert!(legacy.ends_with("fm=family"));
+        assert_eq!(avif, {
+            let fixed = ImageRequest::parse("/a/cat.jpg", Some("w=400&fm=avif"), LIMITS).unwrap();
+            assert!(!fixed.varies_on_accept());
+            fixed.variant(AcceptClass::Legacy).cache_key()
+        });
+    }
+
+    #[test]
+    fn keys_are_decoded_before_keying() {
+        let a = ImageRequest::parse("/a%20b.jpg", Some("w=1"), LIMITS).unwrap();
+        let b = ImageRequest::parse("/a b.jpg", Some("w=1&ixlib=x"), LIMITS).unwrap();
+        assert_eq!(
+            a.variant(AcceptClass::Legacy).cache_key(),
+            b.variant(AcceptClass::Legacy).cache_key()
+        );
+    }
+
+    #[test]
+    fn resolve_follows_the_source() {
+        assert_eq!(Output::Source.resolve(Format::Gif, true), Format::Gif);
+        assert_eq!(Output::Family.resolve(Format::Gif, true), Format::Png);
+        assert_eq!(Output::Family.resolve(Format::Webp, false), Format::JPEG);
+    }
+}

@@ -1,0 +1,624 @@
+//! The query string: imgix parameter names parsed once into typed, validated values.
+//!
+//! Unknown parameters are ignored (imgix clients add `ixlib=` and friends) and never reach the
+//! cache key. A known parameter with a bad value is a 400 with a one-line reason. A parameter
+//! given twice is refused: which copy wins would be a guess, and guesses split the cache.
+
+use std::fmt::Write as _;
+
+use crate::error::Error;
+use crate::format::Format;
+
+/// How the image is fitted to the requested box (imgix `fit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fit {
+    /// Fit inside the box, keep aspect ratio; may enlarge. imgix's default. CSS `contain`.
+    Clip,
+    /// Cover the box and crop the overflow. CSS `cover`.
+    Crop,
+    /// Fit inside the box and pad to exactly the box with `fill-color`.
+    Fill,
+    /// As `Fill`, but never enlarge the image.
+    FillMax,
+    /// As `Clip`, but never enlarge. CSS `inside`.
+    Max,
+    /// As `Crop`, but never enlarge: crops to the box's aspect ratio at most the original size.
+    Min,
+    /// Stretch to exactly the box, ignoring aspect ratio.
+    Scale,
+}
+
+impl Fit {
+    fn parse(value: &str) -> Option<Fit> {
+        Some(match value {
+            "clip" | "contain" => Fit::Clip,
+            "crop" | "cover" => Fit::Crop,
+            "fill" => Fit::Fill,
+            "fillmax" => Fit::FillMax,
+            "max" | "inside" => Fit::Max,
+            "min" => Fit::Min,
+            "scale" => Fit::Scale,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Fit::Clip => "clip",
+            Fit::Crop => "crop",
+            Fit::Fill => "fill",
+            Fit::FillMax => "fillmax",
+            Fit::Max => "max",
+            Fit::Min => "min",
+            Fit::Scale => "scale",
+        }
+    }
+
+    /// Whether this fit crops (and so reads `crop=`).
+    pub fn crops(self) -> bool {
+        matches!(self, Fit::Crop | Fit::Min)
+    }
+
+    /// Whether this fit pads (and so reads `fill-color`).
+    pub fn pads(self) -> bool {
+        matches!(self, Fit::Fill | Fit::FillMax)
+    }
+}
+
+/// Where along one axis a crop window sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Align {
+    /// Top or left.
+    Start,
+    /// Centre.
+    Center,
+    /// Bottom or right.
+    End,
+}
+
+/// Which part of the image a crop keeps (imgix `crop`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Crop {
+    /// Anchored by edges: `top`, `bottom`, `left`, `right`, `center`, or pairs like `top,left`.
+    Gravity {
+        /// Horizontal anchor.
+        x: Align,
+        /// Vertical anchor.
+        y: Align,
+    },
+    /// Centred on a focal point (`crop=focalpoint&fp-x=…&fp-y=…`), fractions of width/height.
+    FocalPoint {
+        /// 0 (left) – 1 (right).
+        x: f64,
+        /// 0 (top) – 1 (bottom).
+        y: f64,
+    },
+    /// The window with the most entropy.
+    Entropy,
+    /// libvips attention (imgix `edges`; also stands in for `faces`).
+    Attention,
+}
+
+impl Crop {
+    /// Centre crop, the default.
+    pub const CENTER: Crop = Crop::Gravity {
+        x: Align::Center,
+        y: Align::Center,
+    };
+}
+
+/// Which output format the URL asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatChoice {
+    /// No `fm`: keep the source's format (JPEG/PNG for formats we cannot write).
+    Source,
+    /// `fm=auto` or `auto=format`: the best format the client's `Accept` allows.
+    Auto,
+    /// An explicit format.
+    Fixed(Format),
+}
+
+/// A colour with alpha, 8 bits per channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rgba {
+    /// Red.
+    pub r: u8,
+    /// Green.
+    pub g: u8,
+    /// Blue.
+    pub b: u8,
+    /// Alpha (255 opaque).
+    pub a: u8,
+}
+
+impl Rgba {
+    /// imgix's default `fill-color`: transparent white.
+    pub const TRANSPARENT_WHITE: Rgba = Rgba {
+        r: 255,
+        g: 255,
+        b: 255,
+        a: 0,
+    };
+
+    /// imgix colour syntax: a keyword, or hex `RGB`, `ARGB`, `RRGGBB`, `AARRGGBB` (alpha first).
+    fn parse(value: &str) -> Option<Rgba> {
+        let v = value.strip_prefix('#').unwrap_or(value);
+        match v.to_ascii_lowercase().as_str() {
+            "white" => return Some(Rgba::rgb(255, 255, 255)),
+            "black" => return Some(Rgba::rgb(0, 0, 0)),
+            "transparent" => return Some(Rgba::TRANSPARENT_WHITE),
+            _ => {}
+        }
+        if !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let nib = |i: usize| u8::from_str_radix(&v[i..i + 1], 16).ok().map(|n| n * 17);
+        let byte = |i: usize| u8::from_str_radix(&v[i..i + 2], 16).ok();
+        Some(match v.len() {
+            3 => Rgba::rgb(nib(0)?, nib(1)?, nib(2)?),
+            4 => Rgba {
+                a: nib(0)?,
+                r: nib(1)?,
+                g: nib(2)?,
+                b: nib(3)?,
+            },
+            6 => Rgba::rgb(byte(0)?, byte(2)?, byte(4)?),
+            8 => Rgba {
+                a: byte(0)?,
+                r: byte(2)?,
+                g: byte(4)?,
+                b: byte(6)?,
+            },
+            _ => return None,
+        })
+    }
+
+    const fn rgb(r: u8, g: u8, b: u8) -> Rgba {
+        Rgba { r, g, b, a: 255 }
+    }
+
+    fn hex(self) -> String {
+        format!("{:02x}{:02x}{:02x}{:02x}", self.a, self.r, self.g, self.b)
+    }
+}
+
+/// Limits the parser enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamLimits {
+    /// Largest output width or height in pixels, after `dpr`.
+    pub max_dimension: u32,
+}
+
+/// The validated transformation a URL asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// Target width in device pixels (`w` × `dpr`, capped), if given.
+    pub width: Option<u32>,
+    /// Target height in device pixels (`h` × `dpr`, capped), if given.
+    pub height: Option<u32>,
+    /// How to fit the box.
+    pub fit: Fit,
+    /// What a cropping fit keeps.
+    pub crop: Crop,
+    /// Requested output format.
+    pub format: FormatChoice,
+    /// Encoder quality 1–100; `None` uses the format's default.
+    pub quality: Option<u8>,
+    /// Padding colour for `fit=fill`, and the background that alpha is flattened onto.
+    pub fill_color: Rgba,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            width: None,
+            height: None,
+            fit: Fit::Clip,
+            crop: Crop::CENTER,
+            format: FormatChoice::Source,
+            quality: None,
+            fill_color: Rgba::TRANSPARENT_WHITE,
+        }
+    }
+}
+
+/// Raw values of the parameters we know, before validation.
+#[derive(Default)]
+struct Raw<'q> {
+    w: Option<&'q str>,
+    h: Option<&'q str>,
+    dpr: Option<&'q str>,
+    fm: Option<&'q str>,
+    q: Option<&'q str>,
+    fit: Option<&'q str>,
+    crop: Option<&'q str>,
+    fp_x: Option<&'q str>,
+    fp_y: Option<&'q str>,
+    fill_color: Option<&'q str>,
+    auto: Option<&'q str>,
+}
+
+impl Params {
+    /// Parse a decoded query: `(name, value)` pairs in URL order.
+    pub fn parse<'q>(
+        pairs: impl IntoIterator<Item = (&'q str, &'q str)>,
+        limits: ParamLimits,
+    ) -> Result<Params, Error> {
+        let mut raw = Raw::default();
+        for (name, value) in pairs {
+            let (slot, name): (&mut Option<&str>, &'static str) = match name {
+                "w" => (&mut raw.w, "w"),
+                "h" => (&mut raw.h, "h"),
+                "dpr" => (&mut raw.dpr, "dpr"),
+                "fm" => (&mut raw.fm, "fm"),
+                "q" => (&mut raw.q, "q"),
+                "fit" => (&mut raw.fit, "fit"),
+                "crop" => (&mut raw.crop, "crop"),
+                "fp-x" => (&mut raw.fp_x, "fp-x"),
+                "fp-y" => (&mut raw.fp_y, "fp-y"),
+                "fill-color" => (&mut raw.fill_color, "fill-color"),
+                "auto" => (&mut raw.auto, "auto"),
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(Error::bad_param(name, "given more than once"));
+            }
+        }
+        raw.validate(limits)
+    }
+
+    /// The canonical query for these parameters, without the format: equal for every URL that
+    /// renders the same pixels (`w=400&dpr=2` and `w=800` agree; defaults and parameters the fit
+    /// ignores are left out). Combined with the key and the negotiated format it is the cache key.
+    pub fn canonical(&self) -> String {
+        let mut s = String::new();
+        if let Some(w) = self.width {
+            let _ = write!(s, "w={w}&");
+        }
+        if let Some(h) = self.height {
+            let _ = write!(s, "h={h}&");
+        }
+        let _ = write!(s, "fit={}", self.fit.name());
+        if self.fit.crops() {
+            match self.crop {
+                Crop::Gravity { x, y } => {
+                    let _ = write!(s, "&crop={}{}", align_char(x), align_char(y));
+                }
+                Crop::FocalPoint { x, y } => {
+                    let _ = write!(s, "&crop=fp:{x:.4},{y:.4}");
+                }
+                Crop::Entropy => s.push_str("&crop=entropy"),
+                Crop::Attention => s.push_str("&crop=attention"),
+            }
+        }
+        if let Some(q) = self.quality {
+            let _ = write!(s, "&q={q}");
+        }
+        let _ = write!(s, "&bg={}", self.fill_color.hex());
+        s
+    }
+}
+
+fn align_char(a: Align) -> char {
+    match a {
+        Align::Start => 's',
+        Align::Center => 'c',
+        Align::End => 'e',
+    }
+}
+
+impl Raw<'_> {
+    fn validate(self, limits: ParamLimits) -> Result<Params, Error> {
+        let max = limits.max_dimension;
+        let w = self.w.map(|v| dimension("w", v, max)).transpose()?;
+        let h = self.h.map(|v| dimension("h", v, max)).transpose()?;
+        let dpr = match self.dpr {
+            None => 1.0,
+            Some(v) => number("dpr", v, 1.0, 5.0)?,
+        };
+        let (width, height) = device_pixels(w, h, dpr, max);
+
+        let fit = match self.fit {
+            None => Fit::Clip,
+            Some(v) => Fit::parse(v).ok_or_else(|| {
+                Error::bad_param(
+                    "fit",
+                    format!("'{v}' is not one of clip, crop, fill, fillmax, max, min, scale"),
+                )
+            })?,
+        };
+
+        let fp_x = self.fp_x.map(|v| number("fp-x", v, 0.0, 1.0)).transpose()?;
+        let fp_y = self.fp_y.map(|v| number("fp-y", v, 0.0, 1.0)).transpose()?;
+        let crop = match self.crop {
+            None => Crop::CENTER,
+            Some(v) => parse_crop(v, fp_x.unwrap_or(0.5), fp_y.unwrap_or(0.5))?,
+        };
+
+        let auto_format = match self.auto {
+            None => false,
+            Some(v) => {
+                let mut format = false;
+                for token in v.split(',') {
+                    match token.trim() {
+                        "format" => format = true,
+                        // Accepted now, acted on by later pipeline steps (imgix names).
+                        "compress" | "enhance" | "redeye" | "true" | "" => {}
+                        other => {
+                            return Err(Error::bad_param(
+                                "auto",
+                                format!("'{other}' is not one of format, compress, enhance"),
+                            ))
+                        }
+                    }
+                }
+                format
+            }
+        };
+        let format = match self.fm {
+            Some("auto") => FormatChoice::Auto,
+            Some(v) => FormatChoice::Fixed(Format::from_param(v).ok_or_else(|| {
+                Error::bad_param(
+                    "fm",
+                    format!("'{v}' is not one of auto, jpg, pjpg, png, webp, avif, gif"),
+                )
+            })?),
+            // imgix: an explicit fm wins over auto=format.
+            None if auto_format => FormatChoice::Auto,
+            None => FormatChoice::Source,
+        };
+
+        let quality = self
+            .q
+            .map(|v| integer("q", v, 1, 100).map(|q| q as u8))
+            .transpose()?;
+        let fill_color = match self.fill_color {
+            None => Rgba::TRANSPARENT_WHITE,
+            Some(v) => Rgba::parse(v).ok_or_else(|| {
+                Error::bad_param(
+                    "fill-color",
+                    "expected a colour keyword or hex RGB, ARGB, RRGGBB or AARRGGBB",
+                )
+            })?,
+        };
+
+        Ok(Params {
+            width,
+            height,
+            fit,
+            crop,
+            format,
+            quality,
+            fill_color,
+        })
+    }
+}
+
+/// Scale CSS pixels by `dpr`; if the result exceeds `max`, shrink both sides by the same factor
+/// so the requested aspect ratio survives.
+fn device_pixels(w: Option<u32>, h: Option<u32>, dpr: f64, max: u32) -> (Option<u32>, Option<u32>) {
+    let scale = |v: u32| (f64::from(v) * dpr).round().max(1.0);
+    let (sw, sh) = (w.map(scale), h.map(scale));
+    let largest = sw.unwrap_or(0.0).max(sh.unwrap_or(0.0));
+    let shrink = if largest > f64::from(max) {
+        f64::from(max) / largest
+    } else {
+        1.0
+    };
+    let fin = |v: f64| ((v * shrink).round().max(1.0) as u32).min(max);
+    (sw.map(fin), sh.map(fin))
+}
+
+fn parse_crop(value: &str, fp_x: f64, fp_y: f64) -> Result<Crop, Error> {
+    let (mut x, mut y) = (Align::Center, Align::Center);
+    let (mut focal, mut entropy, mut attention) = (false, false, false);
+    for token in value.split(',') {
+        match token.trim() {
+            "top" => y = Align::Start,
+            "bottom" => y = Align::End,
+            "left" => x = Align::Start,
+            "right" => x = Align::End,
+            "center" | "centre" | "middle" => {}
+            "focalpoint" => focal = true,
+            "entropy" => entropy = true,
+            "edges" | "faces" | "attention" => attention = true,
+            other => {
+                return Err(Error::bad_param(
+                    "crop",
+                    format!(
+                        "'{other}' is not one of top, bottom, left, right, center, \
+                         focalpoint, entropy, edges"
+                    ),
+                ))
+            }
+        }
+    }
+    // imgix precedence: focal point, then the smart modes, then edge anchors.
+    Ok(if focal {
+        Crop::FocalPoint { x: fp_x, y: fp_y }
+    } else if entropy {
+        Crop::Entropy
+    } else if attention {
+        Crop::Attention
+    } else {
+        Crop::Gravity { x, y }
+    })
+}
+
+fn integer(param: &'static str, value: &str, min: u32, max: u32) -> Result<u32, Error> {
+    let reason = || format!("expected a whole number from {min} to {max}, got '{value}'");
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::bad_param(param, reason()));
+    }
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::bad_param(param, reason())),
+    }
+}
+
+fn dimension(param: &'static str, value: &str, max: u32) -> Result<u32, Error> {
+    integer(param, value, 1, max)
+}
+
+fn number(param: &'static str, value: &str, min: f64, max: f64) -> Result<f64, Error> {
+    let ok = value.len() <= 16
+        && !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    match value.parse::<f64>() {
+        Ok(n) if ok && n.is_finite() && (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::bad_param(
+            param,
+            format!("expected a number from {min} to {max}, got '{value}'"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ParamLimits = ParamLimits {
+        max_dimension: 8192,
+    };
+
+    fn parse(q: &str) -> Result<Params, Error> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Params::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), LIMITS)
+    }
+
+    fn reason(q: &str) -> String {
+        parse(q).unwrap_err().public_message()
+    }
+
+    #[test]
+    fn empty_query_is_the_identity() {
+        assert_eq!(parse("").unwrap(), Params::default());
+    }
+
+    #[test]
+    fn dpr_multiplies_and_is_folded_into_the_canonical_form() {
+        let a = parse("w=400&dpr=2").unwrap();
+        assert_eq!(a.width, Some(800));
+        assert_eq!(a.canonical(), parse("w=800").unwrap().canonical());
+        assert_eq!(parse("w=333&dpr=1.5").unwrap().width, Some(500));
+    }
+
+    #[test]
+    fn dpr_past_the_cap_shrinks_both_sides_keeping_aspect() {
+        let p = parse("w=8000&h=4000&dpr=2").unwrap();
+        assert_eq!((p.width, p.height), (Some(8192), Some(4096)));
+    }
+
+    #[test]
+    fn unknown_parameters_are_ignored_and_left_out_of_the_key() {
+        let a = parse("w=100&ixlib=js-3.8.0&foo=bar").unwrap();
+        assert_eq!(a.canonical(), parse("w=100").unwrap().canonical());
+    }
+
+    #[test]
+    fn parameter_order_does_not_change_the_key() {
+        assert_eq!(
+            parse("w=10&h=20&fit=crop").unwrap().canonical(),
+            parse("fit=crop&h=20&w=10").unwrap().canonical()
+        );
+    }
+
+    #[test]
+    fn css_aliases_map_to_imgix_fits() {
+        assert_eq!(parse("fit=cover").unwrap().fit, Fit::Crop);
+        assert_eq!(parse("fit=contain").unwrap().fit, Fit::Clip);
+        assert_eq!(parse("fit=inside").unwrap().fit, Fit::Max);
+        assert_eq!(parse("fit=fill").unwrap().fit, Fit::Fill);
+    }
+
+    #[test]
+    fn crop_only_enters_the_key_when_the_fit_crops() {
+        assert_eq!(
+            parse("w=1&crop=top").unwrap().canonical(),
+            parse("w=1").unwrap().canonical()
+        );
+        assert_ne!(
+            parse("w=1&h=1&fit=crop&crop=top").unwrap().canonical(),
+            parse("w=1&h=1&fit=crop").unwrap().canonical()
+        );
+    }
+
+    #[test]
+    fn crop_tokens_combine() {
+        assert_eq!(
+            parse("crop=top,left").unwrap().crop,
+            Crop::Gravity {
+                x: Align::Start,
+                y: Align::Start
+            }
+        );
+        assert_eq!(
+            parse("crop=focalpoint&fp-x=0.25&fp-y=1").unwrap().crop,
+            Crop::FocalPoint { x: 0.25, y: 1.0 }
+        );
+        assert_eq!(parse("crop=faces,edges").unwrap().crop, Crop::Attention);
+        assert_eq!(parse("crop=entropy,top").unwrap().crop, Crop::Entropy);
+    }
+
+    #[test]
+    fn formats_and_auto() {
+        assert_eq!(parse("fm=auto").unwrap().format, FormatChoice::Auto);
+        assert_eq!(parse("auto=format").unwrap().format, FormatChoice::Auto);
+        assert_eq!(
+            parse("auto=format,compress&fm=png").unwrap().format,
+            FormatChoice::Fixed(Format::Png)
+        );
+        assert_eq!(
+            parse("fm=jpeg").unwrap().format,
+            FormatChoice::Fixed(Format::JPEG)
+        );
+        assert_eq!(parse("").unwrap().format, FormatChoice::Source);
+    }
+
+    #[test]
+    fn colours_follow_imgix_argb_order() {
+        assert_eq!(
+            parse("fill-color=80ff0000").unwrap().fill_color,
+            Rgba {
+                a: 0x80,
+                r: 255,
+                g: 0,
+                b: 0
+            }
+        );
+        assert_eq!(
+            parse("fill-color=f00").unwrap().fill_color,
+            Rgba::rgb(255, 0, 0)
+        );
+        assert_eq!(
+            parse("fill-color=%23336699").unwrap().fill_color,
+            Rgba::rgb(0x33, 0x66, 0x99)
+        );
+    }
+
+    #[test]
+    fn bad_values_get_one_line_reasons() {
+        assert!(reason("w=0").starts_with("w: expected a whole number from 1 to 8192"));
+        assert!(reason("w=8193").contains("8193"));
+        assert!(reason("w=-5").starts_with("w:"));
+        assert!(reason("w=12px").starts_with("w:"));
+        assert!(reason("h=1e3").starts_with("h:"));
+        assert!(reason("dpr=6").starts_with("dpr:"));
+        assert!(reason("dpr=0.5").starts_with("dpr:"));
+        assert!(reason("dpr=NaN").starts_with("dpr:"));
+        assert!(reason("q=0").starts_with("q:"));
+        assert!(reason("q=101").starts_with("q:"));
+        assert!(reason("fm=bmp").starts_with("fm:"));
+        assert!(reason("fit=stretch").starts_with("fit:"));
+        assert!(reason("crop=diagonal").starts_with("crop:"));
+        assert!(reason("fp-x=2").starts_with("fp-x:"));
+        assert!(reason("fill-color=zzz").starts_with("fill-color:"));
+        assert!(reason("w=1&w=2").contains("more than once"));
+        assert!(reason("w=99999999999999999999").starts_with("w:"));
+        for q in ["w=1", "w=8192", "q=1", "q=100", "dpr=1", "dpr=5", "fp-x=0"] {
+            assert!(parse(q).is_ok(), "{q}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Building responses: the headers a CDN needs for an image (type, length, strong ETag and 304,
+//! `Cache-Control`, `Vary`), and the one place an [`Error`] becomes an HTTP answer.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use crate::app::App;
+use crate::cache::Lookup;
+use crate::error::Error;
+use crate::request::ImageRequest;
+use crate::transform::Rendered;
+
+/// Header naming how the cache answered (`hit`, `miss`, `coalesced`); handy behind a CDN.
+pub const X_CACHE: &str = "x-refract-cache";
+/// Header carrying the stable error code on error responses.
+pub const X_ERROR: &str = "x-refract-error";
+
+/// An image response, or 304 when `if_none_match` already names its ETag.
+pub fn image(
+    app: &App,
+    request: &ImageRequest,
+    rendered: &Rendered,
+    lookup: Lookup,
+    if_none_match: Option<&HeaderValue>,
+    head: bool,
+) -> Response<Full<Bytes>> {
+    let not_modified = if_none_match
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| etag_matches(v, &rendered.etag));
+    let status = if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
+    let body = if not_modified || head {
+        Bytes::new()
+    } else {
+        rendered.body.clone()
+    };
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::ETAG, &rendered.etag)
+        .header(
+            header::CACHE_CONTROL,
+            format!("public, max-age={}", app.config().max_age.as_secs()),
+        )
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(X_CACHE, lookup.as_str());
+    if request.varies_on_accept() {
+        builder = builder.header(header::VARY, "Accept");
+    }
+    if !not_modified {
+        builder = builder
+            .header(header::CONTENT_TYPE, rendered.format.mime())
+            .header(header::CONTENT_LENGTH, rendered.body.len());
+    }
+    builder.body(Full::new(body)).expect("valid response")
+}
+
+/// Weak comparison, as RFC 9110 prescribes for `If-None-Match`: `*`, or any listed tag equal to
+/// ours once `W/` is dropped.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
+
+/// The answer for an error: status, short `code: reason` text, the code in a header, and a
+/// cache policy — short for 4xx (the URL may start working once the original is uploaded),
+/// `no-store` for 5xx.
+pub fn error(app: &App, err: &Error, head: bool) -> Response<Full<Bytes>> {
+    let status = err.status();
+    let cache_control = if status >= 500 {
+        "no-store".to_owned()
+    } else {
+        format!("public, max-age={}", app.config().error_max_age.as_secs())
+    };
+    let body = format!("{}: {}\n", err.code(), err.public_message());
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(X_ERROR, err.code());
+    if matches!(err, Error::MethodNotAllowed) {
+        builder = builder.header(header::ALLOW, "GET, HEAD");
+    }
+    let body = if head {
+        Bytes::new()
+    } else {
+        Bytes::from(body)
+    };
+    builder.body(Full::new(body)).expect("valid response")
+}
+
+/// A small plain-text response (health endpoints).
+pub fn text(status: u16, body: &'static str, head: bool) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Full::new(if head {
+            Bytes::new()
+        } else {
+            Bytes::from_static(body.as_bytes())
+        }))
+        .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::etag_matches;
+
+    #[test]
+    fn if_none_match_comparison() {
+        let tag = "\"abc\"";
+        assert!(etag_matches("\"abc\"", tag));
+        assert!(etag_matches("W/\"abc\"", tag));
+        assert!(etag_matches("\"x\", \"abc\"", tag));
+        assert!(etag_matches("*", tag));
+        assert!(!etag_matches("\"abcd\"", tag));
+        assert!(!etag_matches("abc", tag));
+    }
+}

@@ -1,0 +1,110 @@
+//! Originals in a local directory. Keys are already free of `..` (see [`Key`]); on top of that a
+//! resolved path must stay inside the root, so a symlink cannot lead out of it.
+
+use std::io::{self, ErrorKind};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+
+use super::{BoxFuture, Source};
+use crate::error::Error;
+use crate::request::Key;
+
+/// A directory of originals.
+pub struct FsSource {
+    root: PathBuf,
+    max_bytes: u64,
+}
+
+impl FsSource {
+    /// Serve files under `root` (which must exist), refusing any larger than `max_bytes`.
+    pub fn new(root: &Path, max_bytes: u64) -> io::Result<FsSource> {
+        Ok(FsSource {
+            root: root.canonicalize()?,
+            max_bytes,
+        })
+    }
+
+    async fn read(&self, key: &Key) -> Result<Bytes, Error> {
+        let path = self.root.join(key.as_str());
+        let resolved = match tokio::fs::canonicalize(&path).await {
+            Ok(p) => p,
+            Err(e) => return Err(io_error(e)),
+        };
+        if !resolved.starts_with(&self.root) {
+            return Err(Error::NotFound);
+        }
+        let mut file = tokio::fs::File::open(&resolved).await.map_err(io_error)?;
+        let meta = file.metadata().await.map_err(io_error)?;
+        if !meta.is_file() {
+            return Err(Error::NotFound);
+        }
+        if meta.len() > self.max_bytes {
+            return Err(Error::SourceTooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        // The file may grow between stat and read: read at most one byte past the cap.
+        let mut buf = Vec::with_capacity(meta.len() as usize);
+        (&mut file)
+            .take(self.max_bytes + 1)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(io_error)?;
+        if buf.len() as u64 > self.max_bytes {
+            return Err(Error::SourceTooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        Ok(Bytes::from(buf))
+    }
+}
+
+fn io_error(e: io::Error) -> Error {
+    match e.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::IsADirectory => Error::NotFound,
+        _ => Error::SourceFailed(e.to_string()),
+    }
+}
+
+impl Source for FsSource {
+    fn fetch<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Bytes, Error>> {
+        Box::pin(self.read(key))
+    }
+
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Key {
+        Key::new(k).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_missing_oversized_and_escaping_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.bin"), b"hello").unwrap();
+        std::fs::write(root.join("big.bin"), vec![0u8; 100]).unwrap();
+        std::fs::write(dir.path().join("secret.txt"), b"secret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("escape")).unwrap();
+
+        let src = FsSource::new(&root, 50).unwrap();
+        assert_eq!(&src.fetch(&key("sub/a.bin")).await.unwrap()[..], b"hello");
+        assert_eq!(src.fetch(&key("nope.jpg")).await, Err(Error::NotFound));
+        assert_eq!(src.fetch(&key("sub")).await, Err(Error::NotFound));
+        assert_eq!(src.fetch(&key("sub/a.bin/x")).await, Err(Error::NotFound));
+        assert_eq!(src.fetch(&key("escape")).await, Err(Error::NotFound));
+        assert_eq!(
+            src.fetch(&key("big.bin")).await,
+            Err(Error::SourceTooLarge { limit: 50 })
+        );
+    }
+}

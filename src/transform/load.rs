@@ -1,0 +1,57 @@
+//! Step 0: open the original's header — no pixels decoded — learn its size, orientation, alpha
+//! and format, and refuse it if it breaks a limit. Everything here runs before any decode.
+
+use super::plan::Size;
+use super::vips::Image;
+use super::{classify_header, Limits};
+use crate::error::Error;
+use crate::format::Format;
+
+/// What the header says about an original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// Size after EXIF orientation is applied (what the viewer sees).
+    pub size: Size,
+    /// Whether it has an alpha channel.
+    pub has_alpha: bool,
+    /// Its format, as the output format when the URL names none.
+    pub format: Format,
+}
+
+/// Read the header of `bytes` and check it against `limits`.
+pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
+    if bytes.is_empty() {
+        return Err(Error::UnsupportedFormat);
+    }
+    let header = Image::header(bytes).map_err(classify_header)?;
+    let (width, height) = (header.width(), header.height());
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(Error::TooManyPixels {
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    if width == 0 || height == 0 {
+        return Err(Error::Undecodable("zero-sized image".into()));
+    }
+    // EXIF orientations 5–8 turn the image a quarter: width and height swap.
+    let size = if header.orientation() >= 5 {
+        Size::new(height, width)
+    } else {
+        Size::new(width, height)
+    };
+    let has_alpha = header.has_alpha();
+    let loader = header.loader().unwrap_or_default();
+    let compression = header.get_string(c"heif-compression");
+    // HEIF holding HEVC (Apple's HEIC) opens, but the prebuilt libvips carries no HEVC decoder
+    // (patents): refuse it here instead of failing halfway through the decode.
+    if loader.starts_with("heif") && compression.as_deref().is_some_and(|c| c != "av1") {
+        return Err(Error::UnsupportedFormat);
+    }
+    Ok(SourceInfo {
+        size,
+        has_alpha,
+        format: Format::of_source(&loader, compression.as_deref(), has_alpha),
+    })
+}

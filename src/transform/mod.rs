@@ -1,0 +1,147 @@
+//! Turning an original's bytes into a rendered variant: [`Processor`] runs the [`pipeline`] on
+//! the blocking pool under a permit (so CPU work never sits on the async workers and never
+//! exceeds the configured concurrency), and hashes the result for its ETag.
+//!
+//! Layout: [`plan`] is pure geometry; [`pipeline`] lists the steps ([`load`], [`resize`],
+//! [`colour`], [`crop`], [`pad`], [`flatten`], [`encode`]), one module each; [`vips`] is the only
+//! module that touches libvips.
+
+pub mod colour;
+pub mod crop;
+pub mod encode;
+pub mod flatten;
+pub mod load;
+pub mod pad;
+pub mod pipeline;
+pub mod plan;
+pub mod resize;
+pub mod vips;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::format::Format;
+use crate::request::Variant;
+use plan::Size;
+use vips::VipsError;
+
+/// Limits applied to every original before its pixels are decoded, and to every output.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest width × height a header may declare.
+    pub max_pixels: u64,
+    /// Largest output width or height.
+    pub max_dimension: u32,
+}
+
+/// A finished variant, as cached and served.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// Encoded image bytes (shared, never copied when served).
+    pub body: Bytes,
+    /// Their format.
+    pub format: Format,
+    /// Pixel size.
+    pub size: Size,
+    /// Strong ETag, quotes included: a hash of the bytes, so it is stable across restarts and
+    /// replicas for the same output, and changes whenever the bytes do.
+    pub etag: String,
+}
+
+impl Rendered {
+    fn new(output: pipeline::Output) -> Rendered {
+        let digest = Sha256::digest(&output.body);
+        let mut etag = String::with_capacity(34);
+        etag.push('"');
+        for b in &digest[..16] {
+            etag.push_str(&format!("{b:02x}"));
+        }
+        etag.push('"');
+        Rendered {
+            body: output.body,
+            format: output.format,
+            size: output.size,
+            etag,
+        }
+    }
+}
+
+/// Runs transforms: at most `concurrency` at once, each on the blocking pool.
+pub struct Processor {
+    permits: Arc<Semaphore>,
+    limits: Limits,
+    completed: AtomicU64,
+}
+
+impl Processor {
+    /// A processor allowing `concurrency` simultaneous transforms.
+    pub fn new(concurrency: usize, limits: Limits) -> Processor {
+        Processor {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            limits,
+            completed: AtomicU64::new(0),
+        }
+    }
+
+    /// Render `variant` from `original`. Waits for a permit, then runs on the blocking pool. The
+    /// permit travels with the blocking task, so a request that is cancelled while its transform
+    /// runs still holds the slot until the CPU work really ends.
+    pub async fn render(&self, original: Bytes, variant: Variant) -> Result<Rendered, Error> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("transform permits closed".into()))?;
+        let limits = self.limits;
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            pipeline::render(&original, &variant, &limits).map(Rendered::new)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("transform task failed: {e}")))?;
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Transforms run to completion (successful or not) since start.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+
+    /// The limits applied to originals.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// Map a failure to read an original's header: the format is unknown (or its loader blocked),
+/// or the data is broken. Never our fault: the header is the first thing that touches the bytes.
+pub(crate) fn classify_header(e: VipsError) -> Error {
+    if is_unknown_format(&e) {
+        Error::UnsupportedFormat
+    } else {
+        Error::Undecodable(e.to_string())
+    }
+}
+
+fn is_unknown_format(e: &VipsError) -> bool {
+    let m = e.message.to_ascii_lowercase();
+    m.contains("not a known") || m.contains("is blocked") || m.contains("not in a known")
+}
+
+/// Map a libvips failure after the header was read. Unknown formats are recognisable by
+/// message; anything else is provisionally ours — [`pipeline::render`] re-blames the original
+/// if it turns out not to decode.
+pub(crate) fn classify(e: VipsError) -> Error {
+    if is_unknown_format(&e) {
+        Error::UnsupportedFormat
+    } else {
+        Error::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,51 @@
+//! The pipeline, in the order the pixels go through it. Each step is its own module and does
+//! nothing when the request does not ask for it.
+
+use super::plan::{self, Size};
+use super::{colour, crop, encode, flatten, load, pad, resize, Limits};
+use crate::error::Error;
+use crate::format::Format;
+use crate::request::Variant;
+
+/// The encoded output of one variant, before it is hashed and cached.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Encoded bytes.
+    pub body: bytes::Bytes,
+    /// Their format.
+    pub format: Format,
+    /// Final pixel size.
+    pub size: Size,
+}
+
+/// Render `variant` from the original's `bytes`. Blocking and CPU-heavy: call it off the async
+/// executor, under a transform permit (see [`super::Processor`]).
+pub fn render(bytes: &[u8], variant: &Variant, limits: &Limits) -> Result<Output, Error> {
+    let source = load::inspect(bytes, limits)?;
+    run(bytes, &source, variant, limits).map_err(|e| match e {
+        // Pixels decode lazily, so a broken original can fail any later step, sometimes with
+        // no message at all. Only blame ourselves if the original decodes on its own.
+        Error::Internal(detail) if !resize::decodes(bytes) => Error::Undecodable(detail),
+        other => other,
+    })
+}
+
+fn run(
+    bytes: &[u8],
+    source: &load::SourceInfo,
+    variant: &Variant,
+    limits: &Limits,
+) -> Result<Output, Error> {
+    let params = &variant.params;
+    let plan = plan::plan(source.size, params, limits.max_dimension)?;
+    let format = variant.output.resolve(source.format, source.has_alpha);
+
+    let image = resize::apply(bytes, &plan)?;
+    let image = colour::apply(image, plan.canvas.is_some())?;
+    let image = crop::apply(image, &plan)?;
+    let image = pad::apply(image, &plan, params.fill_color)?;
+    let image = flatten::apply(image, format, params.fill_color)?;
+    let size = Size::new(image.width(), image.height());
+    let body = encode::apply(&image, format, params.quality)?;
+    Ok(Output { body, format, size })
+}

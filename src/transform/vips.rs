@@ -1,0 +1,895 @@
+//! The only module that touches libvips: hand-written declarations for the few C functions Refract
+//! calls, wrapped in a safe [`Image`] type. Nothing outside this file says `unsafe`.
+//!
+//! Why our own binding: the third-party crates either double-free on `Clone` or break their
+//! option calls across libvips versions. libvips's C API passes optional arguments as
+//! NULL-terminated `name, value` varargs; every call below spells out the C type of each value
+//! (`c_int` for enums and booleans, `c_double` for doubles), because a wrongly typed vararg is
+//! undefined behaviour that no compiler catches.
+//!
+//! Lifetimes: an image loaded from a buffer reads that buffer lazily, and so does every image
+//! derived from it, so [`Image<'a>`] borrows the input bytes for as long as any derived image lives.
+
+use std::ffi::{c_char, c_double, c_int, c_void, CStr};
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+#[repr(C)]
+struct VipsImage {
+    _opaque: [u8; 0],
+}
+
+#[repr(C)]
+struct VipsArea {
+    _opaque: [u8; 0],
+}
+
+// Linking is set up by build.rs (prebuilt libvips-cpp or the system libvips).
+extern "C" {
+    fn vips_init(argv0: *const c_char) -> c_int;
+    fn vips_version(flag: c_int) -> c_int;
+    fn vips_cache_set_max(max: c_int);
+    fn vips_cache_set_max_mem(max: usize);
+    fn vips_cache_set_max_files(max: c_int);
+    fn vips_concurrency_set(concurrency: c_int);
+    fn vips_block_untrusted_set(state: c_int);
+    fn vips_operation_block_set(name: *const c_char, state: c_int);
+    fn vips_error_buffer_copy() -> *mut c_char;
+    fn vips_error_clear();
+    fn vips_tracked_get_mem() -> usize;
+    fn g_free(mem: *mut c_void);
+    fn g_log_set_handler(
+        domain: *const c_char,
+        levels: c_int,
+        handler: extern "C" fn(*const c_char, c_int, *const c_char, *mut c_void),
+        user_data: *mut c_void,
+    ) -> u32;
+    fn g_object_unref(object: *mut c_void);
+
+    fn vips_image_new_from_buffer(
+        buf: *const c_void,
+        len: usize,
+        option_string: *const c_char,
+        ...
+    ) -> *mut VipsImage;
+    fn vips_image_new_from_memory_copy(
+        data: *const c_void,
+        size: usize,
+        width: c_int,
+        height: c_int,
+        bands: c_int,
+        format: c_int,
+    ) -> *mut VipsImage;
+    fn vips_image_write_to_memory(image: *mut VipsImage, size: *mut usize) -> *mut c_void;
+    fn vips_image_get_width(image: *const VipsImage) -> c_int;
+    fn vips_image_get_height(image: *const VipsImage) -> c_int;
+    fn vips_image_get_bands(image: *const VipsImage) -> c_int;
+    fn vips_image_get_format(image: *const VipsImage) -> c_int;
+    fn vips_image_get_interpretation(image: *const VipsImage) -> c_int;
+    fn vips_image_get_n_pages(image: *mut VipsImage) -> c_int;
+    fn vips_image_hasalpha(image: *mut VipsImage) -> c_int;
+    fn vips_image_get_typeof(image: *const VipsImage, name: *const c_char) -> usize;
+    fn vips_image_get_int(image: *const VipsImage, name: *const c_char, out: *mut c_int) -> c_int;
+    fn vips_image_get_string(
+        image: *const VipsImage,
+        name: *const c_char,
+        out: *mut *const c_char,
+    ) -> c_int;
+    fn vips_image_set_int(image: *mut VipsImage, name: *const c_char, value: c_int);
+
+    fn vips_thumbnail_buffer(
+        buf: *const c_void,
+        len: usize,
+        out: *mut *mut VipsImage,
+        width: c_int,
+        ...
+    ) -> c_int;
+    fn vips_extract_area(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        left: c_int,
+        top: c_int,
+        width: c_int,
+        height: c_int,
+        ...
+    ) -> c_int;
+    fn vips_embed(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        x: c_int,
+        y: c_int,
+        width: c_int,
+        height: c_int,
+        ...
+    ) -> c_int;
+    fn vips_flatten(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
+    fn vips_colourspace(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        space: c_int,
+        ...
+    ) -> c_int;
+    fn vips_cast(input: *mut VipsImage, out: *mut *mut VipsImage, format: c_int, ...) -> c_int;
+    fn vips_bandjoin_const1(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        c: c_double,
+        ...
+    ) -> c_int;
+
+    fn vips_jpegsave_buffer(
+        input: *mut VipsImage,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+        ...
+    ) -> c_int;
+    fn vips_pngsave_buffer(
+        input: *mut VipsImage,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+        ...
+    ) -> c_int;
+    fn vips_webpsave_buffer(
+        input: *mut VipsImage,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+        ...
+    ) -> c_int;
+    fn vips_heifsave_buffer(
+        input: *mut VipsImage,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+        ...
+    ) -> c_int;
+    fn vips_gifsave_buffer(
+        input: *mut VipsImage,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+        ...
+    ) -> c_int;
+
+    fn vips_array_double_new(array: *const c_double, n: c_int) -> *mut VipsArea;
+    fn vips_area_unref(area: *mut VipsArea);
+}
+
+const TRUE: c_int = 1;
+const FALSE: c_int = 0;
+const END: *const c_char = ptr::null();
+
+// Enum values from the libvips headers (stable across 8.x).
+const VIPS_SIZE_FORCE: c_int = 3;
+/// Stop on any decoder warning. libjpeg reports a truncated file only as a warning (it pads the
+/// missing scans with grey), so anything laxer serves half-grey images; sharp defaults to this too.
+const VIPS_FAIL_ON_WARNING: c_int = 3;
+const VIPS_ACCESS_SEQUENTIAL: c_int = 1;
+const VIPS_EXTEND_BACKGROUND: c_int = 5;
+const VIPS_INTERESTING_ENTROPY: c_int = 2;
+const VIPS_INTERESTING_ATTENTION: c_int = 3;
+const VIPS_HEIF_COMPRESSION_AV1: c_int = 4;
+const VIPS_FOREIGN_KEEP_NONE: c_int = 0;
+const VIPS_FORMAT_UCHAR: c_int = 0;
+
+/// Pixel interpretation, as libvips names it (`VipsInterpretation`); only the values we act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpretation {
+    /// One-band 8-bit greyscale.
+    BW,
+    /// 8-bit sRGB.
+    Srgb,
+    /// 16-bit RGB.
+    Rgb16,
+    /// 16-bit greyscale.
+    Grey16,
+    /// CMYK (converted to sRGB before encoding).
+    Cmyk,
+    /// Anything else (Lab, XYZ, multiband...); converted to sRGB before encoding.
+    Other(i32),
+}
+
+impl Interpretation {
+    fn from_raw(raw: c_int) -> Self {
+        match raw {
+            1 => Self::BW,
+            22 => Self::Srgb,
+            25 => Self::Rgb16,
+            26 => Self::Grey16,
+            15 => Self::Cmyk,
+            other => Self::Other(other),
+        }
+    }
+}
+
+/// The saliency measure for a cropping [`Image::thumbnail`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interesting {
+    /// Keep the region with the most entropy.
+    Entropy,
+    /// Keep the region libvips's attention model finds most interesting (skin, saturation, edges).
+    Attention,
+}
+
+/// A failed libvips call: which operation, and what libvips said.
+#[derive(Debug, Clone)]
+pub struct VipsError {
+    /// The libvips operation that failed, e.g. `"thumbnail_buffer"`.
+    pub operation: &'static str,
+    /// libvips's error buffer at the time of the failure (may hold lines from concurrent calls).
+    pub message: String,
+}
+
+impl fmt::Display for VipsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.operation, self.message.trim())
+    }
+}
+
+impl std::error::Error for VipsError {}
+
+fn take_error(operation: &'static str) -> VipsError {
+    // SAFETY: vips_error_buffer_copy returns a newly allocated, NUL-terminated string (or NULL)
+    // and clears the buffer; we free it with g_free.
+    let message = unsafe {
+        let raw = vips_error_buffer_copy();
+        if raw.is_null() {
+            String::new()
+        } else {
+            let s = CStr::from_ptr(raw).to_string_lossy().into_owned();
+            g_free(raw.cast());
+            s
+        }
+    };
+    VipsError { operation, message }
+}
+
+/// Process-wide libvips settings, applied once by [`init`].
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Allow the SVG loader (off: SVG sources are refused before any parsing).
+    pub allow_svg: bool,
+}
+
+static INIT: OnceLock<Result<Version, String>> = OnceLock::new();
+
+/// The libvips version in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    /// Major version.
+    pub major: i32,
+    /// Minor version.
+    pub minor: i32,
+    /// Micro version.
+    pub micro: i32,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
+/// Initialise libvips once per process (later calls return the first result).
+///
+/// Turns off libvips's operation cache (we cache encoded variants ourselves; its cache would
+/// hold decoded pixels of every recent original), runs each image on one thread (we parallelise
+/// across requests instead, under our own permits), and blocks every loader we have not chosen
+/// to support: libvips's "untrusted" loaders (ImageMagick, PDF, FITS, ...) and, unless asked
+/// for, SVG.
+pub fn init(settings: Settings) -> Result<Version, String> {
+    INIT.get_or_init(|| {
+        // SAFETY: vips_init is safe to call with a NUL-terminated argv0; the rest are plain
+        // setters on process-wide state, called once before any image work.
+        unsafe {
+            if vips_init(c"refract".as_ptr()) != 0 {
+                return Err(take_error("init").to_string());
+            }
+            // Decoders warn through GLib (one line per bad tile of a hostile file); send those
+            // to our log at debug level instead of stderr.
+            for domain in [c"VIPS", c"GLib", c"GLib-GObject"] {
+                g_log_set_handler(
+                    domain.as_ptr(),
+                    G_LOG_LEVELS_BELOW_ERROR,
+                    log_to_tracing,
+                    ptr::null_mut(),
+                );
+            }
+            vips_cache_set_max(0);
+            vips_cache_set_max_mem(0);
+            vips_cache_set_max_files(0);
+            vips_concurrency_set(1);
+            vips_block_untrusted_set(TRUE);
+            // Block every loader, then allow the ones we support. A name libvips does not know
+            // (an optional loader missing from this build) is ignored by libvips.
+            vips_operation_block_set(c"VipsForeignLoad".as_ptr(), TRUE);
+            for allowed in ALLOWED_LOADERS {
+                vips_operation_block_set(allowed.as_ptr(), FALSE);
+            }
+            if settings.allow_svg {
+                vips_operation_block_set(c"VipsForeignLoadSvg".as_ptr(), FALSE);
+            }
+            Ok(Version {
+                major: vips_version(0),
+                minor: vips_version(1),
+                micro: vips_version(2),
+            })
+        }
+    })
+    .clone()
+}
+
+/// GLib's WARNING | MESSAGE | INFO | DEBUG level flags (errors and criticals keep GLib's handler).
+const G_LOG_LEVELS_BELOW_ERROR: c_int = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7);
+
+extern "C" fn log_to_tracing(
+    domain: *const c_char,
+    _level: c_int,
+    message: *const c_char,
+    _user_data: *mut c_void,
+) {
+    let text = |p: *const c_char| {
+        if p.is_null() {
+            String::new()
+        } else {
+            // SAFETY: GLib passes NUL-terminated strings valid for the call.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        }
+    };
+    tracing::debug!(domain = %text(domain), "libvips: {}", text(message).trim());
+}
+
+/// Loader classes Refract decodes. Everything else libvips could open is blocked.
+const ALLOWED_LOADERS: &[&CStr] = &[
+    c"VipsForeignLoadJpeg",
+    c"VipsForeignLoadPng",
+    c"VipsForeignLoadWebp",
+    c"VipsForeignLoadNsgif",
+    c"VipsForeignLoadHeif",
+    c"VipsForeignLoadTiff",
+];
+
+fn version() -> Version {
+    match INIT.get() {
+        Some(Ok(v)) => *v,
+        _ => panic!("vips::init must succeed before images are used"),
+    }
+}
+
+/// Bytes libvips currently has allocated for pixel buffers.
+pub fn tracked_memory() -> usize {
+    // SAFETY: a plain read of a libvips counter.
+    unsafe { vips_tracked_get_mem() }
+}
+
+/// An owned reference to a libvips image. `'a` is the lifetime of the bytes it was loaded from
+/// (`'static` for images that own their pixels).
+pub struct Image<'a> {
+    ptr: NonNull<VipsImage>,
+    _input: PhantomData<&'a [u8]>,
+}
+
+impl Drop for Image<'_> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference, taken when the image was created.
+        unsafe { g_object_unref(self.ptr.as_ptr().cast()) }
+    }
+}
+
+/// Options for [`Image::thumbnail`]: decode with shrink-on-load, auto-rotate by EXIF
+/// orientation, import any embedded ICC profile and export sRGB, and either scale to exactly
+/// this size or (with `crop`) cover it and keep its most interesting part.
+#[derive(Debug, Clone, Copy)]
+pub struct ThumbnailOptions {
+    /// Output width in pixels, after orientation.
+    pub width: u32,
+    /// Output height in pixels, after orientation.
+    pub height: u32,
+    /// Cover the box and keep the most interesting window. Saliency needs to look at the whole
+    /// image, which a sequential decode cannot offer to a later step; thumbnail does it inside.
+    pub crop: Option<Interesting>,
+}
+
+/// Encoder settings for [`Image::save`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOptions {
+    /// Baseline (or progressive) JPEG with optimised Huffman tables.
+    Jpeg {
+        /// 1–100.
+        quality: u8,
+        /// Progressive scan order.
+        progressive: bool,
+    },
+    /// Lossless PNG.
+    Png {
+        /// zlib level 0–9.
+        compression: u8,
+    },
+    /// Lossy WebP.
+    Webp {
+        /// 1–100.
+        quality: u8,
+        /// 0 (fastest) – 6.
+        effort: u8,
+    },
+    /// AVIF (AV1 in HEIF).
+    Avif {
+        /// 1–100.
+        quality: u8,
+        /// 0 (fastest) – 9.
+        effort: u8,
+    },
+    /// GIF (palette-quantised).
+    Gif,
+}
+
+impl<'a> Image<'a> {
+    fn wrap(raw: *mut VipsImage, operation: &'static str) -> Result<Self, VipsError> {
+        NonNull::new(raw)
+            .map(|ptr| Image {
+                ptr,
+                _input: PhantomData,
+            })
+            .ok_or_else(|| take_error(operation))
+    }
+
+    fn derive(
+        &self,
+        operation: &'static str,
+        call: impl FnOnce(*mut VipsImage, *mut *mut VipsImage) -> c_int,
+    ) -> Result<Image<'a>, VipsError> {
+        let mut out: *mut VipsImage = ptr::null_mut();
+        if call(self.ptr.as_ptr(), &mut out) != 0 || out.is_null() {
+            if !out.is_null() {
+                // SAFETY: a failed call that still set `out` hands us a reference to drop.
+                unsafe { g_object_unref(out.cast()) };
+            }
+            return Err(take_error(operation));
+        }
+        Image::wrap(out, operation)
+    }
+
+    /// Open `bytes` lazily: reads the header only (dimensions, format, metadata), no pixels.
+    /// Truncated data fails later, when pixels are read.
+    pub fn header(bytes: &'a [u8]) -> Result<Image<'a>, VipsError> {
+        // SAFETY: the buffer outlives the image (lifetime 'a); varargs are name/int pairs.
+        let raw = unsafe {
+            vips_image_new_from_buffer(
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                c"".as_ptr(),
+                c"access".as_ptr(),
+                VIPS_ACCESS_SEQUENTIAL,
+                c"fail_on".as_ptr(),
+                VIPS_FAIL_ON_WARNING,
+                END,
+            )
+        };
+        Image::wrap(raw, "load")
+    }
+
+    /// Decode `bytes` and scale to exactly `opts.width` × `opts.height` with libvips `thumbnail`
+    /// (shrink-on-load, EXIF auto-rotation, ICC import and sRGB export). Truncated input is an
+    /// error rather than a half-grey image.
+    pub fn thumbnail(bytes: &'a [u8], opts: ThumbnailOptions) -> Result<Image<'a>, VipsError> {
+        let mut out: *mut VipsImage = ptr::null_mut();
+        // Forced size, or cover-and-crop by saliency.
+        let (mode_key, mode_value) = match opts.crop {
+            None => (c"size", VIPS_SIZE_FORCE),
+            Some(Interesting::Entropy) => (c"crop", VIPS_INTERESTING_ENTROPY),
+            Some(Interesting::Attention) => (c"crop", VIPS_INTERESTING_ATTENTION),
+        };
+        // SAFETY: buffer outlives the image; varargs typed as libvips expects.
+        let rc = unsafe {
+            vips_thumbnail_buffer(
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                &mut out,
+                dim(opts.width),
+                c"height".as_ptr(),
+                dim(opts.height),
+                mode_key.as_ptr(),
+                mode_value,
+                // thumbnail's own `fail_on` does not reach the loader it opens (8.18); the
+                // loader option string does.
+                c"option_string".as_ptr(),
+                c"fail_on=warning".as_ptr(),
+                END,
+            )
+        };
+        if rc != 0 {
+            return Err(take_error("thumbnail"));
+        }
+        Image::wrap(out, "thumbnail")
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        // SAFETY: valid image pointer.
+        unsafe { vips_image_get_width(self.ptr.as_ptr()) as u32 }
+    }
+
+    /// Height in pixels (of all pages stacked, for multi-page images).
+    pub fn height(&self) -> u32 {
+        // SAFETY: valid image pointer.
+        unsafe { vips_image_get_height(self.ptr.as_ptr()) as u32 }
+    }
+
+    /// Number of bands (channels), alpha included.
+    pub fn bands(&self) -> u32 {
+        // SAFETY: valid image pointer.
+        unsafe { vips_image_get_bands(self.ptr.as_ptr()) as u32 }
+    }
+
+    /// Whether the last band is alpha.
+    pub fn has_alpha(&self) -> bool {
+        // SAFETY: valid image pointer.
+        unsafe { vips_image_hasalpha(self.ptr.as_ptr()) != 0 }
+    }
+
+    /// Whether pixels are 8-bit unsigned.
+    pub fn is_uchar(&self) -> bool {
+        // SAFETY: valid image pointer.
+        unsafe { vips_image_get_format(self.ptr.as_ptr()) == VIPS_FORMAT_UCHAR }
+    }
+
+    /// How the bands are to be understood.
+    pub fn interpretation(&self) -> Interpretation {
+        // SAFETY: valid image pointer.
+        Interpretation::from_raw(unsafe { vips_image_get_interpretation(self.ptr.as_ptr()) })
+    }
+
+    /// Number of pages (animation frames) in the source; 1 for still images.
+    pub fn pages(&self) -> u32 {
+        // SAFETY: valid image pointer.
+        unsafe { vips_image_get_n_pages(self.ptr.as_ptr()).max(1) as u32 }
+    }
+
+    /// An integer metadata field, if present.
+    pub fn get_int(&self, name: &CStr) -> Option<i32> {
+        // SAFETY: valid pointer and NUL-terminated name; we only read the field if it exists.
+        unsafe {
+            if vips_image_get_typeof(self.ptr.as_ptr(), name.as_ptr()) == 0 {
+                return None;
+            }
+            let mut value: c_int = 0;
+            if vips_image_get_int(self.ptr.as_ptr(), name.as_ptr(), &mut value) != 0 {
+                vips_error_clear();
+                return None;
+            }
+            Some(value)
+        }
+    }
+
+    /// A string metadata field, if present.
+    pub fn get_string(&self, name: &CStr) -> Option<String> {
+        // SAFETY: the returned string is owned by the image; we copy it before returning.
+        unsafe {
+            if vips_image_get_typeof(self.ptr.as_ptr(), name.as_ptr()) == 0 {
+                return None;
+            }
+            let mut value: *const c_char = ptr::null();
+            if vips_image_get_string(self.ptr.as_ptr(), name.as_ptr(), &mut value) != 0
+                || value.is_null()
+            {
+                vips_error_clear();
+                return None;
+            }
+            Some(CStr::from_ptr(value).to_string_lossy().into_owned())
+        }
+    }
+
+    /// Whether a metadata field of this name exists (e.g. `exif-data`, `icc-profile-data`).
+    pub fn has_field(&self, name: &CStr) -> bool {
+        // SAFETY: valid pointer and name.
+        unsafe { vips_image_get_typeof(self.ptr.as_ptr(), name.as_ptr()) != 0 }
+    }
+
+    /// The loader libvips picked, e.g. `"jpegload_buffer"`.
+    pub fn loader(&self) -> Option<String> {
+        self.get_string(c"vips-loader")
+    }
+
+    /// EXIF orientation 1–8 (1 when absent or invalid).
+    pub fn orientation(&self) -> u8 {
+        match self.get_int(c"orientation") {
+            Some(o @ 1..=8) => o as u8,
+            _ => 1,
+        }
+    }
+
+    /// Set an integer metadata field (used to write EXIF orientation into test fixtures).
+    pub fn set_int(&mut self, name: &CStr, value: i32) {
+        // SAFETY: we hold the only Rust handle; libvips copies the value.
+        unsafe { vips_image_set_int(self.ptr.as_ptr(), name.as_ptr(), value) }
+    }
+
+    /// The rectangle `width` × `height` at (`left`, `top`).
+    pub fn extract_area(
+        &self,
+        left: u32,
+        top: u32,
+        width: u32,
+        height: u32,
+    ) -> Result<Image<'a>, VipsError> {
+        self.derive("extract_area", |input, out| {
+            // SAFETY: valid pointers; libvips checks the rectangle against the image.
+            unsafe {
+                vips_extract_area(
+                    input,
+                    out,
+                    dim(left),
+                    dim(top),
+                    dim(width),
+                    dim(height),
+                    END,
+                )
+            }
+        })
+    }
+
+    /// Place the image at (`x`, `y`) on a `width` × `height` canvas of `background` (one value
+    /// per band).
+    pub fn embed(
+        &self,
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+        background: &[f64],
+    ) -> Result<Image<'a>, VipsError> {
+        let area = DoubleArray::new(background);
+        self.derive("embed", |input, out| {
+            // SAFETY: valid pointers; libvips takes its own reference to the array.
+            unsafe {
+                vips_embed(
+                    input,
+                    out,
+                    dim(x),
+                    dim(y),
+                    dim(width),
+                    dim(height),
+                    c"extend".as_ptr(),
+                    VIPS_EXTEND_BACKGROUND,
+                    c"background".as_ptr(),
+                    area.0,
+                    END,
+                )
+            }
+        })
+    }
+
+    /// Composite the alpha band onto a solid `background` (one value per non-alpha band).
+    pub fn flatten(&self, background: &[f64]) -> Result<Image<'a>, VipsError> {
+        let area = DoubleArray::new(background);
+        self.derive("flatten", |input, out| {
+            // SAFETY: valid pointers; libvips takes its own reference to the array.
+            unsafe { vips_flatten(input, out, c"background".as_ptr(), area.0, END) }
+        })
+    }
+
+    /// Add an opaque alpha band (255).
+    pub fn add_alpha(&self) -> Result<Image<'a>, VipsError> {
+        self.derive("bandjoin_const1", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_bandjoin_const1(input, out, 255.0, END) }
+        })
+    }
+
+    /// Convert to 8-bit sRGB (or 8-bit greyscale when `grey`).
+    pub fn to_srgb8(&self, grey: bool) -> Result<Image<'a>, VipsError> {
+        let space = if grey { 1 } else { 22 };
+        let converted = self.derive("colourspace", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_colourspace(input, out, space, END) }
+        })?;
+        if converted.is_uchar() {
+            return Ok(converted);
+        }
+        converted.derive("cast", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_cast(input, out, VIPS_FORMAT_UCHAR, END) }
+        })
+    }
+
+    /// Encode, with all metadata (EXIF, XMP, IPTC, ICC, comments) stripped. This is where the
+    /// pixels are actually decoded and processed, so decode errors surface here too.
+    pub fn save(&self, opts: SaveOptions) -> Result<Bytes, VipsError> {
+        let mut buf: *mut c_void = ptr::null_mut();
+        let mut len: usize = 0;
+        // libvips 8.15 replaced `strip` with `keep`; the system build may be older.
+        let (meta_key, meta_val) = if version()
+            >= (Version {
+                major: 8,
+                minor: 15,
+                micro: 0,
+            }) {
+            (c"keep", VIPS_FOREIGN_KEEP_NONE)
+        } else {
+            (c"strip", TRUE)
+        };
+        let input = self.ptr.as_ptr();
+        // SAFETY: valid image; libvips allocates the buffer with g_malloc, which GBuffer frees.
+        let (rc, operation) = unsafe {
+            match opts {
+                SaveOptions::Jpeg {
+                    quality,
+                    progressive,
+                } => (
+                    vips_jpegsave_buffer(
+                        input,
+                        &mut buf,
+                        &mut len,
+                        c"Q".as_ptr(),
+                        c_int::from(quality),
+                        c"optimize_coding".as_ptr(),
+                        TRUE,
+                        c"interlace".as_ptr(),
+                        if progressive { TRUE } else { FALSE },
+                        meta_key.as_ptr(),
+                        meta_val,
+                        END,
+                    ),
+                    "jpegsave",
+                ),
+                SaveOptions::Png { compression } => (
+                    vips_pngsave_buffer(
+                        input,
+                        &mut buf,
+                        &mut len,
+                        c"compression".as_ptr(),
+                        c_int::from(compression),
+                        meta_key.as_ptr(),
+                        meta_val,
+                        END,
+                    ),
+                    "pngsave",
+                ),
+                SaveOptions::Webp { quality, effort } => (
+                    vips_webpsave_buffer(
+                        input,
+                        &mut buf,
+                        &mut len,
+                        c"Q".as_ptr(),
+                        c_int::from(quality),
+                        c"effort".as_ptr(),
+                        c_int::from(effort),
+                        meta_key.as_ptr(),
+                        meta_val,
+                        END,
+                    ),
+                    "webpsave",
+                ),
+                SaveOptions::Avif { quality, effort } => (
+                    vips_heifsave_buffer(
+                        input,
+                        &mut buf,
+                        &mut len,
+                        c"Q".as_ptr(),
+                        c_int::from(quality),
+                        c"compression".as_ptr(),
+                        VIPS_HEIF_COMPRESSION_AV1,
+                        c"effort".as_ptr(),
+                        c_int::from(effort),
+                        meta_key.as_ptr(),
+                        meta_val,
+                        END,
+                    ),
+                    "heifsave",
+                ),
+                SaveOptions::Gif => (
+                    vips_gifsave_buffer(
+                        input,
+                        &mut buf,
+                        &mut len,
+                        meta_key.as_ptr(),
+                        meta_val,
+                        END,
+                    ),
+                    "gifsave",
+                ),
+            }
+        };
+        if rc != 0 {
+            if !buf.is_null() {
+                // SAFETY: g_malloc'd by libvips.
+                unsafe { g_free(buf) };
+            }
+            return Err(take_error(operation));
+        }
+        match NonNull::new(buf.cast::<u8>()) {
+            Some(ptr) => Ok(Bytes::from_owner(GBuffer { ptr, len })),
+            None => Err(take_error(operation)),
+        }
+    }
+
+    /// An image that owns a copy of `pixels` (8-bit, `bands` interleaved, row-major).
+    pub fn from_pixels(
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+        bands: u32,
+    ) -> Result<Image<'static>, VipsError> {
+        let expected = width as usize * height as usize * bands as usize;
+        assert_eq!(pixels.len(), expected, "pixel buffer size mismatch");
+        // SAFETY: libvips copies `expected` bytes from a slice of exactly that length.
+        let raw = unsafe {
+            vips_image_new_from_memory_copy(
+                pixels.as_ptr().cast(),
+                pixels.len(),
+                dim(width),
+                dim(height),
+                dim(bands),
+                VIPS_FORMAT_UCHAR,
+            )
+        };
+        Image::wrap(raw, "new_from_memory_copy")
+    }
+
+    /// Decode every pixel into memory (interleaved bands, row-major). Used by tests and
+    /// benchmarks to compare images.
+    pub fn pixels(&self) -> Result<Vec<u8>, VipsError> {
+        let mut len = 0usize;
+        // SAFETY: libvips returns a g_malloc'd buffer of `len` bytes, copied then freed.
+        unsafe {
+            let raw = vips_image_write_to_memory(self.ptr.as_ptr(), &mut len);
+            if raw.is_null() {
+                return Err(take_error("write_to_memory"));
+            }
+            let out = std::slice::from_raw_parts(raw.cast::<u8>(), len).to_vec();
+            g_free(raw);
+            Ok(out)
+        }
+    }
+}
+
+/// Clamp a pixel count to libvips's `int`.
+fn dim(v: u32) -> c_int {
+    v.min(c_int::MAX as u32) as c_int
+}
+
+/// A `VipsArrayDouble` we hold one reference to.
+struct DoubleArray(*mut VipsArea);
+
+impl DoubleArray {
+    fn new(values: &[f64]) -> Self {
+        // SAFETY: libvips copies `n` doubles from the slice.
+        DoubleArray(unsafe { vips_array_double_new(values.as_ptr(), values.len() as c_int) })
+    }
+}
+
+impl Drop for DoubleArray {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: we own one reference.
+            unsafe { vips_area_unref(self.0) }
+        }
+    }
+}
+
+/// A g_malloc'd encoder output handed to `Bytes` without copying; freed when the last `Bytes`
+/// referring to it is dropped.
+struct GBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the buffer is plain heap memory owned solely by this value; g_free is thread-safe.
+unsafe impl Send for GBuffer {}
+// SAFETY: shared access is read-only.
+unsafe impl Sync for GBuffer {}
+
+impl AsRef<[u8]> for GBuffer {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: ptr/len describe the buffer libvips returned, alive until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for GBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libvips with g_malloc.
+        unsafe { g_free(self.ptr.as_ptr().cast()) }
+    }
+}

@@ -1,0 +1,144 @@
+//! The `refract` binary itself: flags and environment, `--check-config`, and graceful shutdown on
+//! SIGTERM with a request in flight.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::corpus;
+
+fn refract() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_refract"));
+    // Start from a clean slate: no REFRACT_* from the developer's shell.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("REFRACT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn check_config_validates_flags_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = refract()
+        .args(["serve", "--check-config", "--cache-size", "64MiB"])
+        .env("REFRACT_ROOT", dir.path())
+        .env("REFRACT_MAX_SOURCE_BYTES", "10MB")
+        .env("REFRACT_CACHE_TTL", "5m")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("configuration ok"));
+    assert!(stdout.contains("cache_size: 67108864"), "{stdout}");
+    assert!(stdout.contains("max_source_bytes: 10000000"), "{stdout}");
+    assert!(stdout.contains("cache_ttl: 300s"), "{stdout}");
+
+    for (args, complaint) in [
+        (vec!["serve", "--check-config"], "--root"),
+        (
+            vec!["serve", "--check-config", "--root", "/no/such/dir"],
+            "not a directory",
+        ),
+        (
+            vec![
+                "serve",
+                "--check-config",
+                "--root",
+                ".",
+                "--cache-size",
+                "lots",
+            ],
+            "cache-size",
+        ),
+        (
+            vec![
+                "serve",
+                "--check-config",
+                "--root",
+                ".",
+                "--cache-ttl",
+                "soon",
+            ],
+            "cache-ttl",
+        ),
+    ] {
+        let out = refract().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(complaint), "{args:?}: {stderr}");
+    }
+}
+
+/// Start the binary on an ephemeral port and return it with its address.
+fn spawn(root: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = refract()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("REFRACT_ROOT", root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        assert!(!line.contains('\x1b'), "log has colour codes: {line:?}");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_then_exits() {
+    let (mut child, addr) = spawn(&corpus().join("photos"));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // A slow miss: a large AVIF from the 8 MP photo.
+    let url = format!("http://{addr}/mate-Elephants_3840x2160.jpg?w=3000&fm=avif&q=90");
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap().len())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+
+    let (status, len) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "the in-flight request completes");
+    assert!(len > 10_000);
+
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "clean exit after drain: {exit:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Nothing listens any more.
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server on 127.0.0.1:0, real libvips, real images.
+//!
+//! Layout: `support/` starts servers and makes fixtures; each module tests one concern.
+
+mod support;
+
+mod cache;
+mod corpus;
+mod http;
+mod lifecycle;
+mod transform;

@@ -1,0 +1,125 @@
+//! Test helpers: a real server on 127.0.0.1:0 over a temporary directory, fixtures generated with
+//! libvips, a corpus locator, and decoding helpers to check what came back.
+
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod images;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use refract::{server, App, Config};
+use tokio::sync::oneshot;
+
+/// A running server and what a test needs to talk to it.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The app behind it (for counters).
+    pub app: App,
+    /// HTTP client with a timeout, so a hang fails the test instead of stalling it.
+    pub client: reqwest::Client,
+    /// Root directory of originals.
+    pub root: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server over a new temporary directory, with `tweak` applied to the default config.
+    pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = TestServer::start_at(dir.path(), tweak).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server over an existing directory.
+    pub async fn start_at(root: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::for_root(root);
+        tweak(&mut config);
+        let app = App::new(config).expect("app starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(listener, app.clone(), async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            app,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            root: root.to_path_buf(),
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: None,
+        }
+    }
+
+    /// Write an original under the root.
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let path = self.root.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// `GET {base}{path_and_query}`.
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.get_with(path_and_query, &[]).await
+    }
+
+    /// `GET` with extra headers.
+    pub async fn get_with(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.client.get(format!("{}{}", self.base, path_and_query));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request completes")
+    }
+
+    /// Stop accepting, drain, and wait for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// The shared image corpus (`REFRACT_CORPUS`, or `../shared/corpus` beside the repository).
+/// Panics when it is missing: corpus tests must not pass silently without it.
+pub fn corpus() -> PathBuf {
+    let dir = std::env::var_os("REFRACT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    assert!(
+        dir.join("MANIFEST.md").is_file(),
+        "image corpus not found at {} (set REFRACT_CORPUS)",
+        dir.display()
+    );
+    dir
+}
+
+/// Bytes of a corpus file.
+pub fn corpus_file(rel: &str) -> Vec<u8> {
+    std::fs::read(corpus().join(rel)).unwrap_or_else(|e| panic!("corpus file {rel}: {e}"))
+}
+
+/// A response header as a string ("" when absent).
+pub fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
