@@ -1,1 +1,296 @@
-fn main() {}
+//! Transform and cache benchmarks, each next to its reference measured in the same run.
+//!
+//! Run: `make bench` (or `cargo bench --bench transform`). Needs the image corpus
+//! (`../shared/corpus`, or `REFRACT_CORPUS`).
+//!
+//! Groups:
+//! - `miss/{jpeg,webp,avif}`: a full cache miss through [`App::render`] (parse → cache lookup →
+//!   read the file → permit → blocking pool → header limits → thumbnail → encode → ETag hash)
+//!   against `raw_libvips`: the same thumbnail and encode called straight through the FFI on bytes
+//!   already in memory. The ratio is Refract's overhead per transformed request.
+//! - `cpu_per_request` (printed, not a criterion group): process CPU time per miss, Refract and
+//!   raw libvips, read from `/proc/self/stat` — wall time above, CPU here.
+//! - `cache`: the same request as a hit and as a miss (cache disabled).
+//! - `coalesce`: one miss against eight concurrent identical misses of a fresh variant.
+//! - `avif_effort`: encoder effort 0–4 on the same image, for `encode::AVIF_EFFORT`.
+//! - `request`: URL parsing and cache-key building.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use refract::request::{AcceptClass, ImageRequest, ParamLimits};
+use refract::transform::encode::{default_quality, AVIF_EFFORT, WEBP_EFFORT};
+use refract::transform::vips::{self, Image, SaveOptions, ThumbnailOptions};
+use refract::{format::Format, App, Config};
+
+const PHOTO_DIR: &str = "photos";
+/// 4 MP camera JPEG with an ICC profile: a typical original.
+const PHOTO: &str = "kde-ColorfulCups-2560x1600.jpg";
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 400; // 2560x1600 scaled to 640 wide
+
+fn corpus() -> PathBuf {
+    let dir = std::env::var_os("REFRACT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    assert!(
+        dir.join(PHOTO_DIR).join(PHOTO).is_file(),
+        "corpus not found at {} (set REFRACT_CORPUS)",
+        dir.display()
+    );
+    dir
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn app(cache_bytes: u64) -> App {
+    let mut config = Config::for_root(corpus().join(PHOTO_DIR));
+    config.cache_size = cache_bytes;
+    config.max_concurrency = 1;
+    App::new(config).unwrap()
+}
+
+fn request(query: &str) -> ImageRequest {
+    ImageRequest::parse(
+        &format!("/{PHOTO}"),
+        Some(query),
+        ParamLimits {
+            max_dimension: 8192,
+        },
+    )
+    .unwrap()
+}
+
+fn raw(bytes: &[u8], save: SaveOptions) -> usize {
+    let opts = ThumbnailOptions {
+        width: WIDTH,
+        height: HEIGHT,
+        crop: None,
+    };
+    let image = Image::thumbnail(bytes, opts).unwrap();
+    image.save(save).unwrap().len()
+}
+
+fn miss(c: &mut Criterion) {
+    let rt = runtime();
+    let uncached = app(0);
+    let bytes = std::fs::read(corpus().join(PHOTO_DIR).join(PHOTO)).unwrap();
+    let cases = [
+        (
+            "jpeg",
+            Format::JPEG,
+            SaveOptions::Jpeg {
+                quality: default_quality(Format::JPEG),
+                progressive: false,
+            },
+        ),
+        (
+            "webp",
+            Format::Webp,
+            SaveOptions::Webp {
+                quality: default_quality(Format::Webp),
+                effort: WEBP_EFFORT,
+            },
+        ),
+        (
+            "avif",
+            Format::Avif,
+            SaveOptions::Avif {
+                quality: default_quality(Format::Avif),
+                effort: AVIF_EFFORT,
+            },
+        ),
+    ];
+    for (name, format, save) in cases {
+        let mut group = c.benchmark_group(format!("miss/{name}"));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(if name == "avif" { 8 } else { 4 }));
+        let req = request(&format!("w={WIDTH}&fm={}", format.name()));
+        group.bench_function("refract", |b| {
+            b.iter(|| {
+                let (result, _) = rt.block_on(uncached.render(&req, AcceptClass::Legacy));
+                result.unwrap().body.len()
+            })
+        });
+        group.bench_function("raw_libvips", |b| b.iter(|| raw(&bytes, save)));
+        group.finish();
+    }
+}
+
+/// User + system CPU time of this process so far, from `/proc/self/stat` (USER_HZ = 100).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    // After the command name: field 3 (state) is index 0, so utime (14) and stime (15) are 11, 12.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU per transformed request, Refract against raw libvips, printed as a ratio.
+fn cpu_per_request(_: &mut Criterion) {
+    // `cargo test --benches` runs each bench once as a smoke test: keep that quick.
+    let rounds = if std::env::args().any(|a| a == "--bench") {
+        30
+    } else {
+        1
+    };
+    let rt = runtime();
+    let uncached = app(0);
+    let bytes = std::fs::read(corpus().join(PHOTO_DIR).join(PHOTO)).unwrap();
+    for (format, save) in [
+        (
+            Format::JPEG,
+            SaveOptions::Jpeg {
+                quality: default_quality(Format::JPEG),
+                progressive: false,
+            },
+        ),
+        (
+            Format::Webp,
+            SaveOptions::Webp {
+                quality: default_quality(Format::Webp),
+                effort: WEBP_EFFORT,
+            },
+        ),
+    ] {
+        let req = request(&format!("w={WIDTH}&fm={}", format.name()));
+        let start = process_cpu();
+        for _ in 0..rounds {
+            let (result, _) = rt.block_on(uncached.render(&req, AcceptClass::Legacy));
+            result.unwrap();
+        }
+        let ours = (process_cpu() - start).as_secs_f64() * 1000.0 / f64::from(rounds);
+        let start = process_cpu();
+        for _ in 0..rounds {
+            raw(&bytes, save);
+        }
+        let reference = (process_cpu() - start).as_secs_f64() * 1000.0 / f64::from(rounds);
+        eprintln!(
+            "cpu_per_request/{}: refract {ours:.1} ms, raw libvips {reference:.1} ms, ratio {:.2}",
+            format.name(),
+            ours / reference.max(0.001)
+        );
+    }
+}
+
+fn cache(c: &mut Criterion) {
+    let rt = runtime();
+    let cached = app(64 << 20);
+    let uncached = app(0);
+    let req = request(&format!("w={WIDTH}&fm=webp&ixlib=bench"));
+    let mut group = c.benchmark_group("cache");
+    group.sample_size(10);
+    group.bench_function("hit", |b| {
+        b.iter(|| {
+            let (result, _) = rt.block_on(cached.render(&req, AcceptClass::Legacy));
+            result.unwrap().body.len()
+        })
+    });
+    group.bench_function("miss", |b| {
+        b.iter(|| {
+            let (result, _) = rt.block_on(uncached.render(&req, AcceptClass::Legacy));
+            result.unwrap().body.len()
+        })
+    });
+    group.finish();
+}
+
+/// Eight concurrent requests for one fresh variant, against one request for a fresh variant.
+/// Each iteration changes `fill-color`, which is in the cache key but (for an opaque JPEG
+/// fitted with `clip`) does not change the work.
+fn coalesce(c: &mut Criterion) {
+    let rt = runtime();
+    let cached = app(256 << 20);
+    let fresh = AtomicU32::new(0);
+    let next = || {
+        let n = fresh.fetch_add(1, Ordering::Relaxed) & 0x00ff_ffff;
+        request(&format!("w={WIDTH}&fm=jpg&fill-color=ff{n:06x}"))
+    };
+    let mut group = c.benchmark_group("coalesce");
+    group.sample_size(10);
+    group.bench_function("one_miss", |b| {
+        b.iter(|| {
+            let (result, _) = rt.block_on(cached.render(&next(), AcceptClass::Legacy));
+            result.unwrap().body.len()
+        })
+    });
+    group.bench_function("eight_identical_misses", |b| {
+        b.iter(|| {
+            let req = next();
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..8)
+                    .map(|_| {
+                        let (app, req) = (cached.clone(), req.clone());
+                        tokio::spawn(async move {
+                            let (result, _) = app.render(&req, AcceptClass::Legacy).await;
+                            result.unwrap().body.len()
+                        })
+                    })
+                    .collect();
+                let mut total = 0;
+                for task in tasks {
+                    total += task.await.unwrap();
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+fn avif_effort(c: &mut Criterion) {
+    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    let bytes = std::fs::read(corpus().join(PHOTO_DIR).join(PHOTO)).unwrap();
+    let mut group = c.benchmark_group("avif_effort");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(6));
+    for effort in [0u8, 1, 2, 4] {
+        let save = SaveOptions::Avif {
+            quality: default_quality(Format::Avif),
+            effort,
+        };
+        eprintln!("avif_effort/{effort}: {} bytes", raw(&bytes, save));
+        group.bench_with_input(BenchmarkId::from_parameter(effort), &save, |b, save| {
+            b.iter(|| raw(&bytes, *save))
+        });
+    }
+    group.finish();
+}
+
+fn parse(c: &mut Criterion) {
+    let limits = ParamLimits {
+        max_dimension: 8192,
+    };
+    c.bench_function("request/parse_and_key", |b| {
+        b.iter(|| {
+            let req = ImageRequest::parse(
+                "/photos/summer%20trip/cat.jpg",
+                Some("w=400&h=300&dpr=2&fit=crop&crop=focalpoint&fp-x=0.3&fp-y=0.6&auto=format&q=75&ixlib=js-3.8.0"),
+                limits,
+            )
+            .unwrap();
+            req.variant(AcceptClass::Avif).cache_key()
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    miss,
+    cpu_per_request,
+    cache,
+    coalesce,
+    avif_effort,
+    parse
+);
+criterion_main!(benches);

@@ -78,12 +78,7 @@ async fn the_cache_stays_within_its_byte_budget() {
     s.put("g.jpg", &gradient_jpeg(1200, 800));
     let mut served = 0u64;
     for w in (300..=1200).step_by(100) {
-        let body = s
-            .get(&format!("/g.jpg?w={w}"))
-            .await
-            .bytes()
-            .await
-            .unwrap();
+        let body = s.get(&format!("/g.jpg?w={w}")).await.bytes().await.unwrap();
         assert!(
             (body.len() as u64) < budget,
             "each variant must fit the budget"

@@ -20,9 +20,9 @@ pub fn default_quality(format: Format) -> u8 {
     }
 }
 
-/// AVIF encoder effort (0 fastest – 9 slowest). libvips's default, 4, costs about ten times a
-/// JPEG encode; 2 keeps AVIF affordable on a cache miss for a few percent larger files
-/// (measured in `benches/transform.rs`).
+/// AVIF encoder effort (0 fastest – 9 slowest). libvips's default, 4, took 5× longer than 2
+/// for an 8% smaller file on a 4 MP photo (`avif_effort` in `benches/transform.rs`,
+/// BENCHMARKS.md); 0 and 1 are cheaper still but give up 3–50% in size.
 pub const AVIF_EFFORT: u8 = 2;
 
 /// WebP encoder effort (0–6); libvips's default.
