@@ -40,6 +40,7 @@ run: build
 lint: toolchain deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --locked
 
 test: lint
 	.ci/test-deps.sh

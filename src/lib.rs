@@ -11,7 +11,7 @@
 //! | [`cache`] | moka cache of rendered variants, byte-weighted, coalescing concurrent misses |
 //! | [`source`] | trait [`source::Source`] and its implementations (local directory) |
 //! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
-//! | [`format`] | image formats: URL names, MIME types, signatures |
+//! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
 //! | [`error`] | the one [`Error`] type: status, public message, stable code |
 //!
 //! `transform::vips` is the only module with `unsafe` code.
