@@ -17,7 +17,9 @@ else
 VIPS_STAMP := $(VIPS_DIR)/.complete
 endif
 
-.PHONY: all build run test deps lint bench clean toolchain
+FUZZ_SECONDS     ?= 120
+
+.PHONY: all build run test deps lint bench fuzz clean toolchain
 
 all: build
 
@@ -49,6 +51,14 @@ test: lint
 
 bench: toolchain deps
 	$(CARGO) bench --bench transform
+
+# cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+fuzz: toolchain deps
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	for target in parse_request verify_signature; do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir tests/fuzz $$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

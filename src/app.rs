@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::cache::{Lookup, RenderCache};
 use crate::config::Config;
 use crate::error::Error;
+use crate::request::signature::Verifier;
 use crate::request::{AcceptClass, ImageRequest, ParamLimits};
 use crate::source::fs::FsSource;
 use crate::source::Source;
@@ -25,6 +26,7 @@ struct Inner {
     source: Box<dyn Source>,
     cache: RenderCache,
     processor: Processor,
+    verifier: Option<Verifier>,
     accepting: AtomicBool,
     vips: Version,
 }
@@ -40,17 +42,22 @@ impl App {
         let cache = RenderCache::new(config.cache_size, config.cache_ttl);
         let processor = Processor::new(
             config.max_concurrency,
+            config.max_queue,
             Limits {
                 max_pixels: config.max_pixels,
+                max_frames: config.max_frames,
                 max_dimension: config.max_dimension,
+                deadline: config.transform_timeout,
             },
         );
+        let verifier = Verifier::new(&config.sign_keys.0);
         Ok(App {
             inner: Arc::new(Inner {
                 config,
                 source: Box::new(source),
                 cache,
                 processor,
+                verifier,
                 accepting: AtomicBool::new(true),
                 vips,
             }),
@@ -86,6 +93,16 @@ impl App {
                 inner.processor.render(original, variant).await
             })
             .await
+    }
+
+    /// The signed-URL verifier, when signing keys are configured.
+    pub fn verifier(&self) -> Option<&Verifier> {
+        self.inner.verifier.as_ref()
+    }
+
+    /// Requests waiting for a transform slot right now.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.processor.queue_depth()
     }
 
     /// The cache of rendered variants.

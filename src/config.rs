@@ -28,7 +28,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve images over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Print a signed path and query for origins started with --sign-key.
+    Sign(SignArgs),
+}
+
+/// Flags of `refract sign`.
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// Signing key (the first of the origin's --sign-key list, usually).
+    #[arg(long, env = "REFRACT_SIGN_KEY", hide_env_values = true)]
+    pub key: String,
+
+    /// Make the URL expire this long from now (e.g. 1h, 7d).
+    #[arg(long, value_parser = parse_duration)]
+    pub expires_in: Option<Duration>,
+
+    /// The path and query to sign, e.g. '/photos/cat.jpg?w=400&fm=auto'.
+    pub url: String,
 }
 
 /// Flags of `refract serve`. Every flag can also be set by the environment variable named beside
@@ -71,9 +88,39 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_MAX_SOURCE_BYTES", default_value = "50MB", value_parser = parse_size)]
     pub max_source_bytes: u64,
 
+    /// Largest number of frames (pages) an original may declare.
+    #[arg(long, env = "REFRACT_MAX_FRAMES", default_value_t = 256)]
+    pub max_frames: u32,
+
     /// Transforms running at once [default: number of CPUs].
     #[arg(long, env = "REFRACT_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
+
+    /// Requests that may wait for a transform slot; beyond that, 503 with Retry-After at once.
+    #[arg(long, env = "REFRACT_MAX_QUEUE", default_value_t = 64)]
+    pub max_queue: usize,
+
+    /// A transform's decode running longer than this is abandoned (503).
+    #[arg(long, env = "REFRACT_TRANSFORM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub transform_timeout: Duration,
+
+    /// Longest path plus query accepted (414 beyond).
+    #[arg(long, env = "REFRACT_MAX_URL_BYTES", default_value = "8KiB", value_parser = parse_size)]
+    pub max_url_bytes: u64,
+
+    /// Largest request head (request line and headers) accepted (431 beyond; at least 8KiB).
+    #[arg(long, env = "REFRACT_MAX_HEADER_BYTES", default_value = "16KiB", value_parser = parse_size)]
+    pub max_header_bytes: u64,
+
+    /// Key for signed URLs; repeat (or comma-separate in the variable) to accept several during
+    /// a rotation. When set, unsigned image requests are refused.
+    #[arg(
+        long = "sign-key",
+        env = "REFRACT_SIGN_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub sign_keys: Vec<String>,
 
     /// Open client connections; further connections are closed at once.
     #[arg(long, env = "REFRACT_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -117,14 +164,36 @@ pub struct Config {
     pub max_pixels: u64,
     /// Source byte cap.
     pub max_source_bytes: u64,
+    /// Source frame cap.
+    pub max_frames: u32,
     /// Transform permits.
     pub max_concurrency: usize,
+    /// Requests allowed to wait for a permit.
+    pub max_queue: usize,
+    /// Per-transform decode deadline.
+    pub transform_timeout: Duration,
+    /// Cap on path + query bytes.
+    pub max_url_bytes: usize,
+    /// Cap on the request head.
+    pub max_header_bytes: usize,
+    /// Keys that verify signed URLs; empty means signatures are not required.
+    pub sign_keys: SignKeys,
     /// Connection cap.
     pub max_connections: usize,
     /// Header read timeout.
     pub header_read_timeout: Duration,
     /// Graceful shutdown budget.
     pub shutdown_timeout: Duration,
+}
+
+/// Signing keys, kept out of logs and `--check-config` output.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SignKeys(pub Vec<String>);
+
+impl std::fmt::Debug for SignKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{} key(s), redacted]", self.0.len())
+    }
 }
 
 impl Config {
@@ -152,6 +221,21 @@ impl Config {
         if args.cache_ttl.is_zero() {
             return Err("--cache-ttl must be positive".into());
         }
+        if args.max_frames == 0 {
+            return Err("--max-frames must be positive".into());
+        }
+        if args.transform_timeout.is_zero() {
+            return Err("--transform-timeout must be positive".into());
+        }
+        if args.max_url_bytes < 64 {
+            return Err("--max-url-bytes must be at least 64".into());
+        }
+        if args.max_header_bytes < 8192 {
+            return Err("--max-header-bytes must be at least 8KiB".into());
+        }
+        if args.sign_keys.iter().any(|k| k.len() < 16) {
+            return Err("--sign-key: keys must be at least 16 bytes".into());
+        }
         let max_concurrency = match args.max_concurrency {
             Some(0) => return Err("--max-concurrency must be positive".into()),
             Some(n) => n,
@@ -167,7 +251,13 @@ impl Config {
             max_dimension: args.max_dimension,
             max_pixels: args.max_pixels,
             max_source_bytes: args.max_source_bytes,
+            max_frames: args.max_frames,
             max_concurrency,
+            max_queue: args.max_queue,
+            transform_timeout: args.transform_timeout,
+            max_url_bytes: usize::try_from(args.max_url_bytes).unwrap_or(usize::MAX),
+            max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
+            sign_keys: SignKeys(args.sign_keys.clone()),
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
             shutdown_timeout: args.shutdown_timeout,

@@ -41,6 +41,13 @@ pub enum Error {
         /// The configured cap.
         limit: u64,
     },
+    /// The original declares more frames than `--max-frames`.
+    TooManyFrames {
+        /// Frames declared by the header.
+        frames: u32,
+        /// The configured cap.
+        limit: u32,
+    },
     /// The original is not in a format we decode.
     UnsupportedFormat,
     /// The original claims a supported format but cannot be decoded (corrupt or truncated).
@@ -49,6 +56,21 @@ pub enum Error {
     SourceFailed(String),
     /// The method is not GET or HEAD.
     MethodNotAllowed,
+    /// Path and query together are longer than the cap.
+    UriTooLong {
+        /// The configured cap in bytes.
+        limit: usize,
+    },
+    /// Signing keys are configured and the URL carries no signature.
+    SignatureMissing,
+    /// The signature does not match the URL under any configured key.
+    SignatureInvalid,
+    /// The signed URL's `expires` time has passed.
+    Expired,
+    /// Every transform slot is busy and the wait queue is full.
+    Overloaded,
+    /// The transform ran past `--transform-timeout` and was abandoned.
+    Timeout,
     /// A failure on our side.
     Internal(String),
 }
@@ -58,14 +80,19 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadParam { .. } | Error::BadPath(_) => 400,
+            Error::SignatureMissing | Error::SignatureInvalid => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
+            Error::Expired => 410,
+            Error::UriTooLong { .. } => 414,
             Error::SourceTooLarge { .. }
             | Error::TooManyPixels { .. }
+            | Error::TooManyFrames { .. }
             | Error::UnsupportedFormat
             | Error::Undecodable(_) => 422,
             Error::SourceFailed(_) => 502,
             Error::Internal(_) => 500,
+            Error::Overloaded | Error::Timeout => 503,
         }
     }
 
@@ -77,10 +104,17 @@ impl Error {
             Error::NotFound => "not_found",
             Error::SourceTooLarge { .. } => "source_too_large",
             Error::TooManyPixels { .. } => "too_many_pixels",
+            Error::TooManyFrames { .. } => "too_many_frames",
             Error::UnsupportedFormat => "unsupported_format",
             Error::Undecodable(_) => "undecodable",
             Error::SourceFailed(_) => "source_failed",
             Error::MethodNotAllowed => "method_not_allowed",
+            Error::UriTooLong { .. } => "uri_too_long",
+            Error::SignatureMissing => "signature_missing",
+            Error::SignatureInvalid => "signature_invalid",
+            Error::Expired => "expired",
+            Error::Overloaded => "overloaded",
+            Error::Timeout => "timeout",
             Error::Internal(_) => "internal",
         }
     }
@@ -88,14 +122,21 @@ impl Error {
     /// Whose fault it was.
     pub fn blame(&self) -> Blame {
         match self {
-            Error::BadParam { .. } | Error::BadPath(_) | Error::MethodNotAllowed => Blame::Client,
+            Error::BadParam { .. }
+            | Error::BadPath(_)
+            | Error::MethodNotAllowed
+            | Error::UriTooLong { .. }
+            | Error::SignatureMissing
+            | Error::SignatureInvalid
+            | Error::Expired => Blame::Client,
             Error::NotFound
             | Error::SourceTooLarge { .. }
             | Error::TooManyPixels { .. }
+            | Error::TooManyFrames { .. }
             | Error::UnsupportedFormat
             | Error::Undecodable(_)
             | Error::SourceFailed(_) => Blame::Source,
-            Error::Internal(_) => Blame::Server,
+            Error::Internal(_) | Error::Overloaded | Error::Timeout => Blame::Server,
         }
     }
 
@@ -110,11 +151,29 @@ impl Error {
             Error::TooManyPixels { pixels, limit } => {
                 format!("original has {pixels} pixels, more than the limit of {limit}")
             }
+            Error::TooManyFrames { frames, limit } => {
+                format!("original has {frames} frames, more than the limit of {limit}")
+            }
             Error::UnsupportedFormat => "original is not an image format we decode".into(),
             Error::Undecodable(_) => "original image is corrupt or truncated".into(),
             Error::SourceFailed(_) => "could not read the original".into(),
             Error::MethodNotAllowed => "only GET and HEAD are allowed".into(),
+            Error::UriTooLong { limit } => format!("path and query are longer than {limit} bytes"),
+            Error::SignatureMissing => "this origin only serves signed URLs".into(),
+            Error::SignatureInvalid => "the signature does not match this URL".into(),
+            Error::Expired => "this signed URL has expired".into(),
+            Error::Overloaded => "too busy, try again shortly".into(),
+            Error::Timeout => "the transform took too long".into(),
             Error::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), for errors that pass.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Error::Overloaded => Some(1),
+            Error::Timeout => Some(5),
+            _ => None,
         }
     }
 

@@ -4,14 +4,29 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use refract::config::{Cli, Command, Config, ServeArgs};
+use refract::config::{Cli, Command, Config, ServeArgs, SignArgs};
+use refract::request::signature;
 use refract::{server, App};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
+        Command::Sign(args) => sign(&args),
     }
+}
+
+fn sign(args: &SignArgs) -> ExitCode {
+    if !args.url.starts_with('/') {
+        eprintln!("refract sign: give the path and query, starting with '/'");
+        return ExitCode::from(2);
+    }
+    let expires = args.expires_in.map(|d| signature::unix_now() + d.as_secs());
+    println!(
+        "{}",
+        signature::sign_url(args.key.as_bytes(), &args.url, expires)
+    );
+    ExitCode::SUCCESS
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

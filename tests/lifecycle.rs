@@ -1,22 +1,10 @@
 //! The `refract` binary itself: flags and environment, `--check-config`, and graceful shutdown on
 //! SIGTERM with a request in flight.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::corpus;
-
-fn refract() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_refract"));
-    // Start from a clean slate: no REFRACT_* from the developer's shell.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("REFRACT_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
+use crate::support::{corpus, refract, spawn_refract};
 
 #[test]
 fn check_config_validates_flags_and_environment() {
@@ -75,32 +63,9 @@ fn check_config_validates_flags_and_environment() {
     }
 }
 
-/// Start the binary on an ephemeral port and return it with its address.
-fn spawn(root: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = refract()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("REFRACT_ROOT", root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        assert!(!line.contains('\x1b'), "log has colour codes: {line:?}");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
-}
-
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_then_exits() {
-    let (mut child, addr) = spawn(&corpus().join("photos"));
+    let (mut child, addr) = spawn_refract(&corpus().join("photos"), &[]);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

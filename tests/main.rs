@@ -6,6 +6,8 @@ mod support;
 
 mod cache;
 mod corpus;
+mod hostile;
 mod http;
 mod lifecycle;
+mod security;
 mod transform;

@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod key;
 pub mod params;
+pub mod signature;
 
 use std::borrow::Cow;
 
@@ -14,6 +15,9 @@ pub use params::{Align, Crop, Fit, FormatChoice, ParamLimits, Params, Rgba};
 
 use crate::error::Error;
 use crate::format::Format;
+
+/// Most `name=value` pairs a query may have (imgix clients send about a dozen).
+pub const MAX_QUERY_PAIRS: usize = 64;
 
 /// A parsed image request: which original, and what to do to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +34,12 @@ impl ImageRequest {
         let key = Key::from_url_path(path)?;
         let pairs: Vec<(Cow<str>, Cow<str>)> =
             form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect();
+        if pairs.len() > MAX_QUERY_PAIRS {
+            return Err(Error::bad_param(
+                "query",
+                format!("more than {MAX_QUERY_PAIRS} parameters"),
+            ));
+        }
         let params = Params::parse(pairs.iter().map(|(k, v)| (&**k, &**v)), limits)?;
         Ok(ImageRequest { key, params })
     }

@@ -33,6 +33,7 @@ pub async fn run(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes)
         .keep_alive(true);
     tokio::pin!(shutdown);
 

@@ -9,6 +9,7 @@ use hyper::{Response, StatusCode};
 use crate::app::App;
 use crate::cache::Lookup;
 use crate::error::Error;
+use crate::request::signature::unix_now;
 use crate::request::ImageRequest;
 use crate::transform::Rendered;
 
@@ -17,13 +18,15 @@ pub const X_CACHE: &str = "x-refract-cache";
 /// Header carrying the stable error code on error responses.
 pub const X_ERROR: &str = "x-refract-error";
 
-/// An image response, or 304 when `if_none_match` already names its ETag.
+/// An image response, or 304 when `if_none_match` already names its ETag. For a signed URL
+/// that `expires` (UNIX seconds), `max-age` never reaches past the expiry.
 pub fn image(
     app: &App,
     request: &ImageRequest,
     rendered: &Rendered,
     lookup: Lookup,
     if_none_match: Option<&HeaderValue>,
+    expires: Option<u64>,
     head: bool,
 ) -> Response<Full<Bytes>> {
     let not_modified = if_none_match
@@ -44,7 +47,10 @@ pub fn image(
         .header(header::ETAG, &rendered.etag)
         .header(
             header::CACHE_CONTROL,
-            format!("public, max-age={}", app.config().max_age.as_secs()),
+            format!(
+                "public, max-age={}",
+                max_age(app.config().max_age.as_secs(), expires)
+            ),
         )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(X_CACHE, lookup.as_str());
@@ -57,6 +63,14 @@ pub fn image(
             .header(header::CONTENT_LENGTH, rendered.body.len());
     }
     builder.body(Full::new(body)).expect("valid response")
+}
+
+/// The configured `max-age`, cut so that a cached copy never outlives a signed URL's expiry.
+fn max_age(configured: u64, expires: Option<u64>) -> u64 {
+    let Some(expires) = expires else {
+        return configured;
+    };
+    configured.min(expires.saturating_sub(unix_now()))
 }
 
 /// Weak comparison, as RFC 9110 prescribes for `If-None-Match`: `*`, or any listed tag equal to
@@ -87,6 +101,9 @@ pub fn error(app: &App, err: &Error, head: bool) -> Response<Full<Bytes>> {
         .header(X_ERROR, err.code());
     if matches!(err, Error::MethodNotAllowed) {
         builder = builder.header(header::ALLOW, "GET, HEAD");
+    }
+    if let Some(seconds) = err.retry_after() {
+        builder = builder.header(header::RETRY_AFTER, seconds);
     }
     let body = if head {
         Bytes::new()

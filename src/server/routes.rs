@@ -12,6 +12,7 @@ use hyper::{Method, Request, Response};
 use super::response;
 use crate::app::App;
 use crate::error::Error;
+use crate::request::signature::unix_now;
 use crate::request::{AcceptClass, ImageRequest};
 
 /// Answer one request.
@@ -26,8 +27,19 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
     if req.method() != Method::GET && !head {
         return response::error(app, &Error::MethodNotAllowed, head);
     }
-    let request = match ImageRequest::parse(req.uri().path(), req.uri().query(), app.param_limits())
-    {
+    let (path, query) = (req.uri().path(), req.uri().query());
+    let limit = app.config().max_url_bytes;
+    if path.len() + query.map_or(0, str::len) > limit {
+        return response::error(app, &Error::UriTooLong { limit }, head);
+    }
+    let expires = match app.verifier() {
+        None => None,
+        Some(verifier) => match verifier.verify(path, query, unix_now()) {
+            Ok(verified) => verified.expires,
+            Err(e) => return response::error(app, &e, head),
+        },
+    };
+    let request = match ImageRequest::parse(path, query, app.param_limits()) {
         Ok(r) => r,
         Err(e) => return response::error(app, &e, head),
     };
@@ -36,7 +48,15 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
     match result {
         Ok(rendered) => {
             let if_none_match = req.headers().get(IF_NONE_MATCH);
-            response::image(app, &request, &rendered, lookup, if_none_match, head)
+            response::image(
+                app,
+                &request,
+                &rendered,
+                lookup,
+                if_none_match,
+                expires,
+                head,
+            )
         }
         Err(e) => {
             if e.status() >= 500 {

@@ -2,6 +2,8 @@
 //! on demand, and all metadata stripped (EXIF, XMP, IPTC, ICC: outputs are sRGB, which is what an
 //! untagged image means on the web).
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use super::classify;
@@ -28,8 +30,13 @@ pub const AVIF_EFFORT: u8 = 2;
 /// WebP encoder effort (0–6); libvips's default.
 pub const WEBP_EFFORT: u8 = 4;
 
-/// Encode `image` as `format`.
-pub fn apply(image: &Image<'_>, format: Format, quality: Option<u8>) -> Result<Bytes, Error> {
+/// Encode `image` as `format`, abandoning the work at `deadline` ([`Error::Timeout`]).
+pub fn apply(
+    image: &Image<'_>,
+    format: Format,
+    quality: Option<u8>,
+    deadline: Instant,
+) -> Result<Bytes, Error> {
     let quality = quality.unwrap_or_else(|| default_quality(format));
     let options = match format {
         Format::Jpeg { progressive } => SaveOptions::Jpeg {
@@ -47,5 +54,11 @@ pub fn apply(image: &Image<'_>, format: Format, quality: Option<u8>) -> Result<B
         },
         Format::Gif => SaveOptions::Gif,
     };
-    image.save(options).map_err(classify)
+    image.save_before(options, deadline).map_err(|e| {
+        if Instant::now() >= deadline {
+            Error::Timeout
+        } else {
+            classify(e)
+        }
+    })
 }

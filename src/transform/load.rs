@@ -24,8 +24,15 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
         return Err(Error::UnsupportedFormat);
     }
     let header = Image::header(bytes).map_err(classify_header)?;
-    let (width, height) = (header.width(), header.height());
-    let pixels = u64::from(width) * u64::from(height);
+    // Opened at one page: height is one frame's. Animations count every frame.
+    let (width, height, frames) = (header.width(), header.height(), header.pages());
+    if frames > limits.max_frames {
+        return Err(Error::TooManyFrames {
+            frames,
+            limit: limits.max_frames,
+        });
+    }
+    let pixels = u64::from(width) * u64::from(height) * u64::from(frames);
     if pixels > limits.max_pixels {
         return Err(Error::TooManyPixels {
             pixels,

@@ -17,12 +17,13 @@ pub mod plan;
 pub mod resize;
 pub mod vips;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::error::Error;
 use crate::format::Format;
@@ -33,10 +34,14 @@ use vips::VipsError;
 /// Limits applied to every original before its pixels are decoded, and to every output.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest width × height a header may declare.
+    /// Largest width × height × frames a header may declare.
     pub max_pixels: u64,
+    /// Largest number of frames a header may declare.
+    pub max_frames: u32,
     /// Largest output width or height.
     pub max_dimension: u32,
+    /// How long a transform's decode may run before it is abandoned.
+    pub deadline: Duration,
 }
 
 /// A finished variant, as cached and served.
@@ -71,33 +76,67 @@ impl Rendered {
     }
 }
 
-/// Runs transforms: at most `concurrency` at once, each on the blocking pool.
+/// Runs transforms: at most `concurrency` at once, each on the blocking pool, with at most
+/// `max_queue` requests waiting for a slot; past that, requests are refused at once
+/// ([`Error::Overloaded`]) rather than piling up.
 pub struct Processor {
     permits: Arc<Semaphore>,
+    queued: AtomicUsize,
+    max_queue: usize,
     limits: Limits,
     completed: AtomicU64,
 }
 
+/// A place in the wait queue, given back on drop (also when the waiting request is cancelled).
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl<'a> QueueSlot<'a> {
+    fn take(queued: &'a AtomicUsize, max: usize) -> Option<QueueSlot<'a>> {
+        if queued.fetch_add(1, Ordering::AcqRel) >= max {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(QueueSlot(queued))
+    }
+}
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Processor {
-    /// A processor allowing `concurrency` simultaneous transforms.
-    pub fn new(concurrency: usize, limits: Limits) -> Processor {
+    /// A processor allowing `concurrency` simultaneous transforms and `max_queue` waiting.
+    pub fn new(concurrency: usize, max_queue: usize, limits: Limits) -> Processor {
         Processor {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            queued: AtomicUsize::new(0),
+            max_queue,
             limits,
             completed: AtomicU64::new(0),
         }
     }
 
-    /// Render `variant` from `original`. Waits for a permit, then runs on the blocking pool. The
-    /// permit travels with the blocking task, so a request that is cancelled while its transform
-    /// runs still holds the slot until the CPU work really ends.
+    /// Render `variant` from `original`. Takes a free permit, or waits in the bounded queue for
+    /// one, then runs on the blocking pool. The permit travels with the blocking task, so a
+    /// request that is cancelled while its transform runs still holds the slot until the CPU
+    /// work really ends (and no longer: the deadline bounds it).
     pub async fn render(&self, original: Bytes, variant: Variant) -> Result<Rendered, Error> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("transform permits closed".into()))?;
+        let closed = || Error::Internal("transform permits closed".into());
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => {
+                let _slot =
+                    QueueSlot::take(&self.queued, self.max_queue).ok_or(Error::Overloaded)?;
+                self.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| closed())?
+            }
+            Err(TryAcquireError::Closed) => return Err(closed()),
+        };
         let limits = self.limits;
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -107,6 +146,11 @@ impl Processor {
         .map_err(|e| Error::Internal(format!("transform task failed: {e}")))?;
         self.completed.fetch_add(1, Ordering::Relaxed);
         result
+    }
+
+    /// Requests waiting for a permit right now.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Transforms run to completion (successful or not) since start.

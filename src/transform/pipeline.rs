@@ -1,6 +1,8 @@
 //! The pipeline, in the order the pixels go through it. Each step is its own module and does
 //! nothing when the request does not ask for it.
 
+use std::time::Instant;
+
 use super::plan::{self, Size};
 use super::{colour, crop, encode, flatten, load, pad, resize, Limits};
 use crate::error::Error;
@@ -21,8 +23,9 @@ pub struct Output {
 /// Render `variant` from the original's `bytes`. Blocking and CPU-heavy: call it off the async
 /// executor, under a transform permit (see [`super::Processor`]).
 pub fn render(bytes: &[u8], variant: &Variant, limits: &Limits) -> Result<Output, Error> {
+    let deadline = Instant::now() + limits.deadline;
     let source = load::inspect(bytes, limits)?;
-    run(bytes, &source, variant, limits).map_err(|e| match e {
+    run(bytes, &source, variant, limits, deadline).map_err(|e| match e {
         // Pixels decode lazily, so a broken original can fail any later step, sometimes with
         // no message at all. Only blame ourselves if the original decodes on its own.
         Error::Internal(detail) if !resize::decodes(bytes) => Error::Undecodable(detail),
@@ -35,6 +38,7 @@ fn run(
     source: &load::SourceInfo,
     variant: &Variant,
     limits: &Limits,
+    deadline: Instant,
 ) -> Result<Output, Error> {
     let params = &variant.params;
     let plan = plan::plan(source.size, params, limits.max_dimension)?;
@@ -46,6 +50,6 @@ fn run(
     let image = pad::apply(image, &plan, params.fill_color)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let size = Size::new(image.width(), image.height());
-    let body = encode::apply(&image, format, params.quality)?;
+    let body = encode::apply(&image, format, params.quality, deadline)?;
     Ok(Output { body, format, size })
 }

@@ -15,6 +15,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -49,6 +50,17 @@ extern "C" {
         user_data: *mut c_void,
     ) -> u32;
     fn g_object_unref(object: *mut c_void);
+    fn g_signal_connect_data(
+        instance: *mut c_void,
+        signal: *const c_char,
+        handler: *const c_void,
+        data: *mut c_void,
+        destroy: *const c_void,
+        flags: c_int,
+    ) -> std::ffi::c_ulong;
+    fn g_signal_handler_disconnect(instance: *mut c_void, handler_id: std::ffi::c_ulong);
+    fn vips_image_set_progress(image: *mut VipsImage, progress: c_int);
+    fn vips_image_set_kill(image: *mut VipsImage, kill: c_int);
 
     fn vips_image_new_from_buffer(
         buf: *const c_void,
@@ -693,6 +705,37 @@ impl<'a> Image<'a> {
         })
     }
 
+    /// Encode as [`Image::save`] does, but abandon the computation once `deadline` passes:
+    /// libvips emits `eval` on the image as it computes, and our handler sets its kill flag,
+    /// which makes every worker stop at its next tile. (The handler runs on the computing
+    /// thread, so nothing crosses threads.) Work libvips does outside evaluation — parsing the
+    /// header, an encoder's final pass over finished pixels — is not interrupted.
+    pub fn save_before(&self, opts: SaveOptions, deadline: Instant) -> Result<Bytes, VipsError> {
+        let deadline = Box::new(deadline);
+        let instance = self.ptr.as_ptr();
+        // SAFETY: the handler receives a pointer to `deadline`, which outlives the connection:
+        // we disconnect before the Box is dropped. The handler's C signature matches "eval".
+        let handler = unsafe {
+            vips_image_set_progress(instance, TRUE);
+            g_signal_connect_data(
+                instance.cast(),
+                c"eval".as_ptr(),
+                on_eval as *const c_void,
+                (&*deadline as *const Instant).cast_mut().cast(),
+                ptr::null(),
+                0,
+            )
+        };
+        let result = self.save(opts);
+        // SAFETY: `handler` was returned by the connect above on this instance.
+        unsafe {
+            g_signal_handler_disconnect(instance.cast(), handler);
+            vips_image_set_progress(instance, FALSE);
+        }
+        drop(deadline);
+        result
+    }
+
     /// Encode, with all metadata (EXIF, XMP, IPTC, ICC, comments) stripped. This is where the
     /// pixels are actually decoded and processed, so decode errors surface here too.
     pub fn save(&self, opts: SaveOptions) -> Result<Bytes, VipsError> {
@@ -841,6 +884,16 @@ impl<'a> Image<'a> {
             g_free(raw);
             Ok(out)
         }
+    }
+}
+
+/// `eval` signal handler: kill the computation once the deadline in `data` has passed.
+extern "C" fn on_eval(image: *mut VipsImage, _progress: *mut c_void, data: *mut c_void) {
+    // SAFETY: `data` points to the Instant owned by `save_before`, alive while connected.
+    let deadline = unsafe { *(data as *const Instant) };
+    if Instant::now() >= deadline {
+        // SAFETY: `image` is the live image libvips is evaluating.
+        unsafe { vips_image_set_kill(image, TRUE) };
     }
 }
 

@@ -6,7 +6,9 @@
 pub mod fixtures;
 pub mod images;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use refract::{server, App, Config};
@@ -122,4 +124,51 @@ pub fn header(resp: &reqwest::Response, name: &str) -> String {
         .get(name)
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
+}
+
+/// The `refract` binary, with no `REFRACT_*` variables inherited from the developer's shell.
+pub fn refract() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_refract"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("REFRACT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Start `refract serve` over `root` on an ephemeral port; returns the child and its address.
+pub fn spawn_refract(root: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = refract()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("REFRACT_ROOT", root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        assert!(!line.contains('\x1b'), "log has colour codes: {line:?}");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// Peak resident set size of a process, from `/proc/PID/status` (VmHWM), in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM in /proc status");
+    kib * 1024
 }

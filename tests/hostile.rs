@@ -1,0 +1,90 @@
+//! Every file in the corpus's `hostile/` folder, with several parameter sets, against the real
+//! binary: each answered 200 or 4xx within seconds, the process alive, its peak RSS bounded, and
+//! a normal request served right after.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{corpus, peak_rss, spawn_refract};
+
+/// Peak RSS allowed for the whole run. Observed 356 MiB (2026-11-22); the bound
+/// leaves room for allocator variance but catches an unbounded decode (the 4.3 GP PNG bomb alone
+/// would need 13 GB).
+const RSS_BOUND: u64 = 768 << 20;
+
+fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn hostile_corpus_is_answered_quickly_with_bounded_memory() {
+    let root = corpus();
+    let mut hostile = Vec::new();
+    files(&root.join("hostile"), &mut hostile);
+    hostile.sort();
+    assert!(hostile.len() > 50, "hostile corpus incomplete");
+
+    let (mut child, addr) = spawn_refract(&root, &["--transform-timeout", "5s"]);
+    let pid = child.id();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let queries = [
+        "w=100",
+        "w=2000&h=2000&fit=crop&fm=avif",
+        "fm=png",
+        "w=300&fm=webp&crop=edges&fit=crop&h=300",
+    ];
+    let mut slowest = Duration::ZERO;
+    for file in &hostile {
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('#', "%23");
+        for q in queries {
+            let url = format!("http://{addr}/{rel}?{q}");
+            let started = Instant::now();
+            let r = client
+                .get(&url)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{rel}?{q}: no answer: {e}"));
+            let status = r.status().as_u16();
+            let _ = r.bytes().await;
+            let took = started.elapsed();
+            slowest = slowest.max(took);
+            assert!(
+                status == 200 || (400..500).contains(&status),
+                "{rel}?{q}: {status}"
+            );
+            assert!(took < Duration::from_secs(15), "{rel}?{q} took {took:?}");
+        }
+        assert!(child.try_wait().unwrap().is_none(), "server died on {rel}");
+    }
+    let normal = client
+        .get(format!(
+            "http://{addr}/photos/kde-ColorfulCups-2560x1600.jpg?w=300"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(normal.status(), 200);
+    let rss = peak_rss(pid);
+    eprintln!(
+        "hostile corpus: {} files × {} queries, slowest answer {slowest:?}, peak RSS {} MiB",
+        hostile.len(),
+        queries.len(),
+        rss >> 20
+    );
+    assert!(rss < RSS_BOUND, "peak RSS {} MiB", rss >> 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
