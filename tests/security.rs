@@ -318,3 +318,34 @@ async fn slow_clients_are_cut_off_and_do_not_starve_others() {
     assert_eq!(closed, 20, "every stalled client was disconnected");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn the_connection_limit_closes_extra_connections_until_slots_free_up() {
+    let s = TestServer::start(|c| {
+        c.header_read_timeout = Duration::from_secs(1);
+        c.max_connections = 4;
+    })
+    .await;
+    s.put("cat.jpg", &quadrants_jpeg(40, 40));
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let stalled: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.write_all(b"GET /cat.jpg HTTP/1.1\r\n").unwrap();
+            c
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fifth connection is closed at once, without an answer.
+    let base = s.base.clone();
+    let fifth = tokio::task::spawn_blocking(move || {
+        raw_status(&base, b"GET /cat.jpg?w=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert_eq!(fifth, "", "over the limit: closed without a response");
+    // Once the header timeout cuts the stalled ones, real clients get through again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(s.get("/cat.jpg?w=5").await.status(), 200);
+    drop(stalled);
+}
