@@ -53,7 +53,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         .thread_keep_alive(Duration::from_secs(600))
         .build()
         .expect("start tokio");
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let app = match App::new(config.clone()) {
             Ok(app) => app,
             Err(e) => {
@@ -81,5 +81,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-    })
+    });
+    // A transform still running past the drain is abandoned with the process: dropping the
+    // runtime would otherwise wait for every blocking task, however long libvips takes.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }

@@ -107,3 +107,40 @@ async fn sigterm_finishes_in_flight_requests_then_exits() {
     // Nothing listens any more.
     assert!(std::net::TcpStream::connect(&addr).is_err());
 }
+
+#[tokio::test]
+async fn sigterm_does_not_wait_forever_for_a_runaway_transform() {
+    let (mut child, addr) = spawn_refract(
+        &corpus().join("photos"),
+        &["--shutdown-timeout", "1s", "--transform-timeout", "120s"],
+    );
+    // A 36 MP AVIF: about half a minute of encoder time that no deadline can interrupt.
+    let url = format!("http://{addr}/mate-Elephants_3840x2160.jpg?w=8000&fm=avif&q=95");
+    let in_flight = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert!(exit.is_some(), "still running 15 s after SIGTERM");
+    assert!(took < Duration::from_secs(6), "exit took {took:?}");
+    // The abandoned request got no image.
+    assert!(!matches!(in_flight.await.unwrap(), Ok(s) if s == 200));
+}
