@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Install what the test suite needs beyond the Rust toolchain and libvips (idempotent):
-# python3 and node run the signing examples in examples/ against the server. The image corpus
-# must be at ../shared/corpus (or REFRACT_CORPUS).
+# python3 and node run the signing examples in examples/ against the server; promtool (Debian's
+# prometheus package) checks the /metrics exposition. The image corpus must be at
+# ../shared/corpus (or REFRACT_CORPUS).
 set -euo pipefail
 
 missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test-deps: installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # Packages must not start their daemons (the prometheus server): tests start what they need.
+  policy=/usr/sbin/policy-rc.d
+  created_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+  fi
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ -n "$created_policy" ] && rm -f "$policy"
 fi
 
 corpus=${REFRACT_CORPUS:-$(dirname "$0")/../../shared/corpus}

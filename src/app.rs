@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::cache::{Lookup, RenderCache};
 use crate::config::Config;
 use crate::error::Error;
+use crate::metrics::{Metrics, Stage};
 use crate::request::signature::Verifier;
 use crate::request::{AcceptClass, ImageRequest, ParamLimits};
 use crate::source::fs::FsSource;
@@ -27,6 +28,7 @@ struct Inner {
     cache: RenderCache,
     processor: Processor,
     verifier: Option<Verifier>,
+    metrics: Arc<Metrics>,
     accepting: AtomicBool,
     vips: Version,
 }
@@ -39,7 +41,12 @@ impl App {
             .map_err(|e| format!("libvips failed to start: {e}"))?;
         let source = FsSource::new(&config.root, config.max_source_bytes)
             .map_err(|e| format!("--root {}: {e}", config.root.display()))?;
-        let cache = RenderCache::new(config.cache_size, config.cache_ttl);
+        let metrics = Arc::new(Metrics::new());
+        let cache = RenderCache::new(
+            config.cache_size,
+            config.cache_ttl,
+            metrics.cache_evictions.clone(),
+        );
         let processor = Processor::new(
             config.max_concurrency,
             config.max_queue,
@@ -49,6 +56,7 @@ impl App {
                 max_dimension: config.max_dimension,
                 deadline: config.transform_timeout,
             },
+            metrics.clone(),
         );
         let verifier = Verifier::new(&config.sign_keys.0);
         Ok(App {
@@ -58,6 +66,7 @@ impl App {
                 cache,
                 processor,
                 verifier,
+                metrics,
                 accepting: AtomicBool::new(true),
                 vips,
             }),
@@ -89,10 +98,33 @@ impl App {
         inner
             .cache
             .get_or_render(cache_key, async move {
+                let fetch_started = std::time::Instant::now();
                 let original = inner.source.fetch(&variant.key).await?;
+                inner.metrics.stage(Stage::Fetch, fetch_started.elapsed());
+                inner.metrics.source_bytes.inc_by(original.len() as u64);
                 inner.processor.render(original, variant).await
             })
             .await
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Every metric in the Prometheus text format, with sampled gauges brought up to date
+    /// (pending cache writes are applied first, so entry and byte counts are exact).
+    pub async fn metrics_text(&self) -> String {
+        let m = &self.inner.metrics;
+        let cache = &self.inner.cache;
+        cache.sync().await;
+        m.cache_bytes.set(saturating_i64(cache.weighted_size()));
+        m.cache_entries.set(saturating_i64(cache.entry_count()));
+        m.queue_depth
+            .set(saturating_i64(self.inner.processor.queue_depth() as u64));
+        m.vips_memory
+            .set(saturating_i64(vips::tracked_memory() as u64));
+        m.encode()
     }
 
     /// The signed-URL verifier, when signing keys are configured.
@@ -134,4 +166,8 @@ impl App {
     pub fn begin_shutdown(&self) {
         self.inner.accepting.store(false, Ordering::Relaxed);
     }
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
+use prometheus::IntCounter;
 
 use crate::error::Error;
 use crate::transform::Rendered;
@@ -43,8 +44,9 @@ pub struct RenderCache {
 const ENTRY_OVERHEAD: usize = 256;
 
 impl RenderCache {
-    /// A cache holding at most `max_bytes` of keys and bodies, each entry for at most `ttl`.
-    pub fn new(max_bytes: u64, ttl: Duration) -> RenderCache {
+    /// A cache holding at most `max_bytes` of keys and bodies, each entry for at most `ttl`;
+    /// `evictions` counts entries dropped for size or age.
+    pub fn new(max_bytes: u64, ttl: Duration, evictions: IntCounter) -> RenderCache {
         let inner = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &String, value: &Arc<Rendered>| {
@@ -52,6 +54,11 @@ impl RenderCache {
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
             .time_to_live(ttl)
+            .eviction_listener(move |_key, _value, cause| {
+                if cause.was_evicted() {
+                    evictions.inc();
+                }
+            })
             .build();
         RenderCache { inner }
     }

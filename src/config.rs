@@ -134,6 +134,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Serve /metrics on this address instead of the public port (recommended in production).
+    #[arg(long, env = "REFRACT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "REFRACT_LOG_LEVEL", default_value = "info")]
     pub log_level: tracing::Level,
@@ -178,6 +182,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Keys that verify signed URLs; empty means signatures are not required.
     pub sign_keys: SignKeys,
+    /// Separate address for /metrics; `None` serves it on the public port.
+    pub metrics_listen: Option<SocketAddr>,
     /// Connection cap.
     pub max_connections: usize,
     /// Header read timeout.
@@ -258,6 +264,7 @@ impl Config {
             max_url_bytes: usize::try_from(args.max_url_bytes).unwrap_or(usize::MAX),
             max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
             sign_keys: SignKeys(args.sign_keys.clone()),
+            metrics_listen: args.metrics_listen,
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
             shutdown_timeout: args.shutdown_timeout,

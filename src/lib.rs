@@ -13,6 +13,7 @@
 //! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
 //! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
 //! | [`error`] | the one [`Error`] type: status, public message, stable code |
+//! | [`metrics`] | every Prometheus metric, and the guard that records a request on drop |
 //!
 //! `transform::vips` is the only module with `unsafe` code.
 
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod metrics;
 pub mod request;
 pub mod server;
 pub mod source;

@@ -68,6 +68,22 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        if let Some(addr) = config.metrics_listen {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    tracing::info!(metrics_listen = %l.local_addr().map_or(addr, |a| a), "metrics");
+                    tokio::spawn(server::run_metrics(
+                        l,
+                        app.clone(),
+                        server::shutdown_signal(),
+                    ));
+                }
+                Err(e) => {
+                    eprintln!("refract: cannot listen on {addr} for metrics: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
         tracing::info!(
             listen = %listener.local_addr().map_or(config.listen, |a| a),
             source = %app.source_description(),

@@ -9,5 +9,6 @@ mod corpus;
 mod hostile;
 mod http;
 mod lifecycle;
+mod metrics;
 mod security;
 mod transform;

@@ -81,6 +81,45 @@ pub async fn run(
     Ok(())
 }
 
+/// Serve only `/metrics` (and `/healthz`) on `listener` until `shutdown` resolves: the
+/// `--metrics-listen` port, kept off the public one.
+pub async fn run_metrics(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let app = app.clone();
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move {
+                let head = req.method() == hyper::Method::HEAD;
+                Ok::<_, Infallible>(match req.uri().path() {
+                    "/metrics" => response::metrics(app.metrics_text().await, head),
+                    "/healthz" => response::text(200, "ok\n", head),
+                    _ => response::text(404, "not found\n", head),
+                })
+            }
+        });
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};

@@ -113,6 +113,24 @@ pub fn error(app: &App, err: &Error, head: bool) -> Response<Full<Bytes>> {
     builder.body(Full::new(body)).expect("valid response")
 }
 
+/// The `/metrics` page in the Prometheus text format.
+pub fn metrics(text: String, head: bool) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(200)
+        .header(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::CONTENT_LENGTH, text.len())
+        .body(Full::new(if head {
+            Bytes::new()
+        } else {
+            Bytes::from(text)
+        }))
+        .expect("valid response")
+}
+
 /// A small plain-text response (health endpoints).
 pub fn text(status: u16, body: &'static str, head: bool) -> Response<Full<Bytes>> {
     Response::builder()

@@ -1,7 +1,9 @@
 //! Routing: health endpoints, then every other path is an image key.
 //!
-//! `/healthz` (liveness: the process answers) and `/readyz` (readiness: it should get traffic;
-//! 503 while shutting down) are reserved; any other `GET`/`HEAD` path is `/{key}?{params}`.
+//! `/healthz` (liveness: the process answers), `/readyz` (readiness: it should get traffic;
+//! 503 while shutting down) and `/metrics` (unless `--metrics-listen` moves it) are reserved; any
+//! other `GET`/`HEAD` path is `/{key}?{params}`. Every image request is recorded by a
+//! [`RequestGuard`].
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -12,6 +14,7 @@ use hyper::{Method, Request, Response};
 use super::response;
 use crate::app::App;
 use crate::error::Error;
+use crate::metrics::RequestGuard;
 use crate::request::signature::unix_now;
 use crate::request::{AcceptClass, ImageRequest};
 
@@ -22,33 +25,57 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         "/healthz" => return response::text(200, "ok\n", head),
         "/readyz" if app.is_ready() => return response::text(200, "ready\n", head),
         "/readyz" => return response::text(503, "shutting down\n", head),
+        "/metrics" if app.config().metrics_listen.is_none() => {
+            return response::metrics(app.metrics_text().await, head)
+        }
         _ => {}
     }
+    let mut guard = RequestGuard::new(app.metrics());
+    let response = image(app, req, head, &mut guard).await;
+    drop(guard);
+    response
+}
+
+/// Answer an image request, telling `guard` how it went.
+async fn image(
+    app: &App,
+    req: Request<Incoming>,
+    head: bool,
+    guard: &mut RequestGuard<'_>,
+) -> Response<Full<Bytes>> {
+    let fail = |guard: &mut RequestGuard<'_>, e: &Error| {
+        guard.error(e);
+        response::error(app, e, head)
+    };
     if req.method() != Method::GET && !head {
-        return response::error(app, &Error::MethodNotAllowed, head);
+        return fail(guard, &Error::MethodNotAllowed);
     }
     let (path, query) = (req.uri().path(), req.uri().query());
     let limit = app.config().max_url_bytes;
     if path.len() + query.map_or(0, str::len) > limit {
-        return response::error(app, &Error::UriTooLong { limit }, head);
+        return fail(guard, &Error::UriTooLong { limit });
     }
     let expires = match app.verifier() {
         None => None,
         Some(verifier) => match verifier.verify(path, query, unix_now()) {
             Ok(verified) => verified.expires,
-            Err(e) => return response::error(app, &e, head),
+            Err(e) => return fail(guard, &e),
         },
     };
     let request = match ImageRequest::parse(path, query, app.param_limits()) {
         Ok(r) => r,
-        Err(e) => return response::error(app, &e, head),
+        Err(e) => return fail(guard, &e),
     };
     let accept = AcceptClass::from_header(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()));
     let (result, lookup) = app.render(&request, accept).await;
+    app.metrics()
+        .cache_requests
+        .with_label_values(&[lookup.as_str()])
+        .inc();
     match result {
         Ok(rendered) => {
             let if_none_match = req.headers().get(IF_NONE_MATCH);
-            response::image(
+            let response = response::image(
                 app,
                 &request,
                 &rendered,
@@ -56,7 +83,14 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
                 if_none_match,
                 expires,
                 head,
-            )
+            );
+            let sent = if head || response.status() != 200 {
+                0
+            } else {
+                rendered.body.len()
+            };
+            guard.image(response.status().as_u16(), rendered.format, sent);
+            response
         }
         Err(e) => {
             if e.status() >= 500 {
@@ -64,7 +98,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
             } else {
                 tracing::debug!(key = %request.key, error = %e, "request refused");
             }
-            response::error(app, &e, head)
+            fail(guard, &e)
         }
     }
 }

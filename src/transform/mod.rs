@@ -27,6 +27,7 @@ use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::error::Error;
 use crate::format::Format;
+use crate::metrics::{Metrics, Stage};
 use crate::request::Variant;
 use plan::Size;
 use vips::VipsError;
@@ -85,6 +86,23 @@ pub struct Processor {
     max_queue: usize,
     limits: Limits,
     completed: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+/// Counts a transform in `refract_transforms_in_flight` until dropped (even by a panic).
+struct InFlight(prometheus::IntGauge);
+
+impl InFlight {
+    fn enter(gauge: prometheus::IntGauge) -> InFlight {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// A place in the wait queue, given back on drop (also when the waiting request is cancelled).
@@ -108,13 +126,19 @@ impl Drop for QueueSlot<'_> {
 
 impl Processor {
     /// A processor allowing `concurrency` simultaneous transforms and `max_queue` waiting.
-    pub fn new(concurrency: usize, max_queue: usize, limits: Limits) -> Processor {
+    pub fn new(
+        concurrency: usize,
+        max_queue: usize,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) -> Processor {
         Processor {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             queued: AtomicUsize::new(0),
             max_queue,
             limits,
             completed: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -124,6 +148,7 @@ impl Processor {
     /// work really ends (and no longer: the deadline bounds it).
     pub async fn render(&self, original: Bytes, variant: Variant) -> Result<Rendered, Error> {
         let closed = || Error::Internal("transform permits closed".into());
+        let queued_at = std::time::Instant::now();
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::NoPermits) => {
@@ -137,15 +162,20 @@ impl Processor {
             }
             Err(TryAcquireError::Closed) => return Err(closed()),
         };
+        self.metrics.stage(Stage::Queue, queued_at.elapsed());
         let limits = self.limits;
+        let in_flight = InFlight::enter(self.metrics.transforms_in_flight.clone());
         let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            pipeline::render(&original, &variant, &limits).map(Rendered::new)
+            let (_permit, _in_flight) = (permit, in_flight);
+            pipeline::render(&original, &variant, &limits)
         })
         .await
         .map_err(|e| Error::Internal(format!("transform task failed: {e}")))?;
         self.completed.fetch_add(1, Ordering::Relaxed);
-        result
+        let output = result?;
+        self.metrics.stage(Stage::Transform, output.transform_time);
+        self.metrics.stage(Stage::Encode, output.encode_time);
+        Ok(Rendered::new(output))
     }
 
     /// Requests waiting for a permit right now.

@@ -18,6 +18,10 @@ pub struct Output {
     pub format: Format,
     /// Final pixel size.
     pub size: Size,
+    /// Time spent before encoding: header checks, geometry, building the pipeline.
+    pub transform_time: std::time::Duration,
+    /// Time spent encoding, which is when libvips decodes and resizes.
+    pub encode_time: std::time::Duration,
 }
 
 /// Render `variant` from the original's `bytes`. Blocking and CPU-heavy: call it off the async
@@ -40,6 +44,7 @@ fn run(
     limits: &Limits,
     deadline: Instant,
 ) -> Result<Output, Error> {
+    let started = Instant::now();
     let params = &variant.params;
     let plan = plan::plan(source.size, params, limits.max_dimension)?;
     let format = variant.output.resolve(source.format, source.has_alpha);
@@ -50,6 +55,13 @@ fn run(
     let image = pad::apply(image, &plan, params.fill_color)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let size = Size::new(image.width(), image.height());
+    let transform_time = started.elapsed();
     let body = encode::apply(&image, format, params.quality, deadline)?;
-    Ok(Output { body, format, size })
+    Ok(Output {
+        body,
+        format,
+        size,
+        transform_time,
+        encode_time: started.elapsed() - transform_time,
+    })
 }

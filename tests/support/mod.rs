@@ -139,6 +139,12 @@ pub fn refract() -> Command {
 
 /// Start `refract serve` over `root` on an ephemeral port; returns the child and its address.
 pub fn spawn_refract(root: &Path, extra: &[&str]) -> (Child, String) {
+    let (child, addr, _) = spawn_refract_logged(root, extra);
+    (child, addr)
+}
+
+/// As [`spawn_refract`], also returning the log lines printed up to "refract serving".
+pub fn spawn_refract_logged(root: &Path, extra: &[&str]) -> (Child, String, Vec<String>) {
     let mut child = refract()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
@@ -149,16 +155,44 @@ pub fn spawn_refract(root: &Path, extra: &[&str]) -> (Child, String) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let mut startup = Vec::new();
     let addr = loop {
         let line = lines.next().expect("server printed its address").unwrap();
         assert!(!line.contains('\x1b'), "log has colour codes: {line:?}");
-        if let Some(rest) = line.split("listen=").nth(1) {
+        startup.push(line.clone());
+        if line.contains("refract serving") {
+            let rest = line
+                .split(" listen=")
+                .nth(1)
+                .expect("listen= in the start line");
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (child, addr, startup)
+}
+
+/// Sum of the samples of `name` whose labels include every pair in `labels`, in a Prometheus
+/// text exposition.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric_name, label_part) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric_name != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| label_part.split(',').any(|p| p == format!("{k}=\"{v}\"")));
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }
 
 /// Peak resident set size of a process, from `/proc/PID/status` (VmHWM), in bytes.

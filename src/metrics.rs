@@ -1,0 +1,315 @@
+//! Every metric Refract exports — names, help texts and labels in one place — and the guard that
+//! records a request when it is dropped, so cancelled requests are counted too.
+//!
+//! Labels stay low-cardinality: status codes, formats, stages, cache results, error codes; never a
+//! key or a URL. Reading the dashboards: a growing `queue` stage and `refract_queue_depth` mean
+//! "needs more CPU"; a growing `fetch` stage means "sources got slow"; a falling
+//! `refract_cache_requests_total{result="hit"}` share with evictions rising means "cache too
+//! small".
+//!
+//! libvips evaluates lazily: decoding and resizing happen while the encoder pulls pixels, so the
+//! `encode` stage holds most pixel work and `transform` only the planning and pipeline set-up.
+
+use std::time::{Duration, Instant};
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::error::Error;
+use crate::format::Format;
+
+/// Latency buckets (seconds): from a cache hit (~µs) to a heavy AVIF encode (tens of seconds).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The registry and every metric in it.
+pub struct Metrics {
+    registry: Registry,
+    /// `refract_requests_total{status,format}`: every image request, errors included.
+    pub requests: IntCounterVec,
+    /// `refract_request_duration_seconds`: time from routing to response.
+    pub request_duration: Histogram,
+    /// `refract_stage_duration_seconds{stage}`: `queue`, `fetch`, `transform`, `encode`.
+    pub stages: HistogramVec,
+    /// `refract_cache_requests_total{result}`: `hit`, `miss`, `coalesced`.
+    pub cache_requests: IntCounterVec,
+    /// `refract_cache_bytes`: bytes held by the render cache (sampled at scrape).
+    pub cache_bytes: IntGauge,
+    /// `refract_cache_entries`: variants held (sampled at scrape).
+    pub cache_entries: IntGauge,
+    /// `refract_cache_evictions_total`: variants dropped for size or age.
+    pub cache_evictions: IntCounter,
+    /// `refract_response_bytes_total{format}`: body bytes served.
+    pub response_bytes: IntCounterVec,
+    /// `refract_source_bytes_total`: bytes fetched from sources.
+    pub source_bytes: IntCounter,
+    /// `refract_transforms_in_flight`: transforms holding a permit.
+    pub transforms_in_flight: IntGauge,
+    /// `refract_queue_depth`: requests waiting for a permit (sampled at scrape).
+    pub queue_depth: IntGauge,
+    /// `refract_rejected_total{reason}`: `shed`, `timeout`, `limits`, `signature`.
+    pub rejected: IntCounterVec,
+    /// `refract_errors_total{code}`: error answers by stable code.
+    pub errors: IntCounterVec,
+    /// `refract_vips_memory_bytes`: pixel memory libvips holds (sampled at scrape).
+    pub vips_memory: IntGauge,
+}
+
+impl Metrics {
+    /// Create and register every metric, plus the process collector (CPU, RSS, open fds).
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let request_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "refract_request_duration_seconds",
+                "Time to answer an image request, from routing to response.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(request_duration.clone()))
+            .expect("unique metric");
+        let stages = HistogramVec::new(
+            HistogramOpts::new(
+                "refract_stage_duration_seconds",
+                "Time spent per stage of a cache miss: queue (waiting for a transform slot), \
+                 fetch (reading the original), transform (planning), encode (pixel work).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["stage"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(stages.clone()))
+            .expect("unique metric");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric");
+
+        Metrics {
+            requests: counter_vec(
+                "refract_requests_total",
+                "Image requests answered, by HTTP status and output format.",
+                &["status", "format"],
+            ),
+            request_duration,
+            stages,
+            cache_requests: counter_vec(
+                "refract_cache_requests_total",
+                "Render-cache lookups: hit, miss (rendered by this request), coalesced (waited \
+                 for a concurrent render).",
+                &["result"],
+            ),
+            cache_bytes: gauge("refract_cache_bytes", "Bytes held by the render cache."),
+            cache_entries: gauge(
+                "refract_cache_entries",
+                "Variants held by the render cache.",
+            ),
+            cache_evictions: counter(
+                "refract_cache_evictions_total",
+                "Variants dropped from the render cache for size or age.",
+            ),
+            response_bytes: counter_vec(
+                "refract_response_bytes_total",
+                "Image body bytes sent, by format.",
+                &["format"],
+            ),
+            source_bytes: counter(
+                "refract_source_bytes_total",
+                "Bytes of originals fetched from sources.",
+            ),
+            transforms_in_flight: gauge(
+                "refract_transforms_in_flight",
+                "Transforms holding a permit right now.",
+            ),
+            queue_depth: gauge(
+                "refract_queue_depth",
+                "Requests waiting for a transform permit.",
+            ),
+            rejected: counter_vec(
+                "refract_rejected_total",
+                "Requests refused to protect the origin: shed (queue full), timeout, limits \
+                 (pixels, frames, bytes, URL size), signature.",
+                &["reason"],
+            ),
+            errors: counter_vec(
+                "refract_errors_total",
+                "Error answers by stable error code.",
+                &["code"],
+            ),
+            vips_memory: gauge(
+                "refract_vips_memory_bytes",
+                "Pixel memory allocated by libvips.",
+            ),
+            registry,
+        }
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("text format is UTF-8")
+    }
+
+    /// Record the time one stage of a miss took.
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        self.stages
+            .with_label_values(&[stage.as_str()])
+            .observe(took.as_secs_f64());
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Stages of a cache miss, as `refract_stage_duration_seconds{stage}` names them.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// Waiting for a transform permit.
+    Queue,
+    /// Reading the original from its source.
+    Fetch,
+    /// Header checks, geometry, building the libvips pipeline.
+    Transform,
+    /// Encoding, which pulls (decodes, resizes) the pixels.
+    Encode,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Queue => "queue",
+            Stage::Fetch => "fetch",
+            Stage::Transform => "transform",
+            Stage::Encode => "encode",
+        }
+    }
+}
+
+/// Records one image request when dropped: status, format, duration, bytes, and for errors
+/// their code. A request dropped before it was answered (the client went away) is counted with
+/// status 499, nginx's "client closed request".
+pub struct RequestGuard<'a> {
+    metrics: &'a Metrics,
+    started: Instant,
+    status: u16,
+    format: &'static str,
+    bytes: u64,
+}
+
+impl<'a> RequestGuard<'a> {
+    /// Start timing a request.
+    pub fn new(metrics: &'a Metrics) -> RequestGuard<'a> {
+        RequestGuard {
+            metrics,
+            started: Instant::now(),
+            status: 499,
+            format: "none",
+            bytes: 0,
+        }
+    }
+
+    /// The request was answered with an image.
+    pub fn image(&mut self, status: u16, format: Format, bytes: usize) {
+        self.status = status;
+        self.format = format.name();
+        self.bytes = bytes as u64;
+    }
+
+    /// The request was answered with an error.
+    pub fn error(&mut self, error: &Error) {
+        self.status = error.status();
+        self.metrics.errors.with_label_values(&[error.code()]).inc();
+        let reason = match error {
+            Error::Overloaded => Some("shed"),
+            Error::Timeout => Some("timeout"),
+            Error::TooManyPixels { .. }
+            | Error::TooManyFrames { .. }
+            | Error::SourceTooLarge { .. }
+            | Error::UriTooLong { .. } => Some("limits"),
+            Error::SignatureMissing | Error::SignatureInvalid | Error::Expired => Some("signature"),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            self.metrics.rejected.with_label_values(&[reason]).inc();
+        }
+    }
+}
+
+impl Drop for RequestGuard<'_> {
+    fn drop(&mut self) {
+        let status = self.status.to_string();
+        self.metrics
+            .requests
+            .with_label_values(&[status.as_str(), self.format])
+            .inc();
+        self.metrics
+            .request_duration
+            .observe(self.started.elapsed().as_secs_f64());
+        if self.bytes > 0 {
+            self.metrics
+                .response_bytes
+                .with_label_values(&[self.format])
+                .inc_by(self.bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_guard_counts_as_499_and_errors_count_by_code() {
+        let m = Metrics::new();
+        drop(RequestGuard::new(&m));
+        assert_eq!(m.requests.with_label_values(&["499", "none"]).get(), 1);
+        let mut g = RequestGuard::new(&m);
+        g.error(&Error::Overloaded);
+        drop(g);
+        assert_eq!(m.requests.with_label_values(&["503", "none"]).get(), 1);
+        assert_eq!(m.errors.with_label_values(&["overloaded"]).get(), 1);
+        assert_eq!(m.rejected.with_label_values(&["shed"]).get(), 1);
+        let mut g = RequestGuard::new(&m);
+        g.image(200, Format::Webp, 1234);
+        drop(g);
+        assert_eq!(m.response_bytes.with_label_values(&["webp"]).get(), 1234);
+        let text = m.encode();
+        assert!(text.contains("refract_requests_total{format=\"webp\",status=\"200\"} 1"));
+        assert!(text.contains("refract_request_duration_seconds_bucket"));
+    }
+}

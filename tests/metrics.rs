@@ -1,0 +1,204 @@
+//! Prometheus metrics: the exposition passes `promtool check metrics`, and the counters add up
+//! to what was actually served.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::support::fixtures::quadrants_jpeg;
+use crate::support::{corpus, header, metric, spawn_refract_logged, TestServer};
+
+async fn scrape(s: &TestServer) -> String {
+    let r = s.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").starts_with("text/plain; version=0.0.4"));
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_exposition_passes_promtool() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("cat.jpg", &quadrants_jpeg(100, 100));
+    for url in [
+        "/cat.jpg?w=10",
+        "/cat.jpg?w=10",
+        "/nope.jpg",
+        "/cat.jpg?w=0",
+    ] {
+        s.get(url).await;
+    }
+    let text = scrape(&s).await;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is needed; make test installs it");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool:\n{report}"
+    );
+    for name in [
+        "refract_requests_total",
+        "refract_request_duration_seconds_bucket",
+        "refract_stage_duration_seconds_bucket",
+        "refract_cache_requests_total",
+        "refract_cache_bytes",
+        "refract_cache_entries",
+        "refract_cache_evictions_total",
+        "refract_response_bytes_total",
+        "refract_source_bytes_total",
+        "refract_transforms_in_flight",
+        "refract_queue_depth",
+        "refract_errors_total",
+        "refract_vips_memory_bytes",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+    ] {
+        assert!(text.contains(name), "{name} missing");
+    }
+}
+
+#[tokio::test]
+async fn counters_add_up_to_what_was_served() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("cat.jpg", &quadrants_jpeg(300, 200));
+    let before = scrape(&s).await;
+    let requests = |t: &str| metric(t, "refract_requests_total", &[]);
+
+    let mut body_bytes = 0usize;
+    let mut hits = 0;
+    let mut misses = 0;
+    for url in [
+        "/cat.jpg?w=100",
+        "/cat.jpg?w=100",
+        "/cat.jpg?w=120&fm=webp",
+        "/cat.jpg?w=100",
+        "/cat.jpg?w=120&fm=webp",
+    ] {
+        let r = s.get(url).await;
+        match header(&r, "x-refract-cache").as_str() {
+            "hit" => hits += 1,
+            "miss" => misses += 1,
+            other => panic!("{other}"),
+        }
+        body_bytes += r.bytes().await.unwrap().len();
+    }
+    assert_eq!(s.get("/missing.jpg").await.status(), 404);
+    assert_eq!(s.get("/cat.jpg?w=abc").await.status(), 400);
+
+    let after = scrape(&s).await;
+    assert_eq!(requests(&after) - requests(&before), 7.0);
+    assert_eq!(
+        metric(&after, "refract_requests_total", &[("status", "404")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&after, "refract_requests_total", &[("status", "400")]),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "refract_requests_total",
+            &[("status", "200"), ("format", "webp")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(&after, "refract_errors_total", &[("code", "not_found")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&after, "refract_errors_total", &[("code", "bad_param")]),
+        1.0
+    );
+    assert_eq!(
+        metric(&after, "refract_cache_requests_total", &[("result", "hit")]),
+        f64::from(hits)
+    );
+    // The 404 also went through the cache (a miss that failed).
+    assert_eq!(
+        metric(
+            &after,
+            "refract_cache_requests_total",
+            &[("result", "miss")]
+        ),
+        f64::from(misses + 1)
+    );
+    assert_eq!(
+        metric(&after, "refract_response_bytes_total", &[]),
+        body_bytes as f64
+    );
+    let original = std::fs::metadata(s.root.join("cat.jpg")).unwrap().len();
+    assert_eq!(
+        metric(&after, "refract_source_bytes_total", &[]),
+        (original * 2) as f64,
+        "two misses fetched the original"
+    );
+    for stage in ["queue", "fetch", "transform", "encode"] {
+        let count = metric(
+            &after,
+            "refract_stage_duration_seconds_count",
+            &[("stage", stage)],
+        );
+        assert!(count >= 2.0, "{stage}: {count}");
+    }
+    assert!(metric(&after, "refract_cache_entries", &[]) >= 2.0);
+    assert_eq!(metric(&after, "refract_queue_depth", &[]), 0.0);
+    assert_eq!(metric(&after, "refract_transforms_in_flight", &[]), 0.0);
+}
+
+#[tokio::test]
+async fn metrics_can_move_off_the_public_port() {
+    let (mut child, addr, startup) = spawn_refract_logged(
+        &corpus().join("photos"),
+        &["--metrics-listen", "127.0.0.1:0"],
+    );
+    let metrics_addr = startup
+        .iter()
+        .find_map(|l| l.split("metrics_listen=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("metrics address logged")
+        .to_owned();
+    let client = reqwest::Client::new();
+    let public = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404, "not on the public port");
+    let r = client
+        .get(format!("http://{addr}/pillow-hopper.jpg?w=20"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&text, "refract_requests_total", &[("status", "200")]),
+        1.0
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
