@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::analytics::Analytics;
 use crate::cache::{Lookup, RenderCache};
 use crate::config::Config;
 use crate::error::Error;
@@ -29,6 +30,7 @@ struct Inner {
     processor: Processor,
     verifier: Option<Verifier>,
     metrics: Arc<Metrics>,
+    analytics: Analytics,
     accepting: AtomicBool,
     vips: Version,
 }
@@ -59,6 +61,7 @@ impl App {
             metrics.clone(),
         );
         let verifier = Verifier::new(&config.sign_keys.0);
+        let analytics = Analytics::new(config.analytics_top);
         Ok(App {
             inner: Arc::new(Inner {
                 config,
@@ -67,6 +70,7 @@ impl App {
                 processor,
                 verifier,
                 metrics,
+                analytics,
                 accepting: AtomicBool::new(true),
                 vips,
             }),
@@ -105,6 +109,11 @@ impl App {
                 inner.processor.render(original, variant).await
             })
             .await
+    }
+
+    /// Per-image request analytics.
+    pub fn analytics(&self) -> &Analytics {
+        &self.inner.analytics
     }
 
     /// The metrics registry.

@@ -134,6 +134,14 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Bearer token required for /analytics (open when unset).
+    #[arg(long, env = "REFRACT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// How many of the most requested originals /analytics tracks (memory is fixed by this).
+    #[arg(long, env = "REFRACT_ANALYTICS_TOP", default_value_t = 100)]
+    pub analytics_top: usize,
+
     /// Serve /metrics on this address instead of the public port (recommended in production).
     #[arg(long, env = "REFRACT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -184,6 +192,10 @@ pub struct Config {
     pub sign_keys: SignKeys,
     /// Separate address for /metrics; `None` serves it on the public port.
     pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token for /analytics.
+    pub admin_token: SignKeys,
+    /// Size of the analytics top-K.
+    pub analytics_top: usize,
     /// Connection cap.
     pub max_connections: usize,
     /// Header read timeout.
@@ -192,7 +204,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
 }
 
-/// Signing keys, kept out of logs and `--check-config` output.
+/// Secrets (signing keys, the admin token), kept out of logs and `--check-config` output.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SignKeys(pub Vec<String>);
 
@@ -265,6 +277,8 @@ impl Config {
             max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
             sign_keys: SignKeys(args.sign_keys.clone()),
             metrics_listen: args.metrics_listen,
+            admin_token: SignKeys(args.admin_token.iter().cloned().collect()),
+            analytics_top: args.analytics_top.max(1),
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
             shutdown_timeout: args.shutdown_timeout,

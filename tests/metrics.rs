@@ -202,3 +202,52 @@ async fn metrics_can_move_off_the_public_port() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn analytics_ranks_the_most_requested_original_first() {
+    let s = TestServer::start(|c| c.admin_token.0 = vec!["let-me-in".into()]).await;
+    s.put("a.jpg", &quadrants_jpeg(300, 200));
+    s.put("b.jpg", &quadrants_jpeg(200, 200));
+    let mut served = 0;
+    for url in [
+        "/a.jpg?w=100",
+        "/b.jpg?w=100&dpr=2&fm=webp",
+        "/a.jpg?w=100",
+        "/a.jpg?w=100",
+    ] {
+        served += s.get(url).await.bytes().await.unwrap().len();
+    }
+    assert_eq!(s.get("/analytics").await.status(), 401);
+    let r = s
+        .get_with("/analytics", &[("authorization", "Bearer wrong")])
+        .await;
+    assert_eq!(r.status(), 401);
+    let r = s
+        .get_with("/analytics", &[("authorization", "Bearer let-me-in")])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-type"), "application/json");
+    let json = r.text().await.unwrap();
+    let a_original = std::fs::metadata(s.root.join("a.jpg")).unwrap().len();
+    let b_original = std::fs::metadata(s.root.join("b.jpg")).unwrap().len();
+    assert!(
+        json.starts_with(r#"{"top":[{"key":"a.jpg","requests":3,"#),
+        "{json}"
+    );
+    assert!(json.contains(r#"{"key":"b.jpg","requests":1,"#), "{json}");
+    assert!(
+        json.contains(&format!(r#""bytes_served":{served}"#)),
+        "{json}"
+    );
+    assert!(
+        json.contains(&format!(
+            r#""bytes_original":{}"#,
+            3 * a_original + b_original
+        )),
+        "{json}"
+    );
+    assert!(json.contains(r#""webp":{"requests":1,"#), "{json}");
+    assert!(json.contains(r#""dpr":{"1":3,"2":1}"#), "{json}");
+    assert!(json.contains(r#""<=320":4"#), "{json}");
+    assert!(json.contains(r#""cache_hit_ratio":0.5000"#), "{json}");
+}

@@ -206,6 +206,9 @@ pub struct Params {
     pub quality: Option<u8>,
     /// Padding colour for `fit=fill`, and the background that alpha is flattened onto.
     pub fill_color: Rgba,
+    /// The `dpr` asked for (already folded into `width`/`height`; kept for analytics, not part
+    /// of the canonical form).
+    pub dpr: f64,
 }
 
 impl Default for Params {
@@ -218,6 +221,7 @@ impl Default for Params {
             format: FormatChoice::Source,
             quality: None,
             fill_color: Rgba::TRANSPARENT_WHITE,
+            dpr: 1.0,
         }
     }
 }
@@ -390,6 +394,7 @@ impl Raw<'_> {
             format,
             quality,
             fill_color,
+            dpr,
         })
     }
 }

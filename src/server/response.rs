@@ -115,34 +115,37 @@ pub fn error(app: &App, err: &Error, head: bool) -> Response<Full<Bytes>> {
 
 /// The `/metrics` page in the Prometheus text format.
 pub fn metrics(text: String, head: bool) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(200)
-        .header(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::CONTENT_LENGTH, text.len())
-        .body(Full::new(if head {
-            Bytes::new()
-        } else {
-            Bytes::from(text)
-        }))
-        .expect("valid response")
+    uncached(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        Bytes::from(text),
+        head,
+    )
+}
+
+/// A JSON document (`/analytics`).
+pub fn json(body: String, head: bool) -> Response<Full<Bytes>> {
+    uncached(200, "application/json", Bytes::from(body), head)
 }
 
 /// A small plain-text response (health endpoints).
 pub fn text(status: u16, body: &'static str, head: bool) -> Response<Full<Bytes>> {
+    uncached(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(body.as_bytes()),
+        head,
+    )
+}
+
+/// An operational response that no cache may keep.
+fn uncached(status: u16, content_type: &str, body: Bytes, head: bool) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::CONTENT_LENGTH, body.len())
-        .body(Full::new(if head {
-            Bytes::new()
-        } else {
-            Bytes::from_static(body.as_bytes())
-        }))
+        .body(Full::new(if head { Bytes::new() } else { body }))
         .expect("valid response")
 }
 

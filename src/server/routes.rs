@@ -8,10 +8,11 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ACCEPT, IF_NONE_MATCH};
+use hyper::header::{ACCEPT, AUTHORIZATION, IF_NONE_MATCH};
 use hyper::{Method, Request, Response};
 
 use super::response;
+use crate::analytics::Served;
 use crate::app::App;
 use crate::error::Error;
 use crate::metrics::RequestGuard;
@@ -27,6 +28,19 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         "/readyz" => return response::text(503, "shutting down\n", head),
         "/metrics" if app.config().metrics_listen.is_none() => {
             return response::metrics(app.metrics_text().await, head)
+        }
+        "/analytics" => {
+            let token = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            return match app.config().admin_token.0.first() {
+                Some(expected) if !token.is_some_and(|t| constant_time_eq(t, expected)) => {
+                    response::text(401, "admin token required\n", head)
+                }
+                _ => response::json(app.analytics().to_json(), head),
+            };
         }
         _ => {}
     }
@@ -90,6 +104,15 @@ async fn image(
                 rendered.body.len()
             };
             guard.image(response.status().as_u16(), rendered.format, sent);
+            app.analytics().record(Served {
+                key: request.key.as_str(),
+                format: rendered.format,
+                dpr: request.params.dpr,
+                width: rendered.size.width,
+                bytes: sent as u64,
+                original_bytes: rendered.original_bytes,
+                lookup,
+            });
             response
         }
         Err(e) => {
@@ -101,4 +124,13 @@ async fn image(
             fail(guard, &e)
         }
     }
+}
+
+/// Compare secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }

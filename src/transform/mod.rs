@@ -54,6 +54,8 @@ pub struct Rendered {
     pub format: Format,
     /// Pixel size.
     pub size: Size,
+    /// Size of the original, in bytes (for bandwidth analytics).
+    pub original_bytes: u64,
     /// Strong ETag, quotes included: a hash of the bytes, so it is stable across restarts and
     /// replicas for the same output, and changes whenever the bytes do.
     pub etag: String,
@@ -72,6 +74,7 @@ impl Rendered {
             body: output.body,
             format: output.format,
             size: output.size,
+            original_bytes: output.original_bytes,
             etag,
         }
     }

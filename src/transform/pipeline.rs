@@ -18,6 +18,8 @@ pub struct Output {
     pub format: Format,
     /// Final pixel size.
     pub size: Size,
+    /// Size of the original it was rendered from, in bytes.
+    pub original_bytes: u64,
     /// Time spent before encoding: header checks, geometry, building the pipeline.
     pub transform_time: std::time::Duration,
     /// Time spent encoding, which is when libvips decodes and resizes.
@@ -61,6 +63,7 @@ fn run(
         body,
         format,
         size,
+        original_bytes: bytes.len() as u64,
         transform_time,
         encode_time: started.elapsed() - transform_time,
     })
