@@ -251,3 +251,70 @@ async fn analytics_ranks_the_most_requested_original_first() {
     assert!(json.contains(r#""<=320":4"#), "{json}");
     assert!(json.contains(r#""cache_hit_ratio":0.5000"#), "{json}");
 }
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_real_prometheus_scrapes_the_origin() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("cat.jpg", &quadrants_jpeg(100, 100));
+    for _ in 0..3 {
+        assert_eq!(s.get("/cat.jpg?w=20").await.status(), 200);
+    }
+    // The shipped example config, pointed at this server and scraping every second.
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml"),
+    )
+    .unwrap();
+    let target = s.base.trim_start_matches("http://");
+    let config = example
+        .replace("scrape_interval: 15s", "scrape_interval: 1s")
+        .replace(
+            "          - refract-1.internal:9464\n          - refract-2.internal:9464",
+            &format!("          - {target}"),
+        );
+    assert!(config.contains(target), "example config changed shape");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let port = free_port();
+    let mut prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian package) is needed; make test installs it");
+
+    let query = format!(
+        "http://127.0.0.1:{port}/api/v1/query?query=sum(refract_requests_total%7Bstatus%3D%22200%22%7D)"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let answer = loop {
+        if let Ok(r) = s.client.get(&query).send().await {
+            let body = r.text().await.unwrap_or_default();
+            if body.contains(r#""status":"success""#) && body.contains(r#""value":["#) {
+                break body;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prometheus never returned refract_requests_total"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    prometheus.kill().unwrap();
+    prometheus.wait().unwrap();
+    assert!(answer.contains(r#","3"]"#), "{answer}");
+}
