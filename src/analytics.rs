@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::access_log::json_string;
 use crate::cache::Lookup;
 use crate::format::Format;
 
@@ -201,22 +202,6 @@ impl Analytics {
     }
 }
 
-/// A JSON string literal (keys are arbitrary UTF-8 from URLs).
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,10 +239,5 @@ mod tests {
         assert!(json.contains(r#""dpr":{"2":102000}"#));
         assert!(json.contains(r#""<=960":102000"#));
         assert!(json.contains(r#""cache_hit_ratio":0.0000"#));
-    }
-
-    #[test]
-    fn keys_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
     }
 }

@@ -5,6 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
+use crate::access_log::AccessLog;
 use crate::analytics::Analytics;
 use crate::cache::{Lookup, RenderCache};
 use crate::config::Config;
@@ -31,6 +34,7 @@ struct Inner {
     verifier: Option<Verifier>,
     metrics: Arc<Metrics>,
     analytics: Analytics,
+    access_log: AccessLog,
     accepting: AtomicBool,
     vips: Version,
 }
@@ -62,6 +66,7 @@ impl App {
         );
         let verifier = Verifier::new(&config.sign_keys.0);
         let analytics = Analytics::new(config.analytics_top);
+        let access_log = AccessLog::new(config.log_format, config.access_log);
         Ok(App {
             inner: Arc::new(Inner {
                 config,
@@ -71,6 +76,7 @@ impl App {
                 verifier,
                 metrics,
                 analytics,
+                access_log,
                 accepting: AtomicBool::new(true),
                 vips,
             }),
@@ -103,12 +109,26 @@ impl App {
             .cache
             .get_or_render(cache_key, async move {
                 let fetch_started = std::time::Instant::now();
-                let original = inner.source.fetch(&variant.key).await?;
+                let original = inner
+                    .source
+                    .fetch(&variant.key)
+                    .instrument(tracing::debug_span!("fetch", key = %variant.key))
+                    .await?;
                 inner.metrics.stage(Stage::Fetch, fetch_started.elapsed());
                 inner.metrics.source_bytes.inc_by(original.len() as u64);
                 inner.processor.render(original, variant).await
             })
             .await
+    }
+
+    /// The access log.
+    pub fn access_log(&self) -> &AccessLog {
+        &self.inner.access_log
+    }
+
+    /// The kind of source originals come from (`file`), for the access log.
+    pub fn source_kind(&self) -> &'static str {
+        self.inner.source.kind()
     }
 
     /// Per-image request analytics.

@@ -146,7 +146,15 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
-    /// Log level: error, warn, info, debug or trace.
+    /// Access-log format on stdout: json (one object per line) or text.
+    #[arg(long, env = "REFRACT_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: crate::access_log::LogFormat,
+
+    /// Write the access log (one line per image request on stdout).
+    #[arg(long, env = "REFRACT_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub access_log: bool,
+
+    /// Log level for diagnostics on stderr: error, warn, info, debug or trace.
     #[arg(long, env = "REFRACT_LOG_LEVEL", default_value = "info")]
     pub log_level: tracing::Level,
 
@@ -196,6 +204,10 @@ pub struct Config {
     pub admin_token: SignKeys,
     /// Size of the analytics top-K.
     pub analytics_top: usize,
+    /// Access-log format.
+    pub log_format: crate::access_log::LogFormat,
+    /// Whether the access log is written.
+    pub access_log: bool,
     /// Connection cap.
     pub max_connections: usize,
     /// Header read timeout.
@@ -279,6 +291,8 @@ impl Config {
             metrics_listen: args.metrics_listen,
             admin_token: SignKeys(args.admin_token.iter().cloned().collect()),
             analytics_top: args.analytics_top.max(1),
+            log_format: args.log_format,
+            access_log: args.access_log,
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
             shutdown_timeout: args.shutdown_timeout,

@@ -13,11 +13,13 @@
 //! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
 //! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
 //! | [`error`] | the one [`Error`] type: status, public message, stable code |
+//! | [`access_log`] | one line per request on stdout, JSON or text |
 //! | [`analytics`] | bounded per-image request statistics for `/analytics` |
 //! | [`metrics`] | every Prometheus metric, and the guard that records a request on drop |
 //!
 //! `transform::vips` is the only module with `unsafe` code.
 
+pub mod access_log;
 pub mod analytics;
 pub mod app;
 pub mod cache;

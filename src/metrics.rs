@@ -17,6 +17,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::access_log::{AccessLog, Entry};
+use crate::cache::Lookup;
 use crate::error::Error;
 use crate::format::Format;
 
@@ -220,27 +222,52 @@ impl Stage {
     }
 }
 
-/// Records one image request when dropped: status, format, duration, bytes, and for errors
-/// their code. A request dropped before it was answered (the client went away) is counted with
-/// status 499, nginx's "client closed request".
+/// Records one image request when dropped — in the metrics (status, format, duration, bytes,
+/// error code) and in the access log. A request dropped before it was answered (the client went
+/// away) is recorded with status 499, nginx's "client closed request".
 pub struct RequestGuard<'a> {
     metrics: &'a Metrics,
+    access_log: &'a AccessLog,
+    method: String,
+    path: String,
+    source: &'static str,
     started: Instant,
     status: u16,
     format: &'static str,
     bytes: u64,
+    cache: Option<&'static str>,
 }
 
 impl<'a> RequestGuard<'a> {
-    /// Start timing a request.
-    pub fn new(metrics: &'a Metrics) -> RequestGuard<'a> {
+    /// Start timing a request for `path` (with query) from `source`.
+    pub fn new(
+        metrics: &'a Metrics,
+        access_log: &'a AccessLog,
+        method: &str,
+        path: &str,
+        source: &'static str,
+    ) -> RequestGuard<'a> {
         RequestGuard {
             metrics,
+            access_log,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            source,
             started: Instant::now(),
             status: 499,
             format: "none",
             bytes: 0,
+            cache: None,
         }
+    }
+
+    /// How the render cache answered.
+    pub fn cache(&mut self, lookup: Lookup) {
+        self.cache = Some(lookup.as_str());
+        self.metrics
+            .cache_requests
+            .with_label_values(&[lookup.as_str()])
+            .inc();
     }
 
     /// The request was answered with an image.
@@ -272,6 +299,17 @@ impl<'a> RequestGuard<'a> {
 
 impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
+        let duration = self.started.elapsed();
+        self.access_log.write(&Entry {
+            method: &self.method,
+            path: &self.path,
+            status: self.status,
+            bytes: self.bytes,
+            duration,
+            cache: self.cache,
+            format: (self.format != "none").then_some(self.format),
+            source: self.source,
+        });
         let status = self.status.to_string();
         self.metrics
             .requests
@@ -279,7 +317,7 @@ impl Drop for RequestGuard<'_> {
             .inc();
         self.metrics
             .request_duration
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe(duration.as_secs_f64());
         if self.bytes > 0 {
             self.metrics
                 .response_bytes
@@ -296,15 +334,17 @@ mod tests {
     #[test]
     fn a_dropped_guard_counts_as_499_and_errors_count_by_code() {
         let m = Metrics::new();
-        drop(RequestGuard::new(&m));
+        let log = AccessLog::new(crate::access_log::LogFormat::Json, false);
+        let guard = || RequestGuard::new(&m, &log, "GET", "/x.jpg", "file");
+        drop(guard());
         assert_eq!(m.requests.with_label_values(&["499", "none"]).get(), 1);
-        let mut g = RequestGuard::new(&m);
+        let mut g = guard();
         g.error(&Error::Overloaded);
         drop(g);
         assert_eq!(m.requests.with_label_values(&["503", "none"]).get(), 1);
         assert_eq!(m.errors.with_label_values(&["overloaded"]).get(), 1);
         assert_eq!(m.rejected.with_label_values(&["shed"]).get(), 1);
-        let mut g = RequestGuard::new(&m);
+        let mut g = guard();
         g.image(200, Format::Webp, 1234);
         drop(g);
         assert_eq!(m.response_bytes.with_label_values(&["webp"]).get(), 1234);

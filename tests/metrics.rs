@@ -268,6 +268,10 @@ async fn a_real_prometheus_scrapes_the_origin() {
     for _ in 0..3 {
         assert_eq!(s.get("/cat.jpg?w=20").await.status(), 200);
     }
+    // An error and a rejection, so every labelled series the dashboard reads exists.
+    assert_eq!(s.get("/nope.jpg").await.status(), 404);
+    let long = format!("/cat.jpg?w=20&x={}", "y".repeat(10_000));
+    assert_eq!(s.get(&long).await.status(), 414);
     // The shipped example config, pointed at this server and scraping every second.
     let example = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/prometheus.yml"),
@@ -314,7 +318,129 @@ async fn a_real_prometheus_scrapes_the_origin() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
+    assert!(answer.contains(r#","3"]"#), "{answer}");
+
+    // Every query of the shipped Grafana dashboard is valid PromQL over metrics we export.
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/refract.json"),
+    )
+    .unwrap();
+    let exprs: Vec<String> = dashboard
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("\"expr\": \""))
+        .map(|e| {
+            e.trim_end_matches(',')
+                .trim_end_matches('"')
+                .replace("\\\"", "\"")
+        })
+        .collect();
+    assert!(exprs.len() >= 15, "dashboard has {} queries", exprs.len());
+    for expr in &exprs {
+        let url = format!("http://127.0.0.1:{port}/api/v1/query");
+        let body = s
+            .client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("query", expr)
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.contains(r#""status":"success""#), "{expr}: {body}");
+        for name in expr.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if name.starts_with("refract_") || name.starts_with("process_") {
+                let metric = name.trim_end_matches("_bucket");
+                assert!(
+                    answer_has_metric(&scrape(&s).await, metric),
+                    "dashboard uses {metric}, which /metrics does not export"
+                );
+            }
+        }
+    }
     prometheus.kill().unwrap();
     prometheus.wait().unwrap();
-    assert!(answer.contains(r#","3"]"#), "{answer}");
+}
+
+fn answer_has_metric(exposition: &str, name: &str) -> bool {
+    exposition
+        .lines()
+        .any(|l| l.starts_with(&format!("# TYPE {name} ")))
+}
+
+/// Run the binary, make `urls` requests, stop it, and return its stdout (the access log).
+async fn access_log_of(extra: &[&str], urls: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = crate::support::refract()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("REFRACT_ROOT", corpus().join("photos"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = errors.next().expect("start line").unwrap();
+        if let Some(rest) = line.split(" listen=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in errors {});
+    for url in urls {
+        reqwest::get(format!("http://{addr}{url}")).await.unwrap();
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child.wait().unwrap();
+    out
+}
+
+#[tokio::test]
+async fn the_access_log_has_one_json_line_per_request() {
+    let urls = [
+        "/pillow-hopper.jpg?w=20",
+        "/pillow-hopper.jpg?w=20",
+        "/nope.jpg?w=1",
+    ];
+    let log = access_log_of(&[], &urls).await;
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    for line in &lines {
+        assert!(
+            line.starts_with("{\"ts\":\"20") && line.ends_with('}'),
+            "{line}"
+        );
+        for field in [
+            "\"method\":\"GET\"",
+            "\"duration_ms\":",
+            "\"source\":\"file\"",
+            "\"bytes\":",
+        ] {
+            assert!(line.contains(field), "{field} missing: {line}");
+        }
+    }
+    assert!(lines[0].contains("\"path\":\"/pillow-hopper.jpg?w=20\",\"status\":200"));
+    assert!(lines[0].contains("\"cache\":\"miss\",\"format\":\"jpg\""));
+    assert!(lines[1].contains("\"cache\":\"hit\""));
+    assert!(lines[2].contains("\"status\":404") && lines[2].contains("\"format\":null"));
+
+    let text = access_log_of(&["--log-format", "text"], &urls[..1]).await;
+    assert!(text.contains(" GET /pillow-hopper.jpg?w=20 200 "), "{text}");
+    let quiet = access_log_of(&["--access-log", "false"], &urls[..1]).await;
+    assert!(quiet.is_empty(), "{quiet}");
 }

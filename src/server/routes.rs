@@ -44,7 +44,14 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         }
         _ => {}
     }
-    let mut guard = RequestGuard::new(app.metrics());
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut guard = RequestGuard::new(
+        app.metrics(),
+        app.access_log(),
+        req.method().as_str(),
+        path_and_query,
+        app.source_kind(),
+    );
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
     response
@@ -82,10 +89,7 @@ async fn image(
     };
     let accept = AcceptClass::from_header(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()));
     let (result, lookup) = app.render(&request, accept).await;
-    app.metrics()
-        .cache_requests
-        .with_label_values(&[lookup.as_str()])
-        .inc();
+    guard.cache(lookup);
     match result {
         Ok(rendered) => {
             let if_none_match = req.headers().get(IF_NONE_MATCH);

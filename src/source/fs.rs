@@ -76,6 +76,10 @@ impl Source for FsSource {
     fn describe(&self) -> String {
         format!("file://{}", self.root.display())
     }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
 }
 
 #[cfg(test)]

@@ -25,4 +25,7 @@ pub trait Source: Send + Sync + 'static {
 
     /// A short description for logs (e.g. `file:///srv/images`).
     fn describe(&self) -> String;
+
+    /// The kind of store, for access logs and labels (e.g. `file`).
+    fn kind(&self) -> &'static str;
 }

@@ -168,8 +168,9 @@ impl Processor {
         self.metrics.stage(Stage::Queue, queued_at.elapsed());
         let limits = self.limits;
         let in_flight = InFlight::enter(self.metrics.transforms_in_flight.clone());
+        let span = tracing::debug_span!("transform", key = %variant.key);
         let result = tokio::task::spawn_blocking(move || {
-            let (_permit, _in_flight) = (permit, in_flight);
+            let (_permit, _in_flight, _span) = (permit, in_flight, span.entered());
             pipeline::render(&original, &variant, &limits)
         })
         .await

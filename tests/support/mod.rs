@@ -41,6 +41,8 @@ impl TestServer {
     /// A server over an existing directory.
     pub async fn start_at(root: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::for_root(root);
+        // In-process servers would write their access log into the test output.
+        config.access_log = false;
         tweak(&mut config);
         let app = App::new(config).expect("app starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -149,12 +151,13 @@ pub fn spawn_refract_logged(root: &Path, extra: &[&str]) -> (Child, String, Vec<
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("REFRACT_ROOT", root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    // Diagnostics (and the start line) are on stderr; stdout carries the access log.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
     let mut startup = Vec::new();
     let addr = loop {
         let line = lines.next().expect("server printed its address").unwrap();
