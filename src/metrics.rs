@@ -58,6 +58,8 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// `refract_vips_memory_bytes`: pixel memory libvips holds (sampled at scrape).
     pub vips_memory: IntGauge,
+    /// `refract_uploads_total{result}`: uploads by outcome (`created`, `exists`, or an error code).
+    pub uploads: IntCounterVec,
 }
 
 impl Metrics {
@@ -170,6 +172,11 @@ impl Metrics {
             vips_memory: gauge(
                 "refract_vips_memory_bytes",
                 "Pixel memory allocated by libvips.",
+            ),
+            uploads: counter_vec(
+                "refract_uploads_total",
+                "Uploads by outcome: created, exists, or the error code.",
+                &["result"],
             ),
             registry,
         }
