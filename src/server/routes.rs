@@ -29,19 +29,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         "/metrics" if app.config().metrics_listen.is_none() => {
             return response::metrics(app.metrics_text().await, head)
         }
-        "/analytics" => {
-            let token = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            return match app.config().admin_token.0.first() {
-                Some(expected) if !token.is_some_and(|t| constant_time_eq(t, expected)) => {
-                    response::text(401, "admin token required\n", head)
-                }
-                _ => response::json(app.analytics().to_json(), head),
-            };
-        }
+        "/analytics" => return analytics(app, &req, head),
         _ => {}
     }
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -55,6 +43,21 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
     response
+}
+
+/// The `/analytics` document, behind the admin token when one is configured.
+fn analytics(app: &App, req: &Request<Incoming>, head: bool) -> Response<Full<Bytes>> {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match app.config().admin_token.0.first() {
+        Some(expected) if !token.is_some_and(|t| constant_time_eq(t, expected)) => {
+            response::text(401, "admin token required\n", head)
+        }
+        _ => response::json(app.analytics().to_json(), head),
+    }
 }
 
 /// Answer an image request, telling `guard` how it went.
