@@ -14,12 +14,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their daemons (the prometheus server): tests start what they need.
   policy=/usr/sbin/policy-rc.d
-  created_policy=
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
   fi
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
-  [ -n "$created_policy" ] && rm -f "$policy"
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 corpus=${REFRACT_CORPUS:-$(dirname "$0")/../../shared/corpus}
