@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs beyond the Rust toolchain and libvips (idempotent):
 # python3 and node run the signing examples in examples/ against the server; promtool (Debian's
-# prometheus package) checks the /metrics exposition. The image corpus must be at
+# prometheus package) checks the /metrics exposition; varnishd runs deploy/varnish/refract.vcl. The image corpus must be at
 # ../shared/corpus (or REFRACT_CORPUS).
 set -euo pipefail
 
@@ -9,6 +9,7 @@ missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v varnishd >/dev/null 2>&1 || missing+=(varnish)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test-deps: installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive

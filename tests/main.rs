@@ -6,6 +6,7 @@ mod support;
 
 mod cache;
 mod corpus;
+mod edge;
 mod hostile;
 mod http;
 mod lifecycle;

@@ -1,0 +1,199 @@
+//! The shipped Varnish configuration in front of a real Refract: hits, per-class variants with no
+//! cross-contamination, one object for different AVIF-capable Accept strings, coalesced misses,
+//! and stale content served while the origin is down.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use refract::format::Format;
+
+use crate::support::fixtures::quadrants_jpeg;
+use crate::support::images::decode;
+use crate::support::{header, TestServer};
+
+const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+const FIREFOX: &str = "image/avif,image/webp,*/*";
+const SAFARI: &str = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
+
+/// A varnishd running `deploy/varnish/refract.vcl` against a backend port.
+struct Varnish {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Varnish {
+    fn start(backend: &str) -> Varnish {
+        let (host, port) = backend.rsplit_once(':').unwrap();
+        let vcl = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/varnish/refract.vcl"),
+        )
+        .unwrap();
+        let patched = vcl
+            .replace(r#".host = "127.0.0.1";"#, &format!(r#".host = "{host}";"#))
+            .replace(r#".port = "8080";"#, &format!(r#".port = "{port}";"#));
+        assert_ne!(patched, vcl, "backend lines in the VCL changed shape");
+        let dir = tempfile::tempdir().unwrap();
+        let vcl_path = dir.path().join("refract.vcl");
+        std::fs::write(&vcl_path, patched).unwrap();
+        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listen.local_addr().unwrap();
+        drop(listen);
+        let child = Command::new("varnishd")
+            .arg("-F")
+            .args(["-j", "none"])
+            .arg("-n")
+            .arg(dir.path().join("work"))
+            .args(["-a", &addr.to_string()])
+            .arg("-f")
+            .arg(&vcl_path)
+            .args(["-s", "malloc,64m"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("varnishd (Debian package varnish) is needed; make test installs it");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "varnishd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Varnish {
+            child,
+            base: format!("http://{addr}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Varnish {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str, accept: &str) -> (String, String, Vec<u8>) {
+    let r = client
+        .get(url)
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    let cache = header(&r, "x-cache");
+    let etag = header(&r, "etag");
+    (cache, etag, r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn varnish_caches_negotiated_variants_per_class() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("cat.jpg", &quadrants_jpeg(400, 300));
+    let v = Varnish::start(s.base.trim_start_matches("http://"));
+    let c = &s.client;
+
+    // A fixed-format URL: miss, then hit, whoever asks.
+    let url = format!("{}/cat.jpg?w=100", v.base);
+    assert_eq!(get(c, &url, CHROME).await.0, "MISS");
+    let (cache, _, body) = get(c, &url, SAFARI).await;
+    assert_eq!(cache, "HIT");
+    assert_eq!(decode(&body).format, Format::JPEG);
+
+    // A negotiated URL: each class gets its own format, never another class's.
+    let url = format!("{}/cat.jpg?w=120&fm=auto", v.base);
+    let (cache, avif_etag, body) = get(c, &url, CHROME).await;
+    assert_eq!(
+        (cache.as_str(), decode(&body).format),
+        ("MISS", Format::Avif)
+    );
+    let (cache, webp_etag, body) = get(c, &url, SAFARI).await;
+    assert_eq!(
+        (cache.as_str(), decode(&body).format),
+        ("MISS", Format::Webp)
+    );
+    let (cache, _, body) = get(c, &url, "*/*").await;
+    assert_eq!(
+        (cache.as_str(), decode(&body).format),
+        ("MISS", Format::JPEG)
+    );
+    assert_ne!(avif_etag, webp_etag);
+    // Another AVIF-capable browser's Accept string shares the AVIF object.
+    let (cache, etag, body) = get(c, &url, FIREFOX).await;
+    assert_eq!((cache.as_str(), etag.as_str()), ("HIT", avif_etag.as_str()));
+    assert_eq!(decode(&body).format, Format::Avif);
+    let (cache, etag, _) = get(c, &url, SAFARI).await;
+    assert_eq!((cache.as_str(), etag.as_str()), ("HIT", webp_etag.as_str()));
+    // 404s are cached briefly (the original may be uploaded soon).
+    let missing = format!("{}/nope.jpg?w=10", v.base);
+    let first = c.get(&missing).send().await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), header(&first, "x-cache")),
+        (404, "MISS".into())
+    );
+    let second = c.get(&missing).send().await.unwrap();
+    assert_eq!(
+        (second.status().as_u16(), header(&second, "x-cache")),
+        (404, "HIT".into())
+    );
+    // `image/avif;q=0` is not AVIF-capable.
+    let (_, _, body) = get(c, &url, "image/avif;q=0,image/webp,*/*").await;
+    assert_eq!(decode(&body).format, Format::Webp);
+}
+
+#[tokio::test]
+async fn concurrent_misses_reach_the_origin_once() {
+    let s = TestServer::start(|_| {}).await;
+    s.put(
+        "big.jpg",
+        &crate::support::fixtures::gradient_jpeg(2400, 1600),
+    );
+    let v = Varnish::start(s.base.trim_start_matches("http://"));
+    let origin_requests = || {
+        s.app
+            .metrics()
+            .requests
+            .with_label_values(&["200", "webp"])
+            .get()
+    };
+    let before = origin_requests();
+    let url = format!("{}/big.jpg?w=1500&fm=webp", v.base);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url) = (s.client.clone(), url.clone());
+            tokio::spawn(async move { client.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(
+        origin_requests() - before,
+        1,
+        "Varnish coalesced the misses"
+    );
+}
+
+#[tokio::test]
+async fn an_origin_outage_is_covered_by_grace() {
+    // Short max-age so the object is stale by the time the origin is gone.
+    let s = TestServer::start(|c| c.max_age = Duration::from_secs(1)).await;
+    s.put("cat.jpg", &quadrants_jpeg(200, 100));
+    let v = Varnish::start(s.base.trim_start_matches("http://"));
+    let client = s.client.clone();
+    let url = format!("{}/cat.jpg?w=50", v.base);
+    let (_, etag, _) = get(&client, &url, "*/*").await;
+    s.stop().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (cache, stale_etag, body) = get(&client, &url, "*/*").await;
+    assert_eq!(cache, "HIT", "served from grace");
+    assert_eq!(stale_etag, etag);
+    assert_eq!(decode(&body).width, 50);
+    // Operational endpoints are passed through, never served from cache.
+    let r = client
+        .get(format!("{}/healthz", v.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "origin is down; health is not cached");
+}
