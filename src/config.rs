@@ -134,6 +134,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Only answer image requests that carry this header with this value, e.g.
+    /// `X-Origin-Verify=SECRET` set by the CDN, so clients cannot bypass it. Repeatable.
+    #[arg(long = "require-header", env = "REFRACT_REQUIRE_HEADERS", value_delimiter = ',', hide_env_values = true, value_parser = parse_header_pair)]
+    pub require_headers: Vec<(String, String)>,
+
     /// Bearer token required for /analytics (open when unset).
     #[arg(long, env = "REFRACT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -202,6 +207,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Bearer token for /analytics.
     pub admin_token: SignKeys,
+    /// Headers (lower-case name, value) every image request must carry.
+    pub require_headers: RequiredHeaders,
     /// Size of the analytics top-K.
     pub analytics_top: usize,
     /// Access-log format.
@@ -223,6 +230,17 @@ pub struct SignKeys(pub Vec<String>);
 impl std::fmt::Debug for SignKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "[{} key(s), redacted]", self.0.len())
+    }
+}
+
+/// Required request headers; values are secrets and stay out of logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RequiredHeaders(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for RequiredHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+        write!(f, "{names:?} (values redacted)")
     }
 }
 
@@ -290,6 +308,7 @@ impl Config {
             sign_keys: SignKeys(args.sign_keys.clone()),
             metrics_listen: args.metrics_listen,
             admin_token: SignKeys(args.admin_token.iter().cloned().collect()),
+            require_headers: RequiredHeaders(args.require_headers.clone()),
             analytics_top: args.analytics_top.max(1),
             log_format: args.log_format,
             access_log: args.access_log,
@@ -319,6 +338,20 @@ impl ServeArgs {
             .expect("every serve flag has a default or is optional");
         ServeArgs::from_arg_matches(&matches).expect("defaults parse")
     }
+}
+
+/// Parse `NAME=VALUE` for `--require-header`; the name is lower-cased.
+pub fn parse_header_pair(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected NAME=VALUE"))?;
+    let name = name.trim().to_ascii_lowercase();
+    hyper::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a valid header name"))?;
+    if value.is_empty() {
+        return Err(format!("'{s}': the value may not be empty"));
+    }
+    Ok((name, value.to_owned()))
 }
 
 /// Parse a byte size: `100000`, `50MB` (decimal), `256MiB` (binary), `1.5GiB`, `64k`.

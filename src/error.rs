@@ -61,6 +61,8 @@ pub enum Error {
         /// The configured cap in bytes.
         limit: usize,
     },
+    /// `--require-header` is set and the request lacks the header or its value.
+    OriginHeader,
     /// Signing keys are configured and the URL carries no signature.
     SignatureMissing,
     /// The signature does not match the URL under any configured key.
@@ -80,7 +82,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadParam { .. } | Error::BadPath(_) => 400,
-            Error::SignatureMissing | Error::SignatureInvalid => 403,
+            Error::SignatureMissing | Error::SignatureInvalid | Error::OriginHeader => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
             Error::Expired => 410,
@@ -110,6 +112,7 @@ impl Error {
             Error::SourceFailed(_) => "source_failed",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::UriTooLong { .. } => "uri_too_long",
+            Error::OriginHeader => "origin_header",
             Error::SignatureMissing => "signature_missing",
             Error::SignatureInvalid => "signature_invalid",
             Error::Expired => "expired",
@@ -128,6 +131,7 @@ impl Error {
             | Error::UriTooLong { .. }
             | Error::SignatureMissing
             | Error::SignatureInvalid
+            | Error::OriginHeader
             | Error::Expired => Blame::Client,
             Error::NotFound
             | Error::SourceTooLarge { .. }
@@ -159,6 +163,7 @@ impl Error {
             Error::SourceFailed(_) => "could not read the original".into(),
             Error::MethodNotAllowed => "only GET and HEAD are allowed".into(),
             Error::UriTooLong { limit } => format!("path and query are longer than {limit} bytes"),
+            Error::OriginHeader => "this origin only answers its CDN".into(),
             Error::SignatureMissing => "this origin only serves signed URLs".into(),
             Error::SignatureInvalid => "the signature does not match this URL".into(),
             Error::Expired => "this signed URL has expired".into(),

@@ -52,7 +52,8 @@ pub struct Metrics {
     pub transforms_in_flight: IntGauge,
     /// `refract_queue_depth`: requests waiting for a permit (sampled at scrape).
     pub queue_depth: IntGauge,
-    /// `refract_rejected_total{reason}`: `shed`, `timeout`, `limits`, `signature`.
+    /// `refract_rejected_total{reason}`: `shed`, `timeout`, `limits`, `signature`,
+    /// `origin_header`.
     pub rejected: IntCounterVec,
     /// `refract_errors_total{code}`: error answers by stable code.
     pub errors: IntCounterVec,
@@ -296,6 +297,7 @@ impl<'a> RequestGuard<'a> {
             | Error::SourceTooLarge { .. }
             | Error::UriTooLong { .. } => Some("limits"),
             Error::SignatureMissing | Error::SignatureInvalid | Error::Expired => Some("signature"),
+            Error::OriginHeader => Some("origin_header"),
             _ => None,
         };
         if let Some(reason) = reason {

@@ -349,3 +349,28 @@ async fn the_connection_limit_closes_extra_connections_until_slots_free_up() {
     assert_eq!(s.get("/cat.jpg?w=5").await.status(), 200);
     drop(stalled);
 }
+
+#[tokio::test]
+async fn require_header_keeps_clients_from_bypassing_the_cdn() {
+    let s = TestServer::start(|c| {
+        c.require_headers.0 = vec![("x-origin-verify".into(), "cdn-secret-123".into())]
+    })
+    .await;
+    s.put("cat.jpg", &quadrants_jpeg(40, 40));
+    let r = s.get("/cat.jpg?w=10").await;
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-refract-error")),
+        (403, "origin_header".into())
+    );
+    let r = s
+        .get_with("/cat.jpg?w=10", &[("x-origin-verify", "cdn-secret-12")])
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = s
+        .get_with("/cat.jpg?w=10", &[("X-Origin-Verify", "cdn-secret-123")])
+        .await;
+    assert_eq!(r.status(), 200);
+    // Probes and scrapes do not carry the CDN's secret.
+    assert_eq!(s.get("/healthz").await.status(), 200);
+    assert_eq!(s.get("/metrics").await.status(), 200);
+}

@@ -53,7 +53,9 @@ fn analytics(app: &App, req: &Request<Incoming>, head: bool) -> Response<Full<By
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match app.config().admin_token.0.first() {
-        Some(expected) if !token.is_some_and(|t| constant_time_eq(t, expected)) => {
+        Some(expected)
+            if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) =>
+        {
             response::text(401, "admin token required\n", head)
         }
         _ => response::json(app.analytics().to_json(), head),
@@ -73,6 +75,12 @@ async fn image(
     };
     if req.method() != Method::GET && !head {
         return fail(guard, &Error::MethodNotAllowed);
+    }
+    for (name, value) in &app.config().require_headers.0 {
+        let sent = req.headers().get(name.as_str()).map(|v| v.as_bytes());
+        if !sent.is_some_and(|v| constant_time_eq(v, value.as_bytes())) {
+            return fail(guard, &Error::OriginHeader);
+        }
     }
     let (path, query) = (req.uri().path(), req.uri().query());
     let limit = app.config().max_url_bytes;
@@ -134,10 +142,6 @@ async fn image(
 }
 
 /// Compare secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
