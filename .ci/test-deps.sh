@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs beyond the Rust toolchain and libvips (idempotent):
 # python3 and node run the signing examples in examples/ against the server; promtool (Debian's
-# prometheus package) checks the /metrics exposition; varnishd runs deploy/varnish/refract.vcl. The image corpus must be at
+# prometheus package) checks the /metrics exposition; varnishd runs deploy/varnish/refract.vcl;
+# cfn-lint and kubernetes-validate (PyPI, in a venv cached outside the repo) check deploy/. The image corpus must be at
 # ../shared/corpus (or REFRACT_CORPUS).
 set -euo pipefail
 
@@ -10,6 +11,7 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v varnishd >/dev/null 2>&1 || missing+=(varnish)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test-deps: installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -22,6 +24,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+venv=${XDG_CACHE_HOME:-$HOME/.cache}/refract/venv
+if [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  echo "test-deps: installing cfn-lint and kubernetes-validate into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q cfn-lint kubernetes-validate
 fi
 
 corpus=${REFRACT_CORPUS:-$(dirname "$0")/../../shared/corpus}

@@ -10,7 +10,7 @@ use refract::format::Format;
 
 use crate::support::fixtures::quadrants_jpeg;
 use crate::support::images::decode;
-use crate::support::{header, TestServer};
+use crate::support::{header, venv_tool, TestServer};
 
 const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
 const FIREFOX: &str = "image/avif,image/webp,*/*";
@@ -196,4 +196,63 @@ async fn an_origin_outage_is_covered_by_grace() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503, "origin is down; health is not cached");
+}
+
+fn deploy(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(path)
+}
+
+#[test]
+fn the_cloudfront_template_passes_cfn_lint() {
+    let out = Command::new(venv_tool("cfn-lint"))
+        .arg(deploy("cloudfront/refract.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The CloudFront Function in the template, run in Node against real browsers' headers.
+#[test]
+fn the_cloudfront_function_normalises_accept_like_refract() {
+    let template = std::fs::read_to_string(deploy("cloudfront/refract.yaml")).unwrap();
+    let start = template.find("// BEGIN accept-normaliser").unwrap();
+    let end = template.find("// END accept-normaliser").unwrap();
+    let function = &template[start..end];
+    let cases = [
+        (CHROME, "image/avif,image/webp,*/*"),
+        (FIREFOX, "image/avif,image/webp,*/*"),
+        (SAFARI, "image/webp,*/*"),
+        ("image/avif;q=0,image/webp", "image/webp,*/*"),
+        ("*/*", "*/*"),
+        ("", "*/*"),
+    ];
+    let mut script = format!("{function}\nconst out = [];\n");
+    for (accept, _) in &cases {
+        script.push_str(&format!(
+            "out.push(handler({{request: {{headers: {{accept: {{value: {accept:?}}}}}}}}}).headers.accept.value);\n"
+        ));
+    }
+    script.push_str("console.log(JSON.stringify(out));\n");
+    let out = Command::new("node")
+        .arg("-e")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Vec<String> = cases.iter().map(|(_, want)| format!("{want:?}")).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("[{}]", expected.join(","))
+    );
 }

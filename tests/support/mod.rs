@@ -209,3 +209,17 @@ pub fn peak_rss(pid: u32) -> u64 {
         .expect("VmHWM in /proc status");
     kib * 1024
 }
+
+/// A tool installed from PyPI by `.ci/test-deps.sh` into the cached venv.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+    let tool = cache.join("refract/venv/bin").join(name);
+    assert!(
+        tool.is_file(),
+        "{} missing: run .ci/test-deps.sh (make test does)",
+        tool.display()
+    );
+    tool
+}
