@@ -256,3 +256,67 @@ fn the_cloudfront_function_normalises_accept_like_refract() {
         format!("[{}]", expected.join(","))
     );
 }
+
+#[test]
+fn kubernetes_manifests_validate_against_the_schemas() {
+    let dir = deploy("k8s");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    let out = Command::new(venv_tool("kubernetes-validate"))
+        .args(["--strict", "-k", "1.30.0"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report.matches(" passed ").count(), files.len(), "{report}");
+}
+
+/// Every key of the ConfigMap is a real setting, and together they pass `--check-config`.
+#[test]
+fn the_configmap_is_a_valid_refract_configuration() {
+    let configmap = std::fs::read_to_string(deploy("k8s/configmap.yaml")).unwrap();
+    let pairs: Vec<(String, String)> = configmap
+        .lines()
+        .filter_map(|l| l.strip_prefix("  REFRACT_"))
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (
+                format!("REFRACT_{k}"),
+                v.trim().trim_matches('"').to_owned(),
+            )
+        })
+        .collect();
+    assert!(pairs.len() >= 8);
+    let help = crate::support::refract()
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let root = tempfile::tempdir().unwrap();
+    let mut check = crate::support::refract();
+    check.args(["serve", "--check-config"]);
+    for (key, value) in &pairs {
+        assert!(
+            help.contains(&format!("env: {key}")),
+            "{key} is not a refract setting"
+        );
+        check.env(key, value);
+    }
+    check.env("REFRACT_ROOT", root.path());
+    let out = check.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
