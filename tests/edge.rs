@@ -205,9 +205,10 @@ fn deploy(path: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn the_cloudfront_template_passes_cfn_lint() {
+fn the_cloudformation_templates_pass_cfn_lint() {
     let out = Command::new(venv_tool("cfn-lint"))
         .arg(deploy("cloudfront/refract.yaml"))
+        .arg(deploy("s3/originals-bucket.yaml"))
         .output()
         .unwrap();
     assert!(
