@@ -202,11 +202,11 @@ pub struct Config {
     /// Cap on the request head.
     pub max_header_bytes: usize,
     /// Keys that verify signed URLs; empty means signatures are not required.
-    pub sign_keys: SignKeys,
+    pub sign_keys: Secrets,
     /// Separate address for /metrics; `None` serves it on the public port.
     pub metrics_listen: Option<SocketAddr>,
     /// Bearer token for /analytics.
-    pub admin_token: SignKeys,
+    pub admin_token: Secrets,
     /// Headers (lower-case name, value) every image request must carry.
     pub require_headers: RequiredHeaders,
     /// Size of the analytics top-K.
@@ -225,9 +225,9 @@ pub struct Config {
 
 /// Secrets (signing keys, the admin token), kept out of logs and `--check-config` output.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct SignKeys(pub Vec<String>);
+pub struct Secrets(pub Vec<String>);
 
-impl std::fmt::Debug for SignKeys {
+impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "[{} key(s), redacted]", self.0.len())
     }
@@ -305,9 +305,9 @@ impl Config {
             transform_timeout: args.transform_timeout,
             max_url_bytes: usize::try_from(args.max_url_bytes).unwrap_or(usize::MAX),
             max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
-            sign_keys: SignKeys(args.sign_keys.clone()),
+            sign_keys: Secrets(args.sign_keys.clone()),
             metrics_listen: args.metrics_listen,
-            admin_token: SignKeys(args.admin_token.iter().cloned().collect()),
+            admin_token: Secrets(args.admin_token.iter().cloned().collect()),
             require_headers: RequiredHeaders(args.require_headers.clone()),
             analytics_top: args.analytics_top.max(1),
             log_format: args.log_format,

@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -67,57 +68,47 @@ impl Metrics {
     /// Create and register every metric, plus the process collector (CPU, RSS, open fds).
     pub fn new() -> Metrics {
         let registry = Registry::new();
+        let register = |collector: Box<dyn Collector>| {
+            registry.register(collector).expect("unique metric name");
+        };
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            register(Box::new(c.clone()));
             c
         };
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            register(Box::new(c.clone()));
             c
         };
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
+            register(Box::new(g.clone()));
             g
         };
-        let request_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "refract_request_duration_seconds",
-                "Time to answer an image request, from routing to response.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
+        let latency = |name: &str, help: &str| {
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
+        };
+        let request_duration = Histogram::with_opts(latency(
+            "refract_request_duration_seconds",
+            "Time to answer an image request, from routing to response.",
+        ))
         .expect("valid metric");
-        registry
-            .register(Box::new(request_duration.clone()))
-            .expect("unique metric");
+        register(Box::new(request_duration.clone()));
         let stages = HistogramVec::new(
-            HistogramOpts::new(
+            latency(
                 "refract_stage_duration_seconds",
                 "Time spent per stage of a cache miss: queue (waiting for a transform slot), \
                  fetch (reading the original), transform (planning), encode (pixel work).",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+            ),
             &["stage"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(stages.clone()))
-            .expect("unique metric");
+        register(Box::new(stages.clone()));
         #[cfg(target_os = "linux")]
-        registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("unique metric");
+        register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
 
         Metrics {
             requests: counter_vec(

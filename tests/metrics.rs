@@ -375,23 +375,9 @@ fn answer_has_metric(exposition: &str, name: &str) -> bool {
 
 /// Run the binary, make `urls` requests, stop it, and return its stdout (the access log).
 async fn access_log_of(extra: &[&str], urls: &[&str]) -> String {
-    use std::io::{BufRead, BufReader, Read};
-    let mut child = crate::support::refract()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("REFRACT_ROOT", corpus().join("photos"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = errors.next().expect("start line").unwrap();
-        if let Some(rest) = line.split(" listen=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in errors {});
+    use std::io::Read;
+    let (mut child, addr, _) =
+        crate::support::spawn_refract_with(&corpus().join("photos"), extra, Stdio::piped());
     for url in urls {
         reqwest::get(format!("http://{addr}{url}")).await.unwrap();
     }

@@ -29,12 +29,7 @@ pub async fn run(
     let config = app.config().clone();
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes)
-        .keep_alive(true);
+    let builder = http1_builder(&config);
     tokio::pin!(shutdown);
 
     loop {
@@ -80,6 +75,7 @@ pub async fn run_metrics(
     app: App,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let builder = http1_builder(app.config());
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -98,12 +94,22 @@ pub async fn run_metrics(
                 })
             }
         });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = connection.await;
         });
     }
+}
+
+/// HTTP/1 settings shared by both listeners: header-read timeout and head-size cap.
+fn http1_builder(config: &crate::Config) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes)
+        .keep_alive(true);
+    builder
 }
 
 /// The next connection. Accept errors (out of file descriptors and the like) back off briefly

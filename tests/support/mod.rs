@@ -147,11 +147,20 @@ pub fn spawn_refract(root: &Path, extra: &[&str]) -> (Child, String) {
 
 /// As [`spawn_refract`], also returning the log lines printed up to "refract serving".
 pub fn spawn_refract_logged(root: &Path, extra: &[&str]) -> (Child, String, Vec<String>) {
+    spawn_refract_with(root, extra, Stdio::null())
+}
+
+/// As [`spawn_refract_logged`], with the child's stdout (the access log) going to `stdout`.
+pub fn spawn_refract_with(
+    root: &Path,
+    extra: &[&str],
+    stdout: Stdio,
+) -> (Child, String, Vec<String>) {
     let mut child = refract()
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("REFRACT_ROOT", root)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
