@@ -44,9 +44,10 @@ lint: toolchain deps
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --locked
 
+# Garage (the S3 server the S3 source tests run against) is built once per machine and cached.
 test: lint
 	.ci/test-deps.sh
-	$(CARGO) test --all-targets --locked
+	REFRACT_GARAGE="$$(.ci/garage.sh)" $(CARGO) test --all-targets --locked
 	$(CARGO) test --doc --locked
 
 bench: toolchain deps

@@ -12,11 +12,11 @@ use crate::analytics::Analytics;
 use crate::cache::{Lookup, RenderCache};
 use crate::config::Config;
 use crate::error::Error;
-use crate::metrics::{Metrics, Stage};
+use crate::metrics::Metrics;
 use crate::request::signature::Verifier;
-use crate::request::{AcceptClass, ImageRequest, ParamLimits};
-use crate::source::fs::FsSource;
-use crate::source::Source;
+use crate::request::{AcceptClass, ImageRequest, Key, ParamLimits};
+use crate::source::mounts::OriginalsCache;
+use crate::source::{Mounts, SourceSettings};
 use crate::transform::vips::{self, Version};
 use crate::transform::{Limits, Processor, Rendered};
 
@@ -28,7 +28,7 @@ pub struct App {
 
 struct Inner {
     config: Config,
-    source: Box<dyn Source>,
+    mounts: Mounts,
     cache: RenderCache,
     processor: Processor,
     verifier: Option<Verifier>,
@@ -45,9 +45,31 @@ impl App {
     pub fn new(config: Config) -> Result<App, String> {
         let vips = vips::init(vips::Settings { allow_svg: false })
             .map_err(|e| format!("libvips failed to start: {e}"))?;
-        let source = FsSource::new(&config.root, config.max_source_bytes)
-            .map_err(|e| format!("--root {}: {e}", config.root.display()))?;
         let metrics = Arc::new(Metrics::new());
+        let settings = SourceSettings {
+            max_bytes: config.max_source_bytes,
+            timeout: config.source_timeout,
+            net: config.net.clone(),
+        };
+        let sources = config
+            .sources
+            .iter()
+            .map(|(prefix, url)| {
+                let source = crate::source::open(url, &settings)
+                    .map_err(|e| format!("--source {prefix}={url}: {e}"))?;
+                Ok((prefix.clone(), source))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mounts = Mounts::new(
+            sources,
+            OriginalsCache {
+                max_bytes: config.originals_cache_size,
+                revalidate_after: config.originals_revalidate_after,
+                ttl: config.cache_ttl,
+            },
+            config.source_timeout,
+            metrics.clone(),
+        )?;
         let cache = RenderCache::new(
             config.cache_size,
             config.cache_ttl,
@@ -70,7 +92,7 @@ impl App {
         Ok(App {
             inner: Arc::new(Inner {
                 config,
-                source: Box::new(source),
+                mounts,
                 cache,
                 processor,
                 verifier,
@@ -108,14 +130,11 @@ impl App {
         inner
             .cache
             .get_or_render(cache_key, async move {
-                let fetch_started = std::time::Instant::now();
                 let original = inner
-                    .source
+                    .mounts
                     .fetch(&variant.key)
                     .instrument(tracing::debug_span!("fetch", key = %variant.key))
                     .await?;
-                inner.metrics.stage(Stage::Fetch, fetch_started.elapsed());
-                inner.metrics.source_bytes.inc_by(original.len() as u64);
                 inner.processor.render(original, variant).await
             })
             .await
@@ -126,9 +145,15 @@ impl App {
         &self.inner.access_log
     }
 
-    /// The kind of source originals come from (`file`), for the access log.
-    pub fn source_kind(&self) -> &'static str {
-        self.inner.source.kind()
+    /// The kind of source a raw request path routes to (`file`, `s3`, `http`, `proxy`, or
+    /// `none`), for the access log.
+    pub fn source_kind(&self, raw_path: &str) -> &'static str {
+        self.inner.mounts.kind_for(raw_path)
+    }
+
+    /// The key a raw request path names, routed to its source and checked by it.
+    pub fn key(&self, raw_path: &str) -> Result<Key, Error> {
+        self.inner.mounts.key(raw_path)
     }
 
     /// Per-image request analytics.
@@ -181,9 +206,9 @@ impl App {
         self.inner.vips
     }
 
-    /// A description of the source, for logs.
+    /// A description of the mounted sources, for logs.
     pub fn source_description(&self) -> String {
-        self.inner.source.describe()
+        self.inner.mounts.describe().join(", ")
     }
 
     /// Whether the origin should receive traffic (`/readyz`): false once shutdown has begun.

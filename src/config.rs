@@ -56,9 +56,49 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Directory of originals, served at `/`.
+    /// Directory of originals, served at `/` (shorthand for `--source /=file:///DIR`).
     #[arg(long, env = "REFRACT_ROOT")]
     pub root: Option<PathBuf>,
+
+    /// Mount a store of originals under a URL prefix: `PREFIX=URL` with URL one of
+    /// `file:///DIR`, `s3://BUCKET/PREFIX/` (credentials, region and endpoint from AWS_*),
+    /// `https://HOST/BASE/`, or `proxy://` (absolute URLs in the path, --allow-host only).
+    /// Repeatable; `/s3/cats/cat.jpg` is `cats/cat.jpg` in the store mounted at `s3`.
+    #[arg(long = "source", env = "REFRACT_SOURCES", value_delimiter = ',', value_parser = parse_source)]
+    pub sources: Vec<(String, String)>,
+
+    /// A host HTTP and proxy sources may fetch from: HOST (default port) or HOST:PORT, matched
+    /// exactly. Repeatable. Required by proxy://.
+    #[arg(
+        long = "allow-host",
+        env = "REFRACT_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
+
+    /// Let HTTP and proxy sources reach loopback, private (RFC 1918, ULA) and CGNAT addresses.
+    /// Link-local and metadata addresses (169.254.0.0/16, fe80::/10) stay refused.
+    #[arg(long, env = "REFRACT_ALLOW_PRIVATE_SOURCES")]
+    pub allow_private_sources: bool,
+
+    /// Pin a host name to an address for HTTP and proxy sources, like curl's --resolve:
+    /// HOST=IP. Repeatable. The address is still checked.
+    #[arg(long = "resolve", env = "REFRACT_RESOLVE", value_delimiter = ',', value_parser = parse_pin)]
+    pub resolve: Vec<(String, std::net::IpAddr)>,
+
+    /// Longest a fetch from a store may take, connecting included (504 beyond).
+    #[arg(long, env = "REFRACT_SOURCE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub source_timeout: Duration,
+
+    /// Memory for fetched originals, so one original rendered at several sizes is fetched once
+    /// (0 turns it off).
+    #[arg(long, env = "REFRACT_ORIGINALS_CACHE_SIZE", default_value = "128MiB", value_parser = parse_size)]
+    pub originals_cache_size: u64,
+
+    /// A cached original older than this is revalidated with its store (ETag or modification
+    /// time) before it is used again.
+    #[arg(long, env = "REFRACT_ORIGINALS_REVALIDATE_AFTER", default_value = "60s", value_parser = parse_duration)]
+    pub originals_revalidate_after: Duration,
 
     /// Memory for rendered variants (bytes or units: 256MiB, 1GB).
     #[arg(long, env = "REFRACT_CACHE_SIZE", default_value = "256MiB", value_parser = parse_size)]
@@ -173,8 +213,18 @@ pub struct ServeArgs {
 pub struct Config {
     /// Listen address.
     pub listen: SocketAddr,
-    /// Directory of originals.
-    pub root: PathBuf,
+    /// Directory of originals mounted at `/`, when `--root` is used.
+    pub root: Option<PathBuf>,
+    /// Mounted stores: (prefix, URL), `--root` included as `/` → `file://DIR`.
+    pub sources: Vec<(String, String)>,
+    /// Where HTTP and proxy sources may connect.
+    pub net: crate::source::net::NetPolicy,
+    /// Fetch timeout.
+    pub source_timeout: Duration,
+    /// Originals cache capacity in bytes.
+    pub originals_cache_size: u64,
+    /// Originals revalidation interval.
+    pub originals_revalidate_after: Duration,
     /// Cache capacity in bytes.
     pub cache_size: u64,
     /// Cache entry lifetime.
@@ -247,12 +297,27 @@ impl std::fmt::Debug for RequiredHeaders {
 impl Config {
     /// Validate raw arguments.
     pub fn from_args(args: &ServeArgs) -> Result<Config, String> {
-        let root = args
-            .root
-            .clone()
-            .ok_or("no originals configured: pass --root DIR (or REFRACT_ROOT)")?;
-        if !root.is_dir() {
-            return Err(format!("--root {}: not a directory", root.display()));
+        let mut sources = Vec::new();
+        if let Some(root) = &args.root {
+            if !root.is_dir() {
+                return Err(format!("--root {}: not a directory", root.display()));
+            }
+            sources.push(("/".to_owned(), format!("file://{}", root.display())));
+        }
+        sources.extend(args.sources.iter().cloned());
+        if sources.is_empty() {
+            return Err(
+                "no originals configured: pass --root DIR or --source PREFIX=URL (or REFRACT_ROOT)"
+                    .into(),
+            );
+        }
+        let allow_hosts = args
+            .allow_hosts
+            .iter()
+            .map(|h| crate::source::net::AllowedHost::parse(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        if args.source_timeout.is_zero() {
+            return Err("--source-timeout must be positive".into());
         }
         if args.max_dimension == 0 || args.max_dimension > 65_535 {
             return Err("--max-dimension must be from 1 to 65535".into());
@@ -291,7 +356,16 @@ impl Config {
         };
         Ok(Config {
             listen: args.listen,
-            root,
+            root: args.root.clone(),
+            sources,
+            net: crate::source::net::NetPolicy {
+                allow_hosts,
+                allow_private: args.allow_private_sources,
+                pins: args.resolve.iter().cloned().collect(),
+            },
+            source_timeout: args.source_timeout,
+            originals_cache_size: args.originals_cache_size,
+            originals_revalidate_after: args.originals_revalidate_after,
             cache_size: args.cache_size,
             cache_ttl: args.cache_ttl,
             max_age: args.max_age,
@@ -338,6 +412,32 @@ impl ServeArgs {
             .expect("every serve flag has a default or is optional");
         ServeArgs::from_arg_matches(&matches).expect("defaults parse")
     }
+}
+
+/// Parse `PREFIX=URL` for `--source`.
+pub fn parse_source(s: &str) -> Result<(String, String), String> {
+    let (prefix, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected PREFIX=URL, e.g. /s3=s3://bucket/"))?;
+    crate::source::mounts::normalise_prefix(prefix)?;
+    if !url.contains("://") {
+        return Err(format!(
+            "'{s}': the URL needs a scheme (file://, s3://, https://, proxy://)"
+        ));
+    }
+    Ok((prefix.trim().to_owned(), url.trim().to_owned()))
+}
+
+/// Parse `HOST=IP` for `--resolve`.
+pub fn parse_pin(s: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (host, ip) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected HOST=IP"))?;
+    let ip = ip
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}': '{ip}' is not an IP address"))?;
+    Ok((host.trim().to_ascii_lowercase(), ip))
 }
 
 /// Parse `NAME=VALUE` for `--require-header`; the name is lower-cased.
@@ -436,6 +536,22 @@ mod tests {
     }
 
     #[test]
+    fn sources_and_pins() {
+        assert_eq!(
+            parse_source("/s3=s3://bucket/originals/").unwrap(),
+            ("/s3".to_owned(), "s3://bucket/originals/".to_owned())
+        );
+        assert!(parse_source("s3://bucket").is_err());
+        assert!(parse_source("/a b=file:///x").is_err());
+        assert!(parse_source("/x=/srv").is_err());
+        assert_eq!(
+            parse_pin("Example.com=127.0.0.1").unwrap(),
+            ("example.com".to_owned(), "127.0.0.1".parse().unwrap())
+        );
+        assert!(parse_pin("example.com=nope").is_err());
+    }
+
+    #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
     }
@@ -455,6 +571,11 @@ mod tests {
     fn validation_names_the_flag() {
         let mut a = ServeArgs::defaults();
         assert!(Config::from_args(&a).unwrap_err().contains("--root"));
+        a.sources = vec![parse_source("/s3=s3://bucket/").unwrap()];
+        a.allow_hosts = vec!["bad host!".into()];
+        assert!(Config::from_args(&a).unwrap_err().contains("--allow-host"));
+        a.sources.clear();
+        a.allow_hosts.clear();
         a.root = Some("/definitely/not/here".into());
         assert!(Config::from_args(&a)
             .unwrap_err()

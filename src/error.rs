@@ -52,8 +52,16 @@ pub enum Error {
     UnsupportedFormat,
     /// The original claims a supported format but cannot be decoded (corrupt or truncated).
     Undecodable(String),
-    /// The store holding originals failed (I/O error, permissions).
+    /// The store holding originals failed (I/O error, 5xx, refused credentials).
     SourceFailed(String),
+    /// The store did not answer within `--source-timeout`.
+    SourceTimeout,
+    /// The original is in an archive storage class (S3 Glacier Flexible Retrieval or Deep
+    /// Archive) and must be restored before it can be read.
+    SourceArchived,
+    /// The URL or address is not one this origin fetches from (allow-list, private address,
+    /// scheme, credentials in the URL). The detail is for the log.
+    SourceNotAllowed(String),
     /// The method is not GET or HEAD.
     MethodNotAllowed,
     /// Path and query together are longer than the cap.
@@ -82,9 +90,13 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadParam { .. } | Error::BadPath(_) => 400,
-            Error::SignatureMissing | Error::SignatureInvalid | Error::OriginHeader => 403,
+            Error::SignatureMissing
+            | Error::SignatureInvalid
+            | Error::OriginHeader
+            | Error::SourceNotAllowed(_) => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
+            Error::SourceArchived => 409,
             Error::Expired => 410,
             Error::UriTooLong { .. } => 414,
             Error::SourceTooLarge { .. }
@@ -93,6 +105,7 @@ impl Error {
             | Error::UnsupportedFormat
             | Error::Undecodable(_) => 422,
             Error::SourceFailed(_) => 502,
+            Error::SourceTimeout => 504,
             Error::Internal(_) => 500,
             Error::Overloaded | Error::Timeout => 503,
         }
@@ -110,6 +123,9 @@ impl Error {
             Error::UnsupportedFormat => "unsupported_format",
             Error::Undecodable(_) => "undecodable",
             Error::SourceFailed(_) => "source_failed",
+            Error::SourceTimeout => "source_timeout",
+            Error::SourceArchived => "source_archived",
+            Error::SourceNotAllowed(_) => "source_not_allowed",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::UriTooLong { .. } => "uri_too_long",
             Error::OriginHeader => "origin_header",
@@ -132,6 +148,7 @@ impl Error {
             | Error::SignatureMissing
             | Error::SignatureInvalid
             | Error::OriginHeader
+            | Error::SourceNotAllowed(_)
             | Error::Expired => Blame::Client,
             Error::NotFound
             | Error::SourceTooLarge { .. }
@@ -139,7 +156,9 @@ impl Error {
             | Error::TooManyFrames { .. }
             | Error::UnsupportedFormat
             | Error::Undecodable(_)
-            | Error::SourceFailed(_) => Blame::Source,
+            | Error::SourceFailed(_)
+            | Error::SourceTimeout
+            | Error::SourceArchived => Blame::Source,
             Error::Internal(_) | Error::Overloaded | Error::Timeout => Blame::Server,
         }
     }
@@ -161,6 +180,11 @@ impl Error {
             Error::UnsupportedFormat => "original is not an image format we decode".into(),
             Error::Undecodable(_) => "original image is corrupt or truncated".into(),
             Error::SourceFailed(_) => "could not read the original".into(),
+            Error::SourceTimeout => "the store holding the original did not answer in time".into(),
+            Error::SourceArchived => {
+                "the original is archived and must be restored before it can be served".into()
+            }
+            Error::SourceNotAllowed(_) => "this origin does not fetch from that address".into(),
             Error::MethodNotAllowed => "only GET and HEAD are allowed".into(),
             Error::UriTooLong { limit } => format!("path and query are longer than {limit} bytes"),
             Error::OriginHeader => "this origin only answers its CDN".into(),
@@ -177,7 +201,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<u32> {
         match self {
             Error::Overloaded => Some(1),
-            Error::Timeout => Some(5),
+            Error::Timeout | Error::SourceTimeout => Some(5),
             _ => None,
         }
     }
@@ -194,7 +218,10 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Undecodable(detail) | Error::SourceFailed(detail) | Error::Internal(detail) => {
+            Error::Undecodable(detail)
+            | Error::SourceFailed(detail)
+            | Error::SourceNotAllowed(detail)
+            | Error::Internal(detail) => {
                 write!(f, "{}: {}", self.code(), detail)
             }
             _ => write!(f, "{}: {}", self.code(), self.public_message()),

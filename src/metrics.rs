@@ -49,12 +49,20 @@ pub struct Metrics {
     pub response_bytes: IntCounterVec,
     /// `refract_source_bytes_total`: bytes fetched from sources.
     pub source_bytes: IntCounter,
+    /// `refract_source_fetches_total{source,result}`: fetches from stores by kind (`file`, `s3`,
+    /// `http`, `proxy`) and result (`ok`, `not_modified`, or an error code such as `not_found`,
+    /// `source_failed`, `source_timeout`).
+    pub source_fetches: IntCounterVec,
+    /// `refract_originals_cache_total{result}`: originals-cache lookups: `hit`, `miss`,
+    /// `coalesced`, `revalidated` (store said unchanged), `changed`, `stale` (served while the
+    /// store failed).
+    pub originals_cache: IntCounterVec,
     /// `refract_transforms_in_flight`: transforms holding a permit.
     pub transforms_in_flight: IntGauge,
     /// `refract_queue_depth`: requests waiting for a permit (sampled at scrape).
     pub queue_depth: IntGauge,
     /// `refract_rejected_total{reason}`: `shed`, `timeout`, `limits`, `signature`,
-    /// `origin_header`.
+    /// `origin_header`, `source_not_allowed`.
     pub rejected: IntCounterVec,
     /// `refract_errors_total{code}`: error answers by stable code.
     pub errors: IntCounterVec,
@@ -142,6 +150,18 @@ impl Metrics {
                 "refract_source_bytes_total",
                 "Bytes of originals fetched from sources.",
             ),
+            source_fetches: counter_vec(
+                "refract_source_fetches_total",
+                "Fetches from stores of originals, by source kind and result (ok, not_modified \
+                 or an error code).",
+                &["source", "result"],
+            ),
+            originals_cache: counter_vec(
+                "refract_originals_cache_total",
+                "Originals-cache lookups: hit, miss, coalesced, revalidated, changed, stale \
+                 (served while the store failed).",
+                &["result"],
+            ),
             transforms_in_flight: gauge(
                 "refract_transforms_in_flight",
                 "Transforms holding a permit right now.",
@@ -153,7 +173,8 @@ impl Metrics {
             rejected: counter_vec(
                 "refract_rejected_total",
                 "Requests refused to protect the origin: shed (queue full), timeout, limits \
-                 (pixels, frames, bytes, URL size), signature.",
+                 (pixels, frames, bytes, URL size), signature, origin_header, source_not_allowed \
+                 (SSRF defence).",
                 &["reason"],
             ),
             errors: counter_vec(
@@ -289,6 +310,7 @@ impl<'a> RequestGuard<'a> {
             | Error::UriTooLong { .. } => Some("limits"),
             Error::SignatureMissing | Error::SignatureInvalid | Error::Expired => Some("signature"),
             Error::OriginHeader => Some("origin_header"),
+            Error::SourceNotAllowed(_) => Some("source_not_allowed"),
             _ => None,
         };
         if let Some(reason) = reason {

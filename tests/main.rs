@@ -12,4 +12,5 @@ mod http;
 mod lifecycle;
 mod metrics;
 mod security;
+mod sources;
 mod transform;

@@ -146,10 +146,26 @@ async fn counters_add_up_to_what_was_served() {
     let original = std::fs::metadata(s.root.join("cat.jpg")).unwrap().len();
     assert_eq!(
         metric(&after, "refract_source_bytes_total", &[]),
-        (original * 2) as f64,
-        "two misses fetched the original"
+        original as f64,
+        "two misses, one fetch: the second rendered from the originals cache"
     );
-    for stage in ["queue", "fetch", "transform", "encode"] {
+    assert_eq!(
+        metric(
+            &after,
+            "refract_originals_cache_total",
+            &[("result", "hit")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &after,
+            "refract_source_fetches_total",
+            &[("source", "file"), ("result", "ok")]
+        ),
+        1.0
+    );
+    for stage in ["queue", "transform", "encode"] {
         let count = metric(
             &after,
             "refract_stage_duration_seconds_count",

@@ -10,6 +10,9 @@ use crate::error::Error;
 /// Longest key accepted, in bytes (S3's limit is 1024).
 pub const MAX_KEY_BYTES: usize = 1024;
 
+/// Longest key whose tail is a URL (see [`Key::routed`]).
+pub const MAX_ROUTED_KEY_BYTES: usize = 3072;
+
 /// A validated object key: relative, `/`-separated, no empty, `.` or `..` segments, no
 /// backslashes, NULs or control characters. Safe to join onto a directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -41,6 +44,24 @@ impl Key {
                 "." | ".." => return Err(Error::BadPath("'.' or '..' segment".into())),
                 _ => {}
             }
+        }
+        Ok(Key(key.to_owned()))
+    }
+
+    /// A key whose tail is an absolute URL (a proxy mount's key, `remote/https://host/a.jpg`).
+    /// Such keys are never joined onto a directory, and the proxy source has already checked
+    /// the URL, so only length and control characters are checked here.
+    pub fn routed(key: &str) -> Result<Key, Error> {
+        if key.is_empty() {
+            return Err(Error::BadPath("empty key".into()));
+        }
+        if key.len() > MAX_ROUTED_KEY_BYTES {
+            return Err(Error::BadPath(format!(
+                "longer than {MAX_ROUTED_KEY_BYTES} bytes"
+            )));
+        }
+        if key.chars().any(char::is_control) {
+            return Err(Error::BadPath("control character".into()));
         }
         Ok(Key(key.to_owned()))
     }

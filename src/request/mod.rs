@@ -31,7 +31,11 @@ pub struct ImageRequest {
 impl ImageRequest {
     /// Parse a raw URL path and query.
     pub fn parse(path: &str, query: Option<&str>, limits: ParamLimits) -> Result<Self, Error> {
-        let key = Key::from_url_path(path)?;
+        Self::with_key(Key::from_url_path(path)?, query, limits)
+    }
+
+    /// Parse the query for an already routed key (see [`crate::source::Mounts::key`]).
+    pub fn with_key(key: Key, query: Option<&str>, limits: ParamLimits) -> Result<Self, Error> {
         let pairs: Vec<(Cow<str>, Cow<str>)> =
             form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect();
         if pairs.len() > MAX_QUERY_PAIRS {

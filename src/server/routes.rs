@@ -38,7 +38,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         app.access_log(),
         req.method().as_str(),
         path_and_query,
-        app.source_kind(),
+        app.source_kind(req.uri().path()),
     );
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
@@ -94,7 +94,10 @@ async fn image(
             Err(e) => return fail(guard, &e),
         },
     };
-    let request = match ImageRequest::parse(path, query, app.param_limits()) {
+    let request = match app
+        .key(path)
+        .and_then(|key| ImageRequest::with_key(key, query, app.param_limits()))
+    {
         Ok(r) => r,
         Err(e) => return fail(guard, &e),
     };

@@ -1,4 +1,4 @@
-//! Originals in a local directory. Keys are already free of `..` (see [`Key`]); on top of that a
+//! Originals in a local directory. Keys are already free of `..` (see [`crate::request::Key`]); on top of that a
 //! resolved path must stay inside the root, so a symlink cannot lead out of it.
 
 use std::io::{self, ErrorKind};
@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
-use super::{BoxFuture, Source};
+use super::{BoxFuture, Fetched, Original, Source, Validator};
 use crate::error::Error;
-use crate::request::Key;
 
 /// A directory of originals.
 pub struct FsSource {
@@ -26,8 +25,8 @@ impl FsSource {
         })
     }
 
-    async fn read(&self, key: &Key) -> Result<Bytes, Error> {
-        let path = self.root.join(key.as_str());
+    async fn read(&self, key: &str, current: Option<&Validator>) -> Result<Fetched, Error> {
+        let path = self.root.join(key);
         let resolved = match tokio::fs::canonicalize(&path).await {
             Ok(p) => p,
             Err(e) => return Err(io_error(e)),
@@ -39,6 +38,21 @@ impl FsSource {
         let meta = file.metadata().await.map_err(io_error)?;
         if !meta.is_file() {
             return Err(Error::NotFound);
+        }
+        // A file's version is its size and modification time: unchanged, nothing is read.
+        let validator = Validator {
+            etag: Some(format!(
+                "{}-{}",
+                meta.len(),
+                meta.modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos())
+            )),
+            last_modified: None,
+        };
+        if current == Some(&validator) {
+            return Ok(Fetched::NotModified);
         }
         if meta.len() > self.max_bytes {
             return Err(Error::SourceTooLarge {
@@ -57,7 +71,10 @@ impl FsSource {
                 limit: self.max_bytes,
             });
         }
-        Ok(Bytes::from(buf))
+        Ok(Fetched::Body(Original {
+            bytes: Bytes::from(buf),
+            validator,
+        }))
     }
 }
 
@@ -69,8 +86,12 @@ fn io_error(e: io::Error) -> Error {
 }
 
 impl Source for FsSource {
-    fn fetch<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Bytes, Error>> {
-        Box::pin(self.read(key))
+    fn fetch<'a>(
+        &'a self,
+        key: &'a str,
+        current: Option<&'a Validator>,
+    ) -> BoxFuture<'a, Result<Fetched, Error>> {
+        Box::pin(self.read(key, current))
     }
 
     fn describe(&self) -> String {
@@ -86,8 +107,11 @@ impl Source for FsSource {
 mod tests {
     use super::*;
 
-    fn key(k: &str) -> Key {
-        Key::new(k).unwrap()
+    async fn get(src: &FsSource, key: &str) -> Result<Vec<u8>, Error> {
+        match src.fetch(key, None).await? {
+            Fetched::Body(o) => Ok(o.bytes.to_vec()),
+            Fetched::NotModified => panic!("unconditional fetch answered NotModified"),
+        }
     }
 
     #[tokio::test]
@@ -101,14 +125,29 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("escape")).unwrap();
 
         let src = FsSource::new(&root, 50).unwrap();
-        assert_eq!(&src.fetch(&key("sub/a.bin")).await.unwrap()[..], b"hello");
-        assert_eq!(src.fetch(&key("nope.jpg")).await, Err(Error::NotFound));
-        assert_eq!(src.fetch(&key("sub")).await, Err(Error::NotFound));
-        assert_eq!(src.fetch(&key("sub/a.bin/x")).await, Err(Error::NotFound));
-        assert_eq!(src.fetch(&key("escape")).await, Err(Error::NotFound));
+        assert_eq!(get(&src, "sub/a.bin").await.unwrap(), b"hello");
+        assert_eq!(get(&src, "nope.jpg").await, Err(Error::NotFound));
+        assert_eq!(get(&src, "sub").await, Err(Error::NotFound));
+        assert_eq!(get(&src, "sub/a.bin/x").await, Err(Error::NotFound));
+        assert_eq!(get(&src, "escape").await, Err(Error::NotFound));
         assert_eq!(
-            src.fetch(&key("big.bin")).await,
+            get(&src, "big.bin").await,
             Err(Error::SourceTooLarge { limit: 50 })
         );
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_file_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.bin"), b"one").unwrap();
+        let src = FsSource::new(dir.path(), 50).unwrap();
+        let Fetched::Body(first) = src.fetch("a.bin", None).await.unwrap() else {
+            panic!("no body");
+        };
+        let again = src.fetch("a.bin", Some(&first.validator)).await.unwrap();
+        assert_eq!(again, Fetched::NotModified);
+        std::fs::write(dir.path().join("a.bin"), b"two!").unwrap();
+        let changed = src.fetch("a.bin", Some(&first.validator)).await.unwrap();
+        assert!(matches!(changed, Fetched::Body(o) if &o.bytes[..] == b"two!"));
     }
 }

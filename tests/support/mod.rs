@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod garage;
 pub mod images;
+pub mod origin;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -156,14 +158,18 @@ pub fn spawn_refract_with(
     extra: &[&str],
     stdout: Stdio,
 ) -> (Child, String, Vec<String>) {
-    let mut child = refract()
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut cmd = refract();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("REFRACT_ROOT", root)
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(stdout);
+    spawn_command(cmd)
+}
+
+/// Start a prepared `refract serve --listen 127.0.0.1:0 …` command; returns the child, its
+/// address and the log lines printed up to "refract serving".
+pub fn spawn_command(mut cmd: Command) -> (Child, String, Vec<String>) {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     // Diagnostics (and the start line) are on stderr; stdout carries the access log.
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();

@@ -1,0 +1,340 @@
+//! [`Mounts`]: sources under URL prefixes, and the cache of fetched originals.
+//!
+//! Routing is by whole path segments, longest prefix first, on the percent-decoded path: with
+//! `--source s3=s3://bucket/` and `--root DIR`, `/s3/cats/cat.jpg` is `cats/cat.jpg` in the
+//! bucket and `/dogs/dog.jpg` is a file. The request's [`Key`] keeps the prefix, so cache keys,
+//! analytics and logs tell mounts apart.
+//!
+//! Originals are cached separately from rendered variants (bounded by bytes): one original asked
+//! for at several widths is fetched once, and concurrent fetches of one key are coalesced. After
+//! `--originals-revalidate-after` an entry is revalidated (ETag / modification time) before use;
+//! if the store is failing at that moment the cached copy is served, so an outage does not take
+//! hot images down with it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::future::Cache;
+use percent_encoding::percent_decode_str;
+
+use super::{Fetched, Original, Source, Validator};
+use crate::error::Error;
+use crate::metrics::{Metrics, Stage};
+use crate::request::Key;
+
+/// One source under a prefix.
+struct Mount {
+    /// Normalised prefix: no leading or trailing `/`; empty for the root.
+    prefix: String,
+    source: Box<dyn Source>,
+}
+
+struct Cached {
+    original: Original,
+    checked: Instant,
+}
+
+/// Bookkeeping bytes charged per cached original on top of key and body.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// How the originals cache behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginalsCache {
+    /// Bytes of originals kept; 0 turns the cache off.
+    pub max_bytes: u64,
+    /// An entry older than this is revalidated with the store before use.
+    pub revalidate_after: Duration,
+    /// An entry is dropped after this long whatever happens.
+    pub ttl: Duration,
+}
+
+/// The configured sources and the originals cache.
+pub struct Mounts {
+    /// Longest prefix first.
+    mounts: Vec<Mount>,
+    originals: Option<Cache<String, Arc<Cached>>>,
+    revalidate_after: Duration,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// Normalise a mount prefix as written in `--source PREFIX=URL` (`/s3`, `s3/`, `/`).
+pub fn normalise_prefix(prefix: &str) -> Result<String, String> {
+    let p = prefix.trim().trim_matches('/');
+    let ok = p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b));
+    if !p.is_empty() && !ok {
+        return Err(format!(
+            "source prefix '{prefix}': use letters, digits, '-', '.', '_', '~' and '/' segments"
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+impl Mounts {
+    /// Mount `sources` (prefix, source); prefixes must be distinct.
+    pub fn new(
+        sources: Vec<(String, Box<dyn Source>)>,
+        cache: OriginalsCache,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Mounts, String> {
+        let mut mounts = Vec::with_capacity(sources.len());
+        for (prefix, source) in sources {
+            let prefix = normalise_prefix(&prefix)?;
+            if mounts.iter().any(|m: &Mount| m.prefix == prefix) {
+                return Err(format!("two sources are mounted at '/{prefix}'"));
+            }
+            mounts.push(Mount { prefix, source });
+        }
+        if mounts.is_empty() {
+            return Err("no sources configured: pass --root DIR or --source PREFIX=URL".into());
+        }
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+        let originals = (cache.max_bytes > 0).then(|| {
+            Cache::builder()
+                .max_capacity(cache.max_bytes)
+                .weigher(|key: &String, value: &Arc<Cached>| {
+                    let weight = key.len() + value.original.bytes.len() + ENTRY_OVERHEAD;
+                    u32::try_from(weight).unwrap_or(u32::MAX)
+                })
+                .time_to_live(cache.ttl)
+                .build()
+        });
+        Ok(Mounts {
+            mounts,
+            originals,
+            revalidate_after: cache.revalidate_after,
+            timeout,
+            metrics,
+        })
+    }
+
+    /// The mount serving `path` (decoded, without the leading `/`) and the rest of the path.
+    fn route<'p>(&self, path: &'p str) -> Option<(&Mount, &'p str)> {
+        self.mounts.iter().find_map(|m| {
+            if m.prefix.is_empty() {
+                return Some((m, path));
+            }
+            let rest = path.strip_prefix(m.prefix.as_str())?;
+            Some((m, rest.strip_prefix('/')?))
+        })
+    }
+
+    /// Turn a raw URL path (`/s3/cats/cat%20one.jpg`) into a key: percent-decoded, routed, and
+    /// checked by the source it routes to. A path no mount serves is [`Error::NotFound`].
+    pub fn key(&self, raw_path: &str) -> Result<Key, Error> {
+        let decoded = percent_decode_str(raw_path)
+            .decode_utf8()
+            .map_err(|_| Error::BadPath("not valid UTF-8 after percent-decoding".into()))?;
+        let path = decoded.strip_prefix('/').unwrap_or(&decoded);
+        let (mount, rest) = self.route(path).ok_or(Error::NotFound)?;
+        mount.source.check_key(rest)?;
+        if mount.source.takes_urls() {
+            Key::routed(path)
+        } else {
+            Key::new(path)
+        }
+    }
+
+    /// The kind of source (`file`, `s3`, `http`, `proxy`) a raw URL path routes to, for logs.
+    pub fn kind_for(&self, raw_path: &str) -> &'static str {
+        let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
+        let path = decoded.strip_prefix('/').unwrap_or(&decoded);
+        self.route(path).map_or("none", |(m, _)| m.source.kind())
+    }
+
+    /// One line per mount, for the start-up log.
+    pub fn describe(&self) -> Vec<String> {
+        self.mounts
+            .iter()
+            .map(|m| format!("/{} → {}", m.prefix, m.source.describe()))
+            .collect()
+    }
+
+    /// The original under `key`, from the originals cache or its source.
+    pub async fn fetch(&self, key: &Key) -> Result<Bytes, Error> {
+        let (mount, object) = self.route(key.as_str()).ok_or(Error::NotFound)?;
+        let Some(cache) = &self.originals else {
+            return match self.fetch_from(mount, object, None).await? {
+                Fetched::Body(o) => Ok(o.bytes),
+                Fetched::NotModified => Err(not_modified_unasked()),
+            };
+        };
+        let count = |result: &str| {
+            self.metrics
+                .originals_cache
+                .with_label_values(&[result])
+                .inc()
+        };
+        if let Some(entry) = cache.get(key.as_str()).await {
+            if entry.checked.elapsed() < self.revalidate_after {
+                count("hit");
+                return Ok(entry.original.bytes.clone());
+            }
+            let validator = &entry.original.validator;
+            let asked = (!validator.is_empty()).then_some(validator);
+            return match self.fetch_from(mount, object, asked).await {
+                Ok(fetched) => {
+                    let original = match fetched {
+                        Fetched::NotModified => {
+                            count("revalidated");
+                            entry.original.clone()
+                        }
+                        Fetched::Body(o) => {
+                            count("changed");
+                            o
+                        }
+                    };
+                    let bytes = original.bytes.clone();
+                    let fresh = Cached {
+                        original,
+                        checked: Instant::now(),
+                    };
+                    cache.insert(key.as_str().to_owned(), Arc::new(fresh)).await;
+                    Ok(bytes)
+                }
+                Err(e @ (Error::SourceFailed(_) | Error::SourceTimeout)) => {
+                    count("stale");
+                    tracing::warn!(%key, error = %e, "store failing; serving the cached original");
+                    Ok(entry.original.bytes.clone())
+                }
+                Err(e) => {
+                    cache.invalidate(key.as_str()).await;
+                    Err(e)
+                }
+            };
+        }
+        let entry = cache
+            .entry(key.as_str().to_owned())
+            .or_try_insert_with(async {
+                match self.fetch_from(mount, object, None).await? {
+                    Fetched::Body(original) => Ok(Arc::new(Cached {
+                        original,
+                        checked: Instant::now(),
+                    })),
+                    Fetched::NotModified => Err(not_modified_unasked()),
+                }
+            })
+            .await
+            .map_err(|e: Arc<Error>| (*e).clone())?;
+        count(if entry.is_fresh() {
+            "miss"
+        } else {
+            "coalesced"
+        });
+        Ok(entry.into_value().original.bytes.clone())
+    }
+
+    /// One fetch from a store, under the timeout, counted and timed.
+    async fn fetch_from(
+        &self,
+        mount: &Mount,
+        object: &str,
+        current: Option<&Validator>,
+    ) -> Result<Fetched, Error> {
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(self.timeout, mount.source.fetch(object, current)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::SourceTimeout),
+            };
+        self.metrics.stage(Stage::Fetch, started.elapsed());
+        let outcome = match &result {
+            Ok(Fetched::Body(o)) => {
+                self.metrics.source_bytes.inc_by(o.bytes.len() as u64);
+                "ok"
+            }
+            Ok(Fetched::NotModified) => "not_modified",
+            Err(e) => e.code(),
+        };
+        self.metrics
+            .source_fetches
+            .with_label_values(&[mount.source.kind(), outcome])
+            .inc();
+        result
+    }
+}
+
+fn not_modified_unasked() -> Error {
+    Error::Internal("store answered 'not modified' to an unconditional fetch".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::fs::FsSource;
+
+    fn mounts(dir: &std::path::Path, cache_bytes: u64) -> Mounts {
+        std::fs::create_dir_all(dir.join("root/s3")).unwrap();
+        std::fs::create_dir_all(dir.join("bucket/cats")).unwrap();
+        std::fs::write(dir.join("root/s3/shadowed.jpg"), b"root").unwrap();
+        std::fs::write(dir.join("root/dog.jpg"), b"dog").unwrap();
+        std::fs::write(dir.join("bucket/cats/cat one.jpg"), b"cat").unwrap();
+        let fs = |d: &str| -> Box<dyn Source> {
+            Box::new(FsSource::new(&dir.join(d), 1 << 20).unwrap())
+        };
+        Mounts::new(
+            vec![("/".into(), fs("root")), ("/s3/".into(), fs("bucket"))],
+            OriginalsCache {
+                max_bytes: cache_bytes,
+                revalidate_after: Duration::ZERO,
+                ttl: Duration::from_secs(60),
+            },
+            Duration::from_secs(5),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_by_longest_prefix_on_whole_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = mounts(dir.path(), 0);
+        let key = m.key("/s3/cats/cat%20one.jpg").unwrap();
+        assert_eq!(key.as_str(), "s3/cats/cat one.jpg");
+        assert_eq!(&m.fetch(&key).await.unwrap()[..], b"cat");
+        assert_eq!(
+            &m.fetch(&m.key("/dog.jpg").unwrap()).await.unwrap()[..],
+            b"dog"
+        );
+        // `/s3/…` is the bucket's, even where the root has a folder of that name.
+        let shadowed = m.key("/s3/shadowed.jpg").unwrap();
+        assert_eq!(m.fetch(&shadowed).await, Err(Error::NotFound));
+        // `s3x` is not under `s3`.
+        let s3x = m.key("/s3x/cats/cat%20one.jpg").unwrap();
+        assert_eq!(m.fetch(&s3x).await, Err(Error::NotFound));
+        assert!(m.key("/s3/../dog.jpg").is_err());
+        assert_eq!(m.kind_for("/s3/x.jpg"), "file");
+    }
+
+    #[tokio::test]
+    async fn cached_originals_are_revalidated_and_change_when_the_file_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = mounts(dir.path(), 1 << 20);
+        let key = m.key("/dog.jpg").unwrap();
+        assert_eq!(&m.fetch(&key).await.unwrap()[..], b"dog");
+        assert_eq!(&m.fetch(&key).await.unwrap()[..], b"dog");
+        std::fs::write(dir.path().join("root/dog.jpg"), b"new dog").unwrap();
+        assert_eq!(&m.fetch(&key).await.unwrap()[..], b"new dog");
+        std::fs::remove_file(dir.path().join("root/dog.jpg")).unwrap();
+        assert_eq!(m.fetch(&key).await, Err(Error::NotFound));
+        let count = |r: &str| m.metrics.originals_cache.with_label_values(&[r]).get();
+        assert_eq!(
+            (count("miss"), count("revalidated"), count("changed")),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn prefixes_are_normalised_and_checked() {
+        assert_eq!(normalise_prefix("/s3/").unwrap(), "s3");
+        assert_eq!(normalise_prefix("/").unwrap(), "");
+        assert_eq!(normalise_prefix("media/remote").unwrap(), "media/remote");
+        assert!(normalise_prefix("/a//b").is_err());
+        assert!(normalise_prefix("/a/../b").is_err());
+        assert!(normalise_prefix("/a b").is_err());
+    }
+}

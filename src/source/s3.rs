@@ -1,0 +1,149 @@
+//! Originals in S3 or an S3-compatible store (Garage, MinIO, R2, Ceph), through the
+//! `object_store` crate. `s3://bucket/prefix/` names the bucket and an optional key prefix;
+//! credentials, region and endpoint come from the standard `AWS_*` environment variables
+//! (`AWS_ENDPOINT_URL` for compatible stores, addressed path-style; an `http://` endpoint is
+//! allowed because it was configured explicitly).
+//!
+//! An object in an archive storage class (Glacier Flexible Retrieval, Deep Archive) answers
+//! `403 InvalidObjectState` until it is restored: that becomes [`Error::SourceArchived`] (409,
+//! `source_archived`), told apart from refused credentials (502).
+
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::client::{HttpError, HttpErrorKind};
+use object_store::path::Path;
+use object_store::{ClientOptions, GetOptions, ObjectStore, RetryConfig};
+
+use super::http::error_chain;
+use super::{BoxFuture, Fetched, Original, Source, SourceSettings, Validator};
+use crate::error::Error;
+
+/// A bucket (and key prefix) of originals.
+pub struct S3Source {
+    store: AmazonS3,
+    bucket: String,
+    prefix: String,
+    max_bytes: u64,
+}
+
+impl S3Source {
+    /// Open `s3://bucket/prefix/` with settings from the `AWS_*` environment.
+    pub fn from_env(url: &str, settings: &SourceSettings) -> Result<S3Source, String> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .unwrap_or_default();
+        let allow_http = endpoint.starts_with("http://");
+        Self::open(url, settings, AmazonS3Builder::from_env(), allow_http)
+    }
+
+    /// Open `s3://bucket/prefix/` with explicit store settings (`builder` carries endpoint,
+    /// region and credentials; `allow_http` permits a plain-HTTP endpoint).
+    pub fn open(
+        url: &str,
+        settings: &SourceSettings,
+        builder: AmazonS3Builder,
+        allow_http: bool,
+    ) -> Result<S3Source, String> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{url}: expected s3://BUCKET/PREFIX/"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{url}: no bucket name"));
+        }
+        let prefix = match prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        let client = ClientOptions::new()
+            .with_timeout(settings.timeout)
+            .with_connect_timeout(settings.timeout)
+            .with_allow_http(allow_http);
+        // A store that keeps failing is reported, not retried for minutes: one quick retry, and
+        // never past the fetch timeout.
+        let retry = RetryConfig {
+            max_retries: 1,
+            retry_timeout: settings.timeout.min(Duration::from_secs(10)),
+            ..RetryConfig::default()
+        };
+        let store = builder
+            .with_bucket_name(bucket)
+            .with_client_options(client)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| format!("{url}: {e}"))?;
+        Ok(S3Source {
+            store,
+            bucket: bucket.to_owned(),
+            prefix,
+            max_bytes: settings.max_bytes,
+        })
+    }
+
+    async fn get(&self, key: &str, current: Option<&Validator>) -> Result<Fetched, Error> {
+        let path = Path::from(format!("{}{key}", self.prefix));
+        let options = GetOptions {
+            if_none_match: current.and_then(|v| v.etag.clone()),
+            ..GetOptions::default()
+        };
+        let result = match self.store.get_opts(&path, options).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotModified { .. }) if current.is_some() => {
+                return Ok(Fetched::NotModified)
+            }
+            Err(e) => return Err(store_error(e)),
+        };
+        if result.meta.size > self.max_bytes {
+            return Err(Error::SourceTooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        let validator = Validator {
+            etag: result.meta.e_tag.clone(),
+            last_modified: None,
+        };
+        // The body is exactly `meta.size` bytes (S3 sends Content-Length), checked above.
+        let bytes = result.bytes().await.map_err(store_error)?;
+        Ok(Fetched::Body(Original { bytes, validator }))
+    }
+}
+
+/// Map an `object_store` error to ours.
+fn store_error(e: object_store::Error) -> Error {
+    if let object_store::Error::NotFound { .. } = e {
+        return Error::NotFound;
+    }
+    let detail = error_chain(&e);
+    if detail.contains("InvalidObjectState") {
+        return Error::SourceArchived;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<HttpError>()
+            .is_some_and(|h| h.kind() == HttpErrorKind::Timeout)
+        {
+            return Error::SourceTimeout;
+        }
+        cause = c.source();
+    }
+    Error::SourceFailed(detail)
+}
+
+impl Source for S3Source {
+    fn fetch<'a>(
+        &'a self,
+        key: &'a str,
+        current: Option<&'a Validator>,
+    ) -> BoxFuture<'a, Result<Fetched, Error>> {
+        Box::pin(self.get(key, current))
+    }
+
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    fn kind(&self) -> &'static str {
+        "s3"
+    }
+}

@@ -1,0 +1,211 @@
+//! A real Garage (S3-compatible object store) on 127.0.0.1 for the S3 source tests: one node,
+//! replication factor 1, a bucket and an access key created through Garage's own CLI. The binary
+//! is built once per machine by `.ci/garage.sh` (`make test` runs it and exports
+//! `REFRACT_GARAGE`); a missing binary fails the test loudly.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt as _, PutPayload};
+
+/// Region Garage answers to (its `s3_region`).
+pub const REGION: &str = "garage";
+
+/// A running Garage node with one bucket.
+pub struct Garage {
+    /// `http://127.0.0.1:PORT` of the S3 API.
+    pub endpoint: String,
+    /// The bucket the tests use.
+    pub bucket: String,
+    /// Access key id with read/write on the bucket.
+    pub key_id: String,
+    /// Its secret.
+    pub secret: String,
+    child: Child,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The Garage binary: `REFRACT_GARAGE`, or where `.ci/garage.sh` caches it.
+pub fn garage_binary() -> PathBuf {
+    let path = std::env::var_os("REFRACT_GARAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+            cache.join("refract/garage-2.5.0/bin/garage")
+        });
+    assert!(
+        path.is_file(),
+        "garage not found at {} — run .ci/garage.sh (make test does) or set REFRACT_GARAGE",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Garage {
+    /// Start a node, lay it out, create bucket `originals` and a key allowed on it.
+    pub fn start() -> Garage {
+        let bin = garage_binary();
+        let dir = tempfile::tempdir().unwrap();
+        let (rpc, s3, admin) = (free_port(), free_port(), free_port());
+        let secret: String = (0..32)
+            .map(|i| format!("{:02x}", (i * 37 + 11) % 256))
+            .collect();
+        let config = dir.path().join("garage.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"metadata_dir = "{d}/meta"
+data_dir = "{d}/data"
+db_engine = "lmdb"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:{rpc}"
+rpc_public_addr = "127.0.0.1:{rpc}"
+rpc_secret = "{secret}"
+
+[s3_api]
+s3_region = "{REGION}"
+api_bind_addr = "127.0.0.1:{s3}"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:{admin}"
+"#,
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(&bin)
+            .args(["-c", config.to_str().unwrap(), "server"])
+            .env("RUST_LOG", "garage=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("garage starts");
+        let mut garage = Garage {
+            endpoint: format!("http://127.0.0.1:{s3}"),
+            bucket: "originals".into(),
+            key_id: String::new(),
+            secret: String::new(),
+            child,
+            config,
+            _dir: dir,
+        };
+        // The node answers its CLI once the RPC layer is up.
+        let started = Instant::now();
+        let node_id = loop {
+            let out = garage.cli(&["node", "id", "-q"]);
+            if out.status.success() {
+                let id = String::from_utf8(out.stdout).unwrap();
+                break id.trim().split('@').next().unwrap().to_owned();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "garage did not start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        garage.ok(&["layout", "assign", "-z", "dc1", "-c", "1G", &node_id]);
+        garage.ok(&["layout", "apply", "--version", "1"]);
+        garage.ok(&["bucket", "create", &garage.bucket.clone()]);
+        let key = garage.ok(&["key", "create", "refract-test"]);
+        let field = |name: &str| {
+            key.lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    (k.trim().eq_ignore_ascii_case(name)).then(|| v.trim().to_owned())
+                })
+                .unwrap_or_else(|| panic!("no '{name}' in `garage key create` output:\n{key}"))
+        };
+        garage.key_id = field("Key ID");
+        garage.secret = field("Secret key");
+        garage.ok(&[
+            "bucket",
+            "allow",
+            "--read",
+            "--write",
+            "--owner",
+            &garage.bucket.clone(),
+            "--key",
+            "refract-test",
+        ]);
+        garage
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(garage_binary())
+            .args(["-c", self.config.to_str().unwrap()])
+            .args(args)
+            .env("RUST_LOG", "garage=warn")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "garage {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A builder for this node with valid credentials.
+    pub fn builder(&self) -> AmazonS3Builder {
+        AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_region(REGION)
+            .with_access_key_id(&self.key_id)
+            .with_secret_access_key(&self.secret)
+            .with_allow_http(true)
+    }
+
+    /// A client for the bucket (to put test objects).
+    pub fn store(&self) -> AmazonS3 {
+        self.builder()
+            .with_bucket_name(&self.bucket)
+            .build()
+            .unwrap()
+    }
+
+    /// Store `bytes` under `key`.
+    pub async fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.store()
+            .put(&ObjectPath::from(key), PutPayload::from(bytes))
+            .await
+            .unwrap();
+    }
+
+    /// The environment a `refract` process needs to reach the bucket.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", self.key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+        ]
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
