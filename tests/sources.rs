@@ -510,6 +510,16 @@ async fn proxy_allow_list_and_ssrf_defence() {
     }
     let r = s.get("/remote/not-a-url?w=60").await;
     assert_eq!(code(&r), (400, "bad_path".into()));
+    // Redirects are followed up to five hops, and no further.
+    let chain = |hops: usize| {
+        (0..hops).fold(ok.clone(), |url, _| {
+            format!("http://example.com:{port}/__redirect/{}", enc(&url))
+        })
+    };
+    let r = s.get(&format!("/remote/{}?w=61", enc(&chain(5)))).await;
+    assert_eq!(r.status(), 200, "five redirects");
+    let r = s.get(&format!("/remote/{}?w=62", enc(&chain(6)))).await;
+    assert_eq!(code(&r), (502, "source_failed".into()), "six redirects");
     let fetched_redirects = origin
         .paths
         .lock()
@@ -518,8 +528,9 @@ async fn proxy_allow_list_and_ssrf_defence() {
         .filter(|p| p.starts_with("/__redirect/"))
         .count();
     assert_eq!(
-        fetched_redirects, 2,
-        "each redirect was requested once and not followed"
+        fetched_redirects,
+        2 + 5 + 6,
+        "the refused redirects were requested once and not followed; the chains hop by hop"
     );
     let m = s.app.metrics_text().await;
     assert_eq!(
