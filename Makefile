@@ -37,7 +37,7 @@ build: toolchain deps
 	@echo "built target/release/refract"
 
 run: build
-	./target/release/refract serve --listen $(LISTEN) --root examples/images
+	./target/release/refract serve --listen $(LISTEN) --root examples/images --demo
 
 lint: toolchain deps
 	$(CARGO) fmt --all -- --check

@@ -2,8 +2,10 @@
 # Install what the test suite needs beyond the Rust toolchain and libvips (idempotent):
 # python3 and node run the signing examples in examples/ against the server; promtool (Debian's
 # prometheus package) checks the /metrics exposition; varnishd runs deploy/varnish/refract.vcl;
-# cfn-lint and kubernetes-validate (PyPI, in a venv cached outside the repo) check deploy/. The image corpus must be at
-# ../shared/corpus (or REFRACT_CORPUS).
+# cfn-lint and kubernetes-validate (PyPI, in a venv cached outside the repo) check deploy/;
+# chromium (Debian) loads the demo page in tests/clients.rs; @imgix/js-core (npm, cached outside
+# the repo) builds srcsets against the server. The image corpus must be at ../shared/corpus (or
+# REFRACT_CORPUS).
 set -euo pipefail
 
 missing=()
@@ -12,6 +14,8 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v varnishd >/dev/null 2>&1 || missing+=(varnish)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test-deps: installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -31,6 +35,13 @@ if [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; th
   echo "test-deps: installing cfn-lint and kubernetes-validate into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q cfn-lint kubernetes-validate
+fi
+
+node_dir=${XDG_CACHE_HOME:-$HOME/.cache}/refract/node
+if [ ! -f "$node_dir/node_modules/@imgix/js-core/package.json" ]; then
+  echo "test-deps: installing @imgix/js-core into $node_dir" >&2
+  mkdir -p "$node_dir"
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" @imgix/js-core@3 >&2
 fi
 
 corpus=${REFRACT_CORPUS:-$(dirname "$0")/../../shared/corpus}

@@ -31,6 +31,35 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print a signed path and query for origins started with --sign-key.
     Sign(SignArgs),
+    /// Print a ready `srcset` attribute value for one image (signed with --sign-key).
+    Srcset(SrcsetArgs),
+}
+
+/// Flags of `refract srcset`.
+#[derive(Debug, Clone, Args)]
+pub struct SrcsetArgs {
+    /// Widths in pixels, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = crate::srcset::DEFAULT_WIDTHS)]
+    pub widths: Vec<u32>,
+
+    /// Other parameters for every URL, as a query string.
+    #[arg(long, default_value = "fm=auto")]
+    pub params: String,
+
+    /// Prefix for absolute URLs, e.g. `https://img.example.com` (relative URLs without it).
+    #[arg(long, default_value = "")]
+    pub base: String,
+
+    /// Sign every URL with this key (the origin's --sign-key).
+    #[arg(long, env = "REFRACT_SIGN_KEY", hide_env_values = true)]
+    pub sign_key: Option<String>,
+
+    /// Make signed URLs expire this long from now (e.g. 30d).
+    #[arg(long, value_parser = parse_duration, requires = "sign_key")]
+    pub expires_in: Option<Duration>,
+
+    /// The image's key, e.g. photos/cat.jpg.
+    pub key: String,
 }
 
 /// Flags of `refract sign`.
@@ -203,6 +232,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_LOG_LEVEL", default_value = "info")]
     pub log_level: tracing::Level,
 
+    /// Serve a demo page at `/`: every image under --root as a responsive `<img srcset>`, a
+    /// `<picture>` and a client-hints example. For trying Refract out; leave off in production.
+    #[arg(long, env = "REFRACT_DEMO")]
+    pub demo: bool,
+
     /// Validate the configuration, print it, and exit.
     #[arg(long, env = "REFRACT_CHECK_CONFIG")]
     pub check_config: bool,
@@ -271,6 +305,8 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Graceful shutdown budget.
     pub shutdown_timeout: Duration,
+    /// Serve the demo page at `/`.
+    pub demo: bool,
 }
 
 /// Secrets (signing keys, the admin token), kept out of logs and `--check-config` output.
@@ -389,6 +425,7 @@ impl Config {
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
             shutdown_timeout: args.shutdown_timeout,
+            demo: args.demo,
         })
     }
 

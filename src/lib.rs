@@ -9,13 +9,14 @@
 //! | [`server`] | accept loop, routes, response headers, graceful shutdown |
 //! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key |
 //! | [`cache`] | moka cache of rendered variants, byte-weighted, coalescing concurrent misses |
-//! | [`source`] | trait [`source::Source`] and its implementations (local directory) |
+//! | [`source`] | trait [`source::Source`], its implementations (directory, S3, HTTP, proxy), mounts, the originals cache, the SSRF defence |
 //! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
 //! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
 //! | [`error`] | the one [`Error`] type: status, public message, stable code |
 //! | [`access_log`] | one line per request on stdout, JSON or text |
 //! | [`analytics`] | bounded per-image request statistics for `/analytics` |
 //! | [`metrics`] | every Prometheus metric, and the guard that records a request on drop |
+//! | [`srcset`] | the client side: URLs per width for `srcset`, signed when needed (`refract srcset`, the demo page) |
 //!
 //! `transform::vips` is the only module with `unsafe` code.
 
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod request;
 pub mod server;
 pub mod source;
+pub mod srcset;
 pub mod transform;
 
 pub use app::App;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use refract::config::{Cli, Command, Config, ServeArgs, SignArgs};
+use refract::config::{Cli, Command, Config, ServeArgs, SignArgs, SrcsetArgs};
 use refract::request::signature;
 use refract::{server, App};
 
@@ -13,7 +13,23 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Sign(args) => sign(&args),
+        Command::Srcset(args) => srcset(&args),
     }
+}
+
+fn srcset(args: &SrcsetArgs) -> ExitCode {
+    if args.widths.is_empty() || args.widths.contains(&0) {
+        eprintln!("refract srcset: --widths must be positive numbers, e.g. 320,640,1280");
+        return ExitCode::from(2);
+    }
+    let builder = refract::srcset::UrlBuilder {
+        base: args.base.clone(),
+        params: args.params.trim_start_matches(['?', '&']).to_owned(),
+        sign_key: args.sign_key.clone(),
+        expires: args.expires_in.map(|d| signature::unix_now() + d.as_secs()),
+    };
+    println!("{}", builder.srcset(&args.key, &args.widths));
+    ExitCode::SUCCESS
 }
 
 fn sign(args: &SignArgs) -> ExitCode {

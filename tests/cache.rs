@@ -12,17 +12,24 @@ async fn a_hit_does_not_transform_again() {
     assert_eq!(header(&first, "x-refract-cache"), "miss");
     let etag = header(&first, "etag");
     assert_eq!(s.app.transforms(), 1);
-    // Same variant, spelled differently: unknown params and dpr folded in.
+    // Same variant, spelled differently: unknown params, defaults, parameter order.
     for url in [
         "/g.jpg?w=300",
         "/g.jpg?ixlib=js-3.8&w=300",
-        "/g.jpg?w=150&dpr=2",
+        "/g.jpg?dpr=1&w=300&fit=clip",
     ] {
         let r = s.get(url).await;
         assert_eq!(header(&r, "x-refract-cache"), "hit", "{url}");
         assert_eq!(header(&r, "etag"), etag, "{url}");
     }
     assert_eq!(s.app.transforms(), 1);
+    // Same pixels at DPR 2 are a different variant: a lower default quality (imgix's
+    // variable-quality table), so fewer bytes.
+    let dense = s.get("/g.jpg?w=150&dpr=2").await;
+    assert_eq!(header(&dense, "x-refract-cache"), "miss");
+    let dense_len = dense.bytes().await.unwrap().len();
+    let plain_len = first.bytes().await.unwrap().len();
+    assert!(dense_len < plain_len, "{dense_len} vs {plain_len}");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 mod support;
 
 mod cache;
+mod clients;
 mod corpus;
 mod edge;
 mod hostile;

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 pub use accept::AcceptClass;
 pub use key::Key;
-pub use params::{Align, Crop, Fit, FormatChoice, ParamLimits, Params, Rgba};
+pub use params::{Align, Crop, Fit, FormatChoice, Hints, ParamLimits, Params, Rgba, Varies};
 
 use crate::error::Error;
 use crate::format::Format;
@@ -36,6 +36,17 @@ impl ImageRequest {
 
     /// Parse the query for an already routed key (see [`crate::source::Mounts::key`]).
     pub fn with_key(key: Key, query: Option<&str>, limits: ParamLimits) -> Result<Self, Error> {
+        Self::with_hints(key, query, limits, Hints::default())
+    }
+
+    /// As [`ImageRequest::with_key`], with the client's hints (`Sec-CH-DPR`, `Sec-CH-Width`,
+    /// `Save-Data`), used where the URL opts into them.
+    pub fn with_hints(
+        key: Key,
+        query: Option<&str>,
+        limits: ParamLimits,
+        hints: Hints,
+    ) -> Result<Self, Error> {
         let pairs: Vec<(Cow<str>, Cow<str>)> =
             form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect();
         if pairs.len() > MAX_QUERY_PAIRS {
@@ -44,7 +55,8 @@ impl ImageRequest {
                 format!("more than {MAX_QUERY_PAIRS} parameters"),
             ));
         }
-        let params = Params::parse(pairs.iter().map(|(k, v)| (&**k, &**v)), limits)?;
+        let params =
+            Params::parse_with_hints(pairs.iter().map(|(k, v)| (&**k, &**v)), limits, hints)?;
         Ok(ImageRequest { key, params })
     }
 

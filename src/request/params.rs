@@ -206,10 +206,82 @@ pub struct Params {
     pub quality: Option<u8>,
     /// Padding colour for `fit=fill`, and the background that alpha is flattened onto.
     pub fill_color: Rgba,
-    /// The `dpr` asked for (already folded into `width`/`height`; kept for analytics, not part
-    /// of the canonical form).
+    /// The `dpr` asked for, or sent as a client hint (already folded into `width`/`height`;
+    /// kept for analytics and for the DPR-aware default quality).
     pub dpr: f64,
+    /// `auto=compress`: lower default quality (imgix sets q=45 of its 75).
+    pub compress: bool,
+    /// The client sent `Save-Data: on` and the URL has `auto=compress`: lower still.
+    pub save_data: bool,
+    /// Request headers the rendering depends on (beyond `Accept`), for `Vary`.
+    pub varies: Varies,
 }
+
+/// Request headers a response may depend on besides `Accept`: the client hints the URL opted
+/// into with `ch=`, and `Save-Data` when it has `auto=compress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Varies {
+    /// `Sec-CH-DPR` (`ch=dpr`, and no `dpr` in the URL).
+    pub dpr: bool,
+    /// `Sec-CH-Width` (`ch=width`, and no `w` in the URL).
+    pub width: bool,
+    /// `Save-Data` (`auto=compress`).
+    pub save_data: bool,
+}
+
+impl Varies {
+    /// Header names for `Vary`, in a fixed order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        [
+            (self.dpr, "Sec-CH-DPR"),
+            (self.width, "Sec-CH-Width"),
+            (self.save_data, "Save-Data"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+    }
+}
+
+/// What the client's request headers say about it: client hints (used only when the URL opts in
+/// with `ch=`) and `Save-Data` (used only with `auto=compress`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Hints {
+    /// `Sec-CH-DPR`: the device pixel ratio.
+    pub dpr: Option<f64>,
+    /// `Sec-CH-Width`: the image's layout width in device pixels (from `sizes`).
+    pub width: Option<u32>,
+    /// `Save-Data: on`.
+    pub save_data: bool,
+}
+
+impl Hints {
+    /// Read the hints from header values (`None` when absent); malformed values are ignored,
+    /// as browsers expect of hints.
+    pub fn from_values(dpr: Option<&str>, width: Option<&str>, save_data: Option<&str>) -> Hints {
+        Hints {
+            dpr: dpr
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|d| d.is_finite() && *d > 0.0),
+            width: width
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|w| *w > 0),
+            save_data: save_data.is_some_and(|v| v.trim().eq_ignore_ascii_case("on")),
+        }
+    }
+}
+
+/// imgix's variable-quality table (its JavaScript client: q 75, 50, 35, 23, 20 at DPR 1–5) as
+/// factors of the DPR-1 default: denser screens hide compression artefacts.
+const DPR_QUALITY: [f64; 5] = [1.0, 50.0 / 75.0, 35.0 / 75.0, 23.0 / 75.0, 20.0 / 75.0];
+
+/// `auto=compress`: imgix's q=45 against its default of 75.
+const COMPRESS_QUALITY: f64 = 45.0 / 75.0;
+
+/// `Save-Data: on` on top of `auto=compress`.
+const SAVE_DATA_QUALITY: f64 = 0.8;
+
+/// The lowest default quality the factors may reach.
+const MIN_DEFAULT_QUALITY: f64 = 15.0;
 
 impl Default for Params {
     fn default() -> Self {
@@ -222,6 +294,9 @@ impl Default for Params {
             quality: None,
             fill_color: Rgba::TRANSPARENT_WHITE,
             dpr: 1.0,
+            compress: false,
+            save_data: false,
+            varies: Varies::default(),
         }
     }
 }
@@ -240,6 +315,7 @@ struct Raw<'q> {
     fp_y: Option<&'q str>,
     fill_color: Option<&'q str>,
     auto: Option<&'q str>,
+    ch: Option<&'q str>,
 }
 
 impl Params {
@@ -247,6 +323,15 @@ impl Params {
     pub fn parse<'q>(
         pairs: impl IntoIterator<Item = (&'q str, &'q str)>,
         limits: ParamLimits,
+    ) -> Result<Params, Error> {
+        Self::parse_with_hints(pairs, limits, Hints::default())
+    }
+
+    /// Parse a decoded query, taking the client's hints where the URL opts into them.
+    pub fn parse_with_hints<'q>(
+        pairs: impl IntoIterator<Item = (&'q str, &'q str)>,
+        limits: ParamLimits,
+        hints: Hints,
     ) -> Result<Params, Error> {
         let mut raw = Raw::default();
         for (name, value) in pairs {
@@ -262,13 +347,36 @@ impl Params {
                 "fp-y" => (&mut raw.fp_y, "fp-y"),
                 "fill-color" => (&mut raw.fill_color, "fill-color"),
                 "auto" => (&mut raw.auto, "auto"),
+                "ch" => (&mut raw.ch, "ch"),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
                 return Err(Error::bad_param(name, "given more than once"));
             }
         }
-        raw.validate(limits)
+        raw.validate(limits, hints)
+    }
+
+    /// The encoder quality for `format`: `q` when given; otherwise the format's default
+    /// (`default`) lowered for dense screens (imgix's variable-quality table), `auto=compress`
+    /// and `Save-Data`.
+    pub fn quality_for(&self, default: u8) -> u8 {
+        if let Some(q) = self.quality {
+            return q;
+        }
+        let mut q = f64::from(default) * DPR_QUALITY[self.dpr_tier() - 1];
+        if self.compress {
+            q *= COMPRESS_QUALITY;
+        }
+        if self.save_data {
+            q *= SAVE_DATA_QUALITY;
+        }
+        q.round().max(MIN_DEFAULT_QUALITY).min(f64::from(default)) as u8
+    }
+
+    /// DPR rounded to the table's rows, 1–5.
+    fn dpr_tier(&self) -> usize {
+        (self.dpr.round() as usize).clamp(1, DPR_QUALITY.len())
     }
 
     /// The canonical query for these parameters, without the format: equal for every URL that
@@ -295,8 +403,21 @@ impl Params {
                 Crop::Attention => s.push_str("&crop=attention"),
             }
         }
-        if let Some(q) = self.quality {
-            let _ = write!(s, "&q={q}");
+        match self.quality {
+            Some(q) => {
+                let _ = write!(s, "&q={q}");
+            }
+            // What the default quality depends on: the DPR tier, compress, Save-Data.
+            None if self.dpr_tier() > 1 || self.compress => {
+                let _ = write!(
+                    s,
+                    "&qt={}{}{}",
+                    self.dpr_tier(),
+                    if self.compress { "c" } else { "" },
+                    if self.save_data { "s" } else { "" }
+                );
+            }
+            None => {}
         }
         let _ = write!(s, "&bg={}", self.fill_color.hex());
         s
@@ -312,15 +433,42 @@ fn align_char(a: Align) -> char {
 }
 
 impl Raw<'_> {
-    fn validate(self, limits: ParamLimits) -> Result<Params, Error> {
+    fn validate(self, limits: ParamLimits, hints: Hints) -> Result<Params, Error> {
         let max = limits.max_dimension;
         let w = self.w.map(|v| dimension("w", v, max)).transpose()?;
         let h = self.h.map(|v| dimension("h", v, max)).transpose()?;
-        let dpr = match self.dpr {
-            None => 1.0,
-            Some(v) => number("dpr", v, 1.0, 5.0)?,
+        let (mut ch_dpr, mut ch_width) = (false, false);
+        for token in self.ch.unwrap_or("").split(',') {
+            match token.trim().to_ascii_lowercase().as_str() {
+                "dpr" => ch_dpr = true,
+                "width" => ch_width = true,
+                // imgix also names Save-Data here; it is read with auto=compress regardless.
+                "save-data" | "savedata" | "" => {}
+                other => {
+                    return Err(Error::bad_param(
+                        "ch",
+                        format!("'{other}' is not one of dpr, width, save-data"),
+                    ))
+                }
+            }
+        }
+        // A value in the URL wins over the hint; the response varies on a hint only when the
+        // URL left the decision to it.
+        let mut varies = Varies {
+            dpr: ch_dpr && self.dpr.is_none(),
+            width: ch_width && w.is_none(),
+            save_data: false,
         };
-        let (width, height) = device_pixels(w, h, dpr, max);
+        let dpr = match (self.dpr, hints.dpr) {
+            (Some(v), _) => number("dpr", v, 1.0, 5.0)?,
+            (None, Some(hint)) if varies.dpr => hint.clamp(1.0, 5.0),
+            _ => 1.0,
+        };
+        let (mut width, height) = device_pixels(w, h, dpr, max);
+        if let (true, Some(hint)) = (varies.width, hints.width) {
+            // Sec-CH-Width is already in device pixels.
+            width = Some(hint.min(max));
+        }
 
         let fit = match self.fit {
             None => Fit::Clip,
@@ -339,15 +487,16 @@ impl Raw<'_> {
             Some(v) => parse_crop(v, fp_x.unwrap_or(0.5), fp_y.unwrap_or(0.5))?,
         };
 
-        let auto_format = match self.auto {
-            None => false,
+        let (auto_format, compress) = match self.auto {
+            None => (false, false),
             Some(v) => {
-                let mut format = false;
+                let (mut format, mut compress) = (false, false);
                 for token in v.split(',') {
                     match token.trim() {
                         "format" => format = true,
+                        "compress" => compress = true,
                         // Accepted now, acted on by later pipeline steps (imgix names).
-                        "compress" | "enhance" | "redeye" | "true" | "" => {}
+                        "enhance" | "redeye" | "true" | "" => {}
                         other => {
                             return Err(Error::bad_param(
                                 "auto",
@@ -356,9 +505,10 @@ impl Raw<'_> {
                         }
                     }
                 }
-                format
+                (format, compress)
             }
         };
+        varies.save_data = compress;
         let format = match self.fm {
             Some("auto") => FormatChoice::Auto,
             Some(v) => FormatChoice::Fixed(Format::from_param(v).ok_or_else(|| {
@@ -395,6 +545,9 @@ impl Raw<'_> {
             quality,
             fill_color,
             dpr,
+            compress,
+            save_data: compress && hints.save_data,
+            varies,
         })
     }
 }
@@ -503,11 +656,81 @@ mod tests {
     }
 
     #[test]
-    fn dpr_multiplies_and_is_folded_into_the_canonical_form() {
+    fn dpr_multiplies_the_size_and_lowers_the_default_quality() {
         let a = parse("w=400&dpr=2").unwrap();
         assert_eq!(a.width, Some(800));
-        assert_eq!(a.canonical(), parse("w=800").unwrap().canonical());
+        // Same pixels, different default quality: not the same variant.
+        assert_ne!(a.canonical(), parse("w=800").unwrap().canonical());
+        assert_eq!(a.canonical(), parse("w=400&dpr=2.0").unwrap().canonical());
+        // With an explicit q the DPR no longer matters beyond the size.
+        assert_eq!(
+            parse("w=400&dpr=2&q=70").unwrap().canonical(),
+            parse("w=800&q=70").unwrap().canonical()
+        );
         assert_eq!(parse("w=333&dpr=1.5").unwrap().width, Some(500));
+        // imgix's table (75/50/35/23/20) as factors of our per-format default.
+        let q = |query: &str, default: u8| parse(query).unwrap().quality_for(default);
+        assert_eq!(q("w=1", 80), 80);
+        assert_eq!(q("dpr=2", 75), 50);
+        assert_eq!(q("dpr=3", 75), 35);
+        assert_eq!(q("dpr=5", 75), 20);
+        assert_eq!(q("dpr=2", 80), 53);
+        assert_eq!(q("dpr=2&q=90", 80), 90);
+        assert_eq!(q("auto=compress", 75), 45);
+        assert_eq!(q("auto=compress&dpr=5", 60), 15);
+    }
+
+    #[test]
+    fn client_hints_apply_only_where_the_url_opts_in() {
+        let hints = Hints::from_values(Some("2"), Some("640"), Some("on"));
+        let parse_h = |q: &str| {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            Params::parse_with_hints(
+                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                LIMITS,
+                hints,
+            )
+            .unwrap()
+        };
+        // No ch: hints ignored.
+        let plain = parse_h("w=300");
+        assert_eq!(
+            (plain.width, plain.dpr, plain.varies),
+            (Some(300), 1.0, Varies::default())
+        );
+        // ch=dpr: the hint's DPR multiplies w.
+        let dpr = parse_h("w=300&ch=dpr");
+        assert_eq!((dpr.width, dpr.dpr), (Some(600), 2.0));
+        assert_eq!(dpr.varies.names().collect::<Vec<_>>(), ["Sec-CH-DPR"]);
+        // ch=width with no w: the hinted width, already in device pixels.
+        let width = parse_h("ch=width,dpr");
+        assert_eq!(width.width, Some(640));
+        assert_eq!(
+            width.varies.names().collect::<Vec<_>>(),
+            ["Sec-CH-DPR", "Sec-CH-Width"]
+        );
+        // Values in the URL win, and then the response does not vary on the hint.
+        let url_wins = parse_h("w=100&dpr=1&ch=dpr,width");
+        assert_eq!(
+            (url_wins.width, url_wins.varies),
+            (Some(100), Varies::default())
+        );
+        // Save-Data matters only with auto=compress.
+        assert!(!parse_h("w=1").save_data);
+        let compress = parse_h("w=1&auto=compress");
+        assert!(compress.save_data && compress.varies.save_data);
+        assert!(compress.quality_for(80) < parse("w=1&auto=compress").unwrap().quality_for(80));
+        assert_ne!(
+            compress.canonical(),
+            parse("w=1&auto=compress").unwrap().canonical()
+        );
+        assert!(parse("ch=viewport").is_err());
+        assert_eq!(
+            Hints::from_values(Some("x"), Some("-3"), Some("off")),
+            Hints::default()
+        );
     }
 
     #[test]

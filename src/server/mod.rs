@@ -2,6 +2,7 @@
 //! graceful shutdown (stop accepting, let in-flight requests finish, exit). Routing lives in
 //! [`routes`]; turning results into responses in [`response`].
 
+pub mod demo;
 pub mod response;
 pub mod routes;
 

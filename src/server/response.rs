@@ -54,8 +54,14 @@ pub fn image(
         )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(X_CACHE, lookup.as_str());
-    if request.varies_on_accept() {
-        builder = builder.header(header::VARY, "Accept");
+    let vary: Vec<&str> = request
+        .varies_on_accept()
+        .then_some("Accept")
+        .into_iter()
+        .chain(request.params.varies.names())
+        .collect();
+    if !vary.is_empty() {
+        builder = builder.header(header::VARY, vary.join(", "));
     }
     if !not_modified {
         builder = builder
@@ -126,6 +132,22 @@ pub fn metrics(text: String, head: bool) -> Response<Full<Bytes>> {
 /// A JSON document (`/analytics`).
 pub fn json(body: String, head: bool) -> Response<Full<Bytes>> {
     uncached(200, "application/json", Bytes::from(body), head)
+}
+
+/// The demo page: HTML asking for client hints, with a policy that allows nothing but this
+/// origin's own images and the page's inline style.
+pub fn demo(html: String, head: bool) -> Response<Full<Bytes>> {
+    let mut response = uncached(200, "text/html; charset=utf-8", Bytes::from(html), head);
+    let headers = response.headers_mut();
+    headers.insert(
+        "accept-ch",
+        HeaderValue::from_static(super::demo::ACCEPT_CH),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"),
+    );
+    response
 }
 
 /// A small plain-text response (health endpoints).

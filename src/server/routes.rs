@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::error::Error;
 use crate::metrics::RequestGuard;
 use crate::request::signature::unix_now;
-use crate::request::{AcceptClass, ImageRequest};
+use crate::request::{AcceptClass, Hints, ImageRequest};
 
 /// Answer one request.
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -30,6 +30,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
             return response::metrics(app.metrics_text().await, head)
         }
         "/analytics" => return analytics(app, &req, head),
+        "/" if app.config().demo => return demo(app, head).await,
         _ => {}
     }
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -43,6 +44,26 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
     response
+}
+
+/// The `--demo` page, listing the images under `--root` (file system work, off the async
+/// workers).
+async fn demo(app: &App, head: bool) -> Response<Full<Bytes>> {
+    let root = app.config().root.clone();
+    let urls = crate::srcset::UrlBuilder {
+        params: "fm=auto".into(),
+        sign_key: app.config().sign_keys.0.first().cloned(),
+        ..Default::default()
+    };
+    let html = tokio::task::spawn_blocking(move || {
+        let keys = root
+            .map(|r| super::demo::list_images(&r))
+            .unwrap_or_default();
+        super::demo::page(&keys, &urls)
+    })
+    .await
+    .unwrap_or_else(|_| "<!doctype html><p>demo page failed</p>".into());
+    response::demo(html, head)
 }
 
 /// The `/analytics` document, behind the admin token when one is configured.
@@ -94,9 +115,15 @@ async fn image(
             Err(e) => return fail(guard, &e),
         },
     };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let hints = Hints::from_values(
+        header("sec-ch-dpr"),
+        header("sec-ch-width"),
+        header("save-data"),
+    );
     let request = match app
         .key(path)
-        .and_then(|key| ImageRequest::with_key(key, query, app.param_limits()))
+        .and_then(|key| ImageRequest::with_hints(key, query, app.param_limits(), hints))
     {
         Ok(r) => r,
         Err(e) => return fail(guard, &e),

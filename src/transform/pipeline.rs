@@ -58,7 +58,8 @@ fn run(
     let image = flatten::apply(image, format, params.fill_color)?;
     let size = Size::new(image.width(), image.height());
     let transform_time = started.elapsed();
-    let body = encode::apply(&image, format, params.quality, deadline)?;
+    let quality = params.quality_for(encode::default_quality(format));
+    let body = encode::apply(&image, format, Some(quality), deadline)?;
     Ok(Output {
         body,
         format,
