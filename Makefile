@@ -19,7 +19,7 @@ endif
 
 FUZZ_SECONDS     ?= 120
 
-.PHONY: all build run test deps lint bench fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-upload fuzz clean toolchain
 
 all: build
 
@@ -52,6 +52,10 @@ test: lint
 
 bench: toolchain deps
 	$(CARGO) bench --bench transform
+
+# Upload throughput for the capacity plan (see benches/upload-load.sh).
+bench-upload: build
+	benches/upload-load.sh
 
 # cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 fuzz: toolchain deps

@@ -35,6 +35,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     analytics: Analytics,
     access_log: AccessLog,
+    uploads: Option<crate::upload::Uploads>,
     accepting: AtomicBool,
     vips: Version,
 }
@@ -87,6 +88,34 @@ impl App {
             metrics.clone(),
         );
         let verifier = Verifier::new(&config.sign_keys.0);
+        let uploads = match &config.upload {
+            None => None,
+            Some(u) => {
+                if !mounts.writable(&u.to) {
+                    return Err(format!(
+                        "--upload-to /{}: no file or s3 source is mounted there",
+                        u.to
+                    ));
+                }
+                Some(crate::upload::Uploads {
+                    auth: u.auth.clone(),
+                    max_bytes: u.max_bytes,
+                    prefix: u.to.clone(),
+                    urls: crate::srcset::UrlBuilder {
+                        base: u.public_url.clone().unwrap_or_default(),
+                        sign_key: config.sign_keys.0.first().cloned(),
+                        ..Default::default()
+                    },
+                    limits: Limits {
+                        max_pixels: config.max_pixels,
+                        max_frames: config.max_frames,
+                        max_dimension: config.max_dimension,
+                        deadline: config.transform_timeout,
+                    },
+                    locks: crate::upload::lock_stripes(),
+                })
+            }
+        };
         let analytics = Analytics::new(config.analytics_top);
         let access_log = AccessLog::new(config.log_format, config.access_log);
         Ok(App {
@@ -99,6 +128,7 @@ impl App {
                 metrics,
                 analytics,
                 access_log,
+                uploads,
                 accepting: AtomicBool::new(true),
                 vips,
             }),
@@ -138,6 +168,16 @@ impl App {
                 inner.processor.render(original, variant).await
             })
             .await
+    }
+
+    /// The upload endpoint, when `--upload` is on.
+    pub fn uploads(&self) -> Option<&crate::upload::Uploads> {
+        self.inner.uploads.as_ref()
+    }
+
+    /// The mounted sources.
+    pub fn mounts(&self) -> &Mounts {
+        &self.inner.mounts
     }
 
     /// The access log.

@@ -54,6 +54,7 @@ impl RenderCache {
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
             .time_to_live(ttl)
+            .support_invalidation_closures()
             .eviction_listener(move |_key, _value, cause| {
                 if cause.was_evicted() {
                     evictions.inc();
@@ -86,6 +87,15 @@ impl RenderCache {
             Ok(entry) => (Ok(entry.into_value()), Lookup::Coalesced),
             Err(e) => (Err((*e).clone()), Lookup::Miss),
         }
+    }
+
+    /// Drop every variant of the original `key` (its cache keys start with `key?`).
+    pub fn purge(&self, key: &str) {
+        let prefix = format!("{key}?");
+        // Only fails when closures are not enabled, and they are.
+        let _ = self
+            .inner
+            .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
     }
 
     /// Number of entries (approximate; moka applies writes lazily).

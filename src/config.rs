@@ -33,6 +33,40 @@ pub enum Command {
     Sign(SignArgs),
     /// Print a ready `srcset` attribute value for one image (signed with --sign-key).
     Srcset(SrcsetArgs),
+    /// Upload files and folders to a server started with --upload.
+    Upload(UploadArgs),
+}
+
+/// Flags of `refract upload`.
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    /// The server, e.g. `https://img.example.com` (POSTs go to /upload).
+    #[arg(long, env = "REFRACT_SERVER")]
+    pub server: String,
+
+    /// Bearer token (a JWT with the `upload` scope).
+    #[arg(long, env = "REFRACT_UPLOAD_TOKEN", hide_env_values = true)]
+    pub token: String,
+
+    /// Uploads in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+
+    /// Extra attempts after a 5xx, 429 or connection error (with backoff).
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+
+    /// Per-request timeout.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Print one JSON object per file instead of `path → url`.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Files and folders (recursive).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Flags of `refract srcset`.
@@ -232,6 +266,43 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_LOG_LEVEL", default_value = "info")]
     pub log_level: tracing::Level,
 
+    /// Accept uploads at `POST /upload` (JWT with the `upload` scope; see --jwt-*).
+    #[arg(long, env = "REFRACT_UPLOAD")]
+    pub upload: bool,
+
+    /// The mount uploads are stored in: a file or s3 source's prefix (`/` is --root).
+    #[arg(long, env = "REFRACT_UPLOAD_TO", default_value = "/")]
+    pub upload_to: String,
+
+    /// Largest upload, enforced while the body streams in (413 beyond).
+    #[arg(long, env = "REFRACT_MAX_UPLOAD_BYTES", default_value = "50MB", value_parser = parse_size)]
+    pub max_upload_bytes: u64,
+
+    /// HS256 secret for upload tokens (at least 32 bytes).
+    #[arg(long, env = "REFRACT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM public key for upload tokens: RSA (RS256) or EC P-256 (ES256).
+    #[arg(long, env = "REFRACT_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// JWKS file of public keys for upload tokens, chosen by `kid`.
+    #[arg(long, env = "REFRACT_JWT_JWKS")]
+    pub jwt_jwks: Option<PathBuf>,
+
+    /// Required `iss` of upload tokens.
+    #[arg(long, env = "REFRACT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of upload tokens.
+    #[arg(long, env = "REFRACT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Base of the public URLs handed back for uploads, e.g. `https://img.example.com`
+    /// (relative URLs without it).
+    #[arg(long, env = "REFRACT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Serve a demo page at `/`: every image under --root as a responsive `<img srcset>`, a
     /// `<picture>` and a client-hints example. For trying Refract out; leave off in production.
     #[arg(long, env = "REFRACT_DEMO")]
@@ -307,6 +378,21 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Serve the demo page at `/`.
     pub demo: bool,
+    /// Upload settings, when `--upload` is on.
+    pub upload: Option<UploadConfig>,
+}
+
+/// Validated upload settings.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// Token verification keys.
+    pub auth: crate::upload::Authenticator,
+    /// Mount prefix uploads go to.
+    pub to: String,
+    /// Body cap.
+    pub max_bytes: u64,
+    /// Base of public URLs.
+    pub public_url: Option<String>,
 }
 
 /// Secrets (signing keys, the admin token), kept out of logs and `--check-config` output.
@@ -426,6 +512,7 @@ impl Config {
             header_read_timeout: args.header_read_timeout,
             shutdown_timeout: args.shutdown_timeout,
             demo: args.demo,
+            upload: upload_config(args)?,
         })
     }
 
@@ -436,6 +523,34 @@ impl Config {
         args.root = Some(root.into());
         Config::from_args(&args).expect("default configuration is valid")
     }
+}
+
+/// The upload settings, validated, when `--upload` is on.
+fn upload_config(args: &ServeArgs) -> Result<Option<UploadConfig>, String> {
+    if !args.upload {
+        return Ok(None);
+    }
+    let auth = crate::upload::Authenticator::new(
+        args.jwt_secret.as_deref(),
+        args.jwt_public_key.as_deref(),
+        args.jwt_jwks.as_deref(),
+        args.jwt_issuer.clone(),
+        args.jwt_audience.clone(),
+    )?;
+    if args.max_upload_bytes == 0 {
+        return Err("--max-upload-bytes must be positive".into());
+    }
+    if let Some(url) = &args.public_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(format!("--public-url {url}: expected an http(s) URL"));
+        }
+    }
+    Ok(Some(UploadConfig {
+        auth,
+        to: crate::source::mounts::normalise_prefix(&args.upload_to)?,
+        max_bytes: args.max_upload_bytes,
+        public_url: args.public_url.clone(),
+    }))
 }
 
 impl ServeArgs {

@@ -77,6 +77,19 @@ pub enum Error {
     SignatureInvalid,
     /// The signed URL's `expires` time has passed.
     Expired,
+    /// An upload without a valid bearer token (missing, malformed, expired, wrong key).
+    Unauthorized(&'static str),
+    /// The token is valid but lacks the scope the endpoint needs.
+    ScopeMissing(String),
+    /// The upload body is larger than `--max-upload-bytes`.
+    UploadTooLarge {
+        /// The configured cap.
+        limit: u64,
+    },
+    /// The upload is not an image we decode.
+    NotAnImage,
+    /// The upload request is malformed (no `file` field, bad multipart, wrong content type).
+    BadUpload(String),
     /// Every transform slot is busy and the wait queue is full.
     Overloaded,
     /// The transform ran past `--transform-timeout` and was abandoned.
@@ -89,7 +102,11 @@ impl Error {
     /// HTTP status code.
     pub fn status(&self) -> u16 {
         match self {
-            Error::BadParam { .. } | Error::BadPath(_) => 400,
+            Error::BadParam { .. } | Error::BadPath(_) | Error::BadUpload(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::ScopeMissing(_) => 403,
+            Error::UploadTooLarge { .. } => 413,
+            Error::NotAnImage => 415,
             Error::SignatureMissing
             | Error::SignatureInvalid
             | Error::OriginHeader
@@ -135,6 +152,11 @@ impl Error {
             Error::Overloaded => "overloaded",
             Error::Timeout => "timeout",
             Error::Internal(_) => "internal",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::ScopeMissing(_) => "scope_missing",
+            Error::UploadTooLarge { .. } => "upload_too_large",
+            Error::NotAnImage => "not_an_image",
+            Error::BadUpload(_) => "bad_upload",
         }
     }
 
@@ -149,6 +171,11 @@ impl Error {
             | Error::SignatureInvalid
             | Error::OriginHeader
             | Error::SourceNotAllowed(_)
+            | Error::Unauthorized(_)
+            | Error::ScopeMissing(_)
+            | Error::UploadTooLarge { .. }
+            | Error::NotAnImage
+            | Error::BadUpload(_)
             | Error::Expired => Blame::Client,
             Error::NotFound
             | Error::SourceTooLarge { .. }
@@ -194,6 +221,11 @@ impl Error {
             Error::Overloaded => "too busy, try again shortly".into(),
             Error::Timeout => "the transform took too long".into(),
             Error::Internal(_) => "internal error".into(),
+            Error::Unauthorized(why) => format!("authorization required: {why}"),
+            Error::ScopeMissing(scope) => format!("the token lacks the '{scope}' scope"),
+            Error::UploadTooLarge { limit } => format!("upload is larger than {limit} bytes"),
+            Error::NotAnImage => "the upload is not an image format we decode".into(),
+            Error::BadUpload(why) => format!("bad upload: {why}"),
         }
     }
 

@@ -16,6 +16,7 @@
 //! | [`access_log`] | one line per request on stdout, JSON or text |
 //! | [`analytics`] | bounded per-image request statistics for `/analytics` |
 //! | [`metrics`] | every Prometheus metric, and the guard that records a request on drop |
+//! | [`upload`] | `POST /upload`: JWT check, streaming size cap, header validation, content-addressed atomic store; the bulk uploader |
 //! | [`srcset`] | the client side: URLs per width for `srcset`, signed when needed (`refract srcset`, the demo page) |
 //!
 //! `transform::vips` is the only module with `unsafe` code.
@@ -33,6 +34,7 @@ pub mod server;
 pub mod source;
 pub mod srcset;
 pub mod transform;
+pub mod upload;
 
 pub use app::App;
 pub use config::Config;

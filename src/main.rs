@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use refract::config::{Cli, Command, Config, ServeArgs, SignArgs, SrcsetArgs};
+use refract::config::{Cli, Command, Config, ServeArgs, SignArgs, SrcsetArgs, UploadArgs};
 use refract::request::signature;
 use refract::{server, App};
 
@@ -14,6 +14,62 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(*args),
         Command::Sign(args) => sign(&args),
         Command::Srcset(args) => srcset(&args),
+        Command::Upload(args) => upload(args),
+    }
+}
+
+fn upload(args: UploadArgs) -> ExitCode {
+    use refract::upload::client::{self, Outcome, Plan};
+    let plan = Plan {
+        server: args.server,
+        token: args.token,
+        paths: args.paths,
+        concurrency: args.concurrency,
+        retries: args.retries,
+        json: args.json,
+        timeout: args.timeout,
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("start tokio");
+    let json = plan.json;
+    let summary = runtime.block_on(client::run(&plan, |file, outcome| {
+        let path = file.display().to_string();
+        if json {
+            let line = match outcome {
+                Outcome::Uploaded { created, body } => format!(
+                    "{{\"path\":{},\"status\":\"{}\",\"upload\":{}}}",
+                    refract::access_log::json_string(&path),
+                    if *created { "created" } else { "exists" },
+                    body.trim()
+                ),
+                Outcome::Skipped => format!(
+                    "{{\"path\":{},\"status\":\"skipped\"}}",
+                    refract::access_log::json_string(&path)
+                ),
+                Outcome::Failed(why) => format!(
+                    "{{\"path\":{},\"status\":\"failed\",\"error\":{}}}",
+                    refract::access_log::json_string(&path),
+                    refract::access_log::json_string(why)
+                ),
+            };
+            println!("{line}");
+        } else {
+            match outcome {
+                Outcome::Uploaded { body, .. } => {
+                    println!("{path} → {}", client::url_of(body).unwrap_or_default())
+                }
+                Outcome::Skipped => eprintln!("skipped (not an image): {path}"),
+                Outcome::Failed(why) => eprintln!("failed: {path}: {why}"),
+            }
+        }
+    }));
+    eprintln!(
+        "{} uploaded, {} already there, {} skipped, {} failed",
+        summary.created, summary.existed, summary.skipped, summary.failed
+    );
+    if summary.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -15,3 +15,4 @@ mod metrics;
 mod security;
 mod sources;
 mod transform;
+mod uploads;

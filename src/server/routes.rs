@@ -31,6 +31,16 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         }
         "/analytics" => return analytics(app, &req, head),
         "/" if app.config().demo => return demo(app, head).await,
+        "/upload" if req.method() == Method::POST => {
+            if let Some(uploads) = app.uploads() {
+                return upload(app, uploads, req).await;
+            }
+        }
+        _ if req.method() == Method::DELETE => {
+            if let Some(uploads) = app.uploads() {
+                return delete(app, uploads, &req).await;
+            }
+        }
         _ => {}
     }
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -43,6 +53,114 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
     );
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
+    response
+}
+
+/// `POST /upload`: 201 with the stored image's JSON (200 when the same bytes were already
+/// there), or an error that is never cacheable.
+async fn upload(
+    app: &App,
+    uploads: &crate::upload::Uploads,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let count = |result: &str| app.metrics().uploads.with_label_values(&[result]).inc();
+    match uploads.accept(app.mounts(), req).await {
+        Ok((uploaded, claims)) => {
+            let status = if uploaded.created { 201 } else { 200 };
+            let result = if uploaded.created {
+                "created"
+            } else {
+                "exists"
+            };
+            count(result);
+            tracing::info!(
+                key = %uploaded.key,
+                bytes = uploaded.bytes,
+                subject = claims.subject.as_deref().unwrap_or("-"),
+                result,
+                "upload"
+            );
+            let body = serde_json::to_string(&uploaded).expect("serialisable");
+            let mut response = response::json(body, false);
+            *response.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+            if let Ok(location) = hyper::header::HeaderValue::from_str(&uploaded.url) {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::LOCATION, location);
+            }
+            response
+        }
+        Err(e) => {
+            count(e.code());
+            upload_error(app, &e)
+        }
+    }
+}
+
+/// `DELETE /{key}` (with `--upload`): a token with the `delete` scope removes the original from
+/// its store and every cached variant of it; 204, or 404 when there was nothing. CDN copies
+/// expire by their max-age (purge the CDN separately).
+async fn delete(
+    app: &App,
+    uploads: &crate::upload::Uploads,
+    req: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let result = async {
+        let claims = uploads.auth.verify(authorization, "delete")?;
+        let key = app.key(req.uri().path())?;
+        app.mounts().delete(&key).await?;
+        app.cache().purge(key.as_str());
+        Ok::<_, Error>((key, claims))
+    }
+    .await;
+    match result {
+        Ok((key, claims)) => {
+            tracing::info!(
+                %key,
+                subject = claims.subject.as_deref().unwrap_or("-"),
+                "deleted"
+            );
+            let mut response = response::text(204, "", false);
+            *response.body_mut() = Full::new(Bytes::new());
+            response
+        }
+        Err(e) => upload_error(app, &e),
+    }
+}
+
+/// An error answer for uploads and deletes: never cacheable, with the auth challenge on 401.
+fn upload_error(app: &App, e: &Error) -> Response<Full<Bytes>> {
+    if e.status() >= 500 {
+        tracing::error!(error = %e, "upload failed");
+    } else {
+        tracing::debug!(error = %e, "upload refused");
+    }
+    let mut response = response::error(app, e, false);
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    match e {
+        Error::Unauthorized(_) => {
+            headers.insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        // The rest of the body is not read: do not reuse the connection.
+        Error::UploadTooLarge { .. } => {
+            headers.insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+        }
+        _ => {}
+    }
     response
 }
 

@@ -61,6 +61,15 @@ pub enum Fetched {
     NotModified,
 }
 
+/// What [`Source::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// The object was written (and is durable).
+    Created,
+    /// An object was already under the key; nothing was written.
+    Existed,
+}
+
 /// A store of originals.
 ///
 /// Contract, which `tests/sources.rs` checks for every implementation: a missing object is
@@ -82,6 +91,24 @@ pub trait Source: Send + Sync + 'static {
     /// source takes absolute URLs instead and checks them against its allow-list.
     fn check_key(&self, key: &str) -> Result<(), Error> {
         crate::request::Key::new(key).map(|_| ())
+    }
+
+    /// Whether [`Source::put`] can store objects (local directories and S3 can).
+    fn writable(&self) -> bool {
+        false
+    }
+
+    /// Store `bytes` under `key` unless an object is already there. Atomic (readers see the whole
+    /// object or none) and durable when it returns `Ok`.
+    fn put<'a>(&'a self, key: &'a str, bytes: Bytes) -> BoxFuture<'a, Result<Stored, Error>> {
+        let _ = (key, bytes);
+        Box::pin(async { Err(Error::Internal("this source is read-only".into())) })
+    }
+
+    /// Delete the object under `key`; [`Error::NotFound`] when there is none.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = key;
+        Box::pin(async { Err(Error::Internal("this source is read-only".into())) })
     }
 
     /// Whether keys are absolute URLs rather than object keys.

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use moka::future::Cache;
 use percent_encoding::percent_decode_str;
 
-use super::{Fetched, Original, Source, Validator};
+use super::{Fetched, Original, Source, Stored, Validator};
 use crate::error::Error;
 use crate::metrics::{Metrics, Stage};
 use crate::request::Key;
@@ -144,6 +144,39 @@ impl Mounts {
         let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
         let path = decoded.strip_prefix('/').unwrap_or(&decoded);
         self.route(path).map_or("none", |(m, _)| m.source.kind())
+    }
+
+    /// Whether the source mounted exactly at `prefix` can store uploads.
+    pub fn writable(&self, prefix: &str) -> bool {
+        let Ok(prefix) = normalise_prefix(prefix) else {
+            return false;
+        };
+        self.mounts
+            .iter()
+            .any(|m| m.prefix == prefix && m.source.writable())
+    }
+
+    /// Store `bytes` under `key` (routed like a fetch), unless something is already there.
+    pub async fn put(&self, key: &Key, bytes: Bytes) -> Result<Stored, Error> {
+        let (mount, object) = self.route(key.as_str()).ok_or(Error::NotFound)?;
+        let stored = mount.source.put(object, bytes).await?;
+        if let Some(cache) = &self.originals {
+            cache.invalidate(key.as_str()).await;
+        }
+        Ok(stored)
+    }
+
+    /// Delete the object under `key` from a writable mount, and its cached original.
+    pub async fn delete(&self, key: &Key) -> Result<(), Error> {
+        let (mount, object) = self.route(key.as_str()).ok_or(Error::NotFound)?;
+        if !mount.source.writable() {
+            return Err(Error::MethodNotAllowed);
+        }
+        let result = mount.source.delete(object).await;
+        if let Some(cache) = &self.originals {
+            cache.invalidate(key.as_str()).await;
+        }
+        result
     }
 
     /// One line per mount, for the start-up log.

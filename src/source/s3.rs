@@ -13,10 +13,12 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::client::{HttpError, HttpErrorKind};
 use object_store::path::Path;
-use object_store::{ClientOptions, GetOptions, ObjectStore, RetryConfig};
+use object_store::{
+    ClientOptions, GetOptions, ObjectStore, ObjectStoreExt as _, PutPayload, RetryConfig,
+};
 
 use super::http::error_chain;
-use super::{BoxFuture, Fetched, Original, Source, SourceSettings, Validator};
+use super::{BoxFuture, Fetched, Original, Source, SourceSettings, Stored, Validator};
 use crate::error::Error;
 
 /// A bucket (and key prefix) of originals.
@@ -109,6 +111,24 @@ impl S3Source {
     }
 }
 
+impl S3Source {
+    /// Store unless present: a HEAD, then one PUT (S3 PUTs are atomic, and durable when they
+    /// return). Keys are content hashes, so a concurrent PUT of the same key writes the same bytes.
+    async fn store(&self, key: &str, bytes: bytes::Bytes) -> Result<Stored, Error> {
+        let path = Path::from(format!("{}{key}", self.prefix));
+        match self.store.head(&path).await {
+            Ok(_) => return Ok(Stored::Existed),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(store_error(e)),
+        }
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(store_error)?;
+        Ok(Stored::Created)
+    }
+}
+
 /// Map an `object_store` error to ours.
 fn store_error(e: object_store::Error) -> Error {
     if let object_store::Error::NotFound { .. } = e {
@@ -137,6 +157,27 @@ impl Source for S3Source {
         current: Option<&'a Validator>,
     ) -> BoxFuture<'a, Result<Fetched, Error>> {
         Box::pin(self.get(key, current))
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: bytes::Bytes,
+    ) -> BoxFuture<'a, Result<Stored, Error>> {
+        Box::pin(self.store(key, bytes))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let path = Path::from(format!("{}{key}", self.prefix));
+            // S3 deletes succeed on missing keys: ask first, to answer 404.
+            self.store.head(&path).await.map_err(store_error)?;
+            self.store.delete(&path).await.map_err(store_error)
+        })
     }
 
     fn describe(&self) -> String {

@@ -155,15 +155,23 @@ api_bind_addr = "127.0.0.1:{admin}"
             .unwrap()
     }
 
+    /// Run a CLI command until it succeeds (a fresh node can refuse commands for a moment while
+    /// its layout settles, longer on a loaded machine); fail after 30 s.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "garage {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let started = Instant::now();
+        loop {
+            let out = self.cli(args);
+            if out.status.success() {
+                return String::from_utf8(out.stdout).unwrap();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "garage {args:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// A builder for this node with valid credentials.
