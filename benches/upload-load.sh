@@ -4,7 +4,7 @@
 #
 #   make bench-upload            (or: benches/upload-load.sh [FILES] [CONCURRENCY])
 #
-# Makes FILES distinct JPEGs (re-encodings of the corpus photos at 1600 px, 150-400 KB each, what
+# Makes FILES distinct JPEGs (re-encodings of the corpus photos at 1800 px, ~200 KB on average, what
 # phones upload after client-side resizing), starts `refract serve --upload` on a temporary
 # directory, uploads them all with `refract upload`, and prints uploads/s, server CPU ms per
 # upload (from /proc), and the cores 1,389 uploads/s would need. Needs a release build.
@@ -33,7 +33,7 @@ i=0
 while [ "$i" -lt "$files" ]; do
   photo=$(basename "${photos[$((i % ${#photos[@]}))]}")
   q=$((60 + (i / ${#photos[@]}) % 35))
-  curl -sf "http://$gen/$photo?w=1600&q=$q&fm=jpg" -o "$work/in/$i.jpg"
+  curl -sf "http://$gen/$photo?w=1800&q=$q&fm=jpg" -o "$work/in/$i.jpg"
   i=$((i + 1))
 done
 kill $gen_pid

@@ -252,9 +252,12 @@ fn source_net(port: u16) -> NetPolicy {
 /// `/s3/…` served from a real Garage bucket by the real binary, next to a local root.
 #[tokio::test]
 async fn the_binary_serves_s3_and_local_mounts_side_by_side() {
-    let garage = Garage::start();
+    let mut garage = Garage::start();
     garage
         .put("cats/cat one.jpg", gradient_jpeg(400, 300))
+        .await;
+    garage
+        .put("cats/never-asked.jpg", gradient_jpeg(40, 30))
         .await;
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("dog.jpg"), quadrants_jpeg(200, 100)).unwrap();
@@ -262,6 +265,7 @@ async fn the_binary_serves_s3_and_local_mounts_side_by_side() {
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--access-log", "false"])
         .args(["--root", root.path().to_str().unwrap()])
         .args(["--source", &format!("/s3=s3://{}/", garage.bucket)])
+        .args(["--source-timeout", "2s"])
         .envs(garage.env())
         .stdout(std::process::Stdio::null());
     let (mut child, addr, startup) = spawn_command(cmd);
@@ -308,6 +312,26 @@ async fn the_binary_serves_s3_and_local_mounts_side_by_side() {
         ),
         1.0
     );
+    // Stop the S3 server mid-test: cached variants still 200; an original never fetched
+    // fails fast with a 5xx instead of hanging.
+    garage.stop();
+    let r = get(format!("http://{addr}/s3/cats/cat%20one.jpg?w=100&fm=webp")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-refract-cache"), "hit");
+    let started = Instant::now();
+    let r = get(format!("http://{addr}/s3/cats/never-asked.jpg?w=10")).await;
+    let status = r.status().as_u16();
+    assert!(
+        [502, 503, 504].contains(&status),
+        "{status} {}",
+        header(&r, "x-refract-error")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(format!("http://{addr}/healthz")).await.status(), 200);
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -663,3 +663,119 @@ async fn the_bulk_uploader_uploads_skips_and_reports() {
     late.kill().unwrap();
     late.wait().unwrap();
 }
+
+/// kill -9 while uploads are in flight: after a restart no temporary or partial file is left,
+/// every stored file is a whole image whose name is its own hash, and every upload that got a
+/// 201 is served byte for byte.
+#[tokio::test]
+async fn kill_9_mid_upload_leaves_no_partial_file_and_keeps_every_201() {
+    use sha2::{Digest, Sha256};
+    let root = tempfile::tempdir().unwrap();
+    let start = |root: &Path| {
+        let mut serve = refract();
+        serve
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--access-log",
+                "false",
+                "--upload",
+            ])
+            .args(["--root", root.to_str().unwrap()])
+            .env("REFRACT_JWT_SECRET", SECRET)
+            .stdout(Stdio::null());
+        spawn_command(serve)
+    };
+    let (mut child, addr, _) = start(root.path());
+    // Distinct ~200 KB JPEGs, sent slowly enough that some are mid-body when the kill lands.
+    let images: Vec<Vec<u8>> = (0..24)
+        .map(|i| crate::support::fixtures::noise_jpeg(520, 400, i))
+        .collect();
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, image) in images.iter().cloned().enumerate() {
+        let (client, url) = (client.clone(), format!("http://{addr}/upload"));
+        tasks.spawn(async move {
+            // Stagger starts, and trickle each body in chunks.
+            tokio::time::sleep(Duration::from_millis(15 * i as u64)).await;
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                image.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+            let body =
+                futures_util::StreamExt::then(futures_util::stream::iter(chunks), |c| async {
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    c
+                });
+            let r = client
+                .post(url)
+                .bearer_auth(token())
+                .header("content-type", "image/jpeg")
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await;
+            match r {
+                Ok(r) if r.status() == 201 => {
+                    let v: serde_json::Value = r.json().await.unwrap();
+                    Some((i, v["key"].as_str().unwrap().to_owned()))
+                }
+                _ => None,
+            }
+        });
+    }
+    // Kill once a few uploads have been answered and others are still streaming.
+    let mut created = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Some(ok) = done.unwrap() {
+            created.push(ok);
+        }
+        if created.len() >= 5 {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    while let Some(done) = tasks.join_next().await {
+        if let Some(ok) = done.unwrap() {
+            created.push(ok);
+        }
+    }
+    assert!(
+        created.len() >= 5 && created.len() < images.len(),
+        "kill landed mid-batch: {}",
+        created.len()
+    );
+
+    let (mut child, addr, _) = start(root.path());
+    assert!(
+        !root.path().join(".refract-tmp").exists()
+            || stored_files(&root.path().join(".refract-tmp")).is_empty(),
+        "temporaries cleaned at start-up"
+    );
+    for file in stored_files(root.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        let name = file.file_stem().unwrap().to_str().unwrap();
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            digest.starts_with(name),
+            "{} is not whole: hash {digest}",
+            file.display()
+        );
+        decode(&bytes);
+    }
+    for (i, key) in &created {
+        let r = reqwest::get(format!("http://{addr}/{key}")).await.unwrap();
+        assert_eq!(r.status(), 200, "{key}");
+        let served = decode(&r.bytes().await.unwrap());
+        assert_eq!((served.width, served.height), (520, 400), "{key}");
+        let stored = std::fs::read(root.path().join(key)).unwrap();
+        assert!(
+            stored == images[*i],
+            "{key}: stored bytes differ from the upload"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

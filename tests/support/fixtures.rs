@@ -74,3 +74,26 @@ pub fn gradient_jpeg(w: u32, h: u32) -> Vec<u8> {
         .unwrap()
         .to_vec()
 }
+
+/// A JPEG of pseudo-random noise (distinct per `seed`): hard to compress, so about 1 byte per
+/// pixel at quality 90 — a 520×400 one is ~200 KB, like a phone upload after resizing.
+pub fn noise_jpeg(w: u32, h: u32, seed: u64) -> Vec<u8> {
+    init();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let px: Vec<u8> = (0..w * h * 3)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    Image::from_pixels(&px, w, h, 3)
+        .unwrap()
+        .save(SaveOptions::Jpeg {
+            quality: 90,
+            progressive: false,
+        })
+        .unwrap()
+        .to_vec()
+}

@@ -211,6 +211,14 @@ api_bind_addr = "127.0.0.1:{admin}"
     }
 }
 
+impl Garage {
+    /// Kill the server (the S3 endpoint refuses connections afterwards).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Garage {
     fn drop(&mut self) {
         let _ = self.child.kill();
