@@ -74,6 +74,7 @@ fn raw(bytes: &[u8], save: SaveOptions) -> usize {
         width: WIDTH,
         height: HEIGHT,
         crop: None,
+        no_rotate: false,
     };
     let image = Image::thumbnail(bytes, opts).unwrap();
     image.save(save).unwrap().len()
@@ -98,6 +99,7 @@ fn miss(c: &mut Criterion) {
             SaveOptions::Webp {
                 quality: default_quality(Format::Webp),
                 effort: WEBP_EFFORT,
+                lossless: false,
             },
         ),
         (
@@ -106,6 +108,7 @@ fn miss(c: &mut Criterion) {
             SaveOptions::Avif {
                 quality: default_quality(Format::Avif),
                 effort: AVIF_EFFORT,
+                lossless: false,
             },
         ),
     ];
@@ -160,6 +163,7 @@ fn cpu_per_request(_: &mut Criterion) {
             SaveOptions::Webp {
                 quality: default_quality(Format::Webp),
                 effort: WEBP_EFFORT,
+                lossless: false,
             },
         ),
     ] {
@@ -258,6 +262,7 @@ fn avif_effort(c: &mut Criterion) {
         let save = SaveOptions::Avif {
             quality: default_quality(Format::Avif),
             effort,
+            lossless: false,
         };
         eprintln!("avif_effort/{effort}: {} bytes", raw(&bytes, save));
         group.bench_with_input(BenchmarkId::from_parameter(effort), &save, |b, save| {

@@ -170,6 +170,11 @@ impl App {
             .await
     }
 
+    /// The configured presets.
+    pub fn presets(&self) -> &crate::request::Presets {
+        &self.inner.config.presets
+    }
+
     /// The upload endpoint, when `--upload` is on.
     pub fn uploads(&self) -> Option<&crate::upload::Uploads> {
         self.inner.uploads.as_ref()

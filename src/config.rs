@@ -266,6 +266,16 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_LOG_LEVEL", default_value = "info")]
     pub log_level: tracing::Level,
 
+    /// A named parameter set: `NAME=QUERY` (e.g. `thumb=w=200&h=200&fit=crop`), used as
+    /// `?preset=NAME`; parameters in the URL override it. Repeatable (`;`-separated in the
+    /// variable).
+    #[arg(long = "preset", env = "REFRACT_PRESETS", value_delimiter = ';', value_parser = parse_preset)]
+    pub presets: Vec<(String, String)>,
+
+    /// Refuse every request that is not `?preset=NAME` (plus a signature).
+    #[arg(long, env = "REFRACT_PRESETS_ONLY")]
+    pub presets_only: bool,
+
     /// Accept uploads at `POST /upload` (JWT with the `upload` scope; see --jwt-*).
     #[arg(long, env = "REFRACT_UPLOAD")]
     pub upload: bool,
@@ -380,6 +390,8 @@ pub struct Config {
     pub demo: bool,
     /// Upload settings, when `--upload` is on.
     pub upload: Option<UploadConfig>,
+    /// Named parameter sets, and whether only they are served.
+    pub presets: crate::request::Presets,
 }
 
 /// Validated upload settings.
@@ -513,6 +525,7 @@ impl Config {
             shutdown_timeout: args.shutdown_timeout,
             demo: args.demo,
             upload: upload_config(args)?,
+            presets: crate::request::Presets::new(&args.presets, args.presets_only)?,
         })
     }
 
@@ -578,6 +591,17 @@ pub fn parse_source(s: &str) -> Result<(String, String), String> {
         ));
     }
     Ok((prefix.trim().to_owned(), url.trim().to_owned()))
+}
+
+/// Parse `NAME=QUERY` for `--preset` (the query may itself contain `=`).
+pub fn parse_preset(s: &str) -> Result<(String, String), String> {
+    let (name, query) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected NAME=QUERY, e.g. thumb=w=200&h=200&fit=crop"))?;
+    Ok((
+        name.trim().to_owned(),
+        query.trim().trim_start_matches('?').to_owned(),
+    ))
 }
 
 /// Parse `HOST=IP` for `--resolve`.

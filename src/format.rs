@@ -23,6 +23,14 @@ impl Format {
     /// Baseline JPEG.
     pub const JPEG: Format = Format::Jpeg { progressive: false };
 
+    /// File extension (`jpg` for progressive JPEG too).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg { .. } => "jpg",
+            other => other.name(),
+        }
+    }
+
     /// Canonical name, as written in cache keys and `fm=`.
     pub fn name(self) -> &'static str {
         match self {

@@ -12,6 +12,7 @@ mod hostile;
 mod http;
 mod lifecycle;
 mod metrics;
+mod operations;
 mod security;
 mod sources;
 mod transform;

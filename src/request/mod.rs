@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod key;
 pub mod params;
+pub mod presets;
 pub mod signature;
 
 use std::borrow::Cow;
@@ -12,6 +13,7 @@ use std::borrow::Cow;
 pub use accept::AcceptClass;
 pub use key::Key;
 pub use params::{Align, Crop, Fit, FormatChoice, Hints, ParamLimits, Params, Rgba, Varies};
+pub use presets::Presets;
 
 use crate::error::Error;
 use crate::format::Format;
@@ -47,6 +49,17 @@ impl ImageRequest {
         limits: ParamLimits,
         hints: Hints,
     ) -> Result<Self, Error> {
+        Self::with_presets(key, query, limits, hints, &Presets::default())
+    }
+
+    /// As [`ImageRequest::with_hints`], expanding `?preset=NAME` from `presets`.
+    pub fn with_presets(
+        key: Key,
+        query: Option<&str>,
+        limits: ParamLimits,
+        hints: Hints,
+        presets: &Presets,
+    ) -> Result<Self, Error> {
         let pairs: Vec<(Cow<str>, Cow<str>)> =
             form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect();
         if pairs.len() > MAX_QUERY_PAIRS {
@@ -55,6 +68,7 @@ impl ImageRequest {
                 format!("more than {MAX_QUERY_PAIRS} parameters"),
             ));
         }
+        let pairs = presets.expand(pairs)?;
         let params =
             Params::parse_with_hints(pairs.iter().map(|(k, v)| (&**k, &**v)), limits, hints)?;
         Ok(ImageRequest { key, params })

@@ -215,6 +215,52 @@ pub struct Params {
     pub save_data: bool,
     /// Request headers the rendering depends on (beyond `Accept`), for `Vary`.
     pub varies: Varies,
+    /// Enhancements and filters (`blur`, `sharp`, `sat`, `bri`, `con`, `gam`, `mono`).
+    pub filters: Filters,
+    /// `orient`: an EXIF orientation (1–8) that replaces the original's own.
+    pub orient: Option<u8>,
+    /// `flip`: mirror left–right, top–bottom.
+    pub flip: Flip,
+    /// `lossless=1`: lossless WebP or AVIF.
+    pub lossless: bool,
+    /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
+    /// (sanitised; empty for no name). Not part of the rendering.
+    pub download: Option<String>,
+}
+
+/// Colour and detail adjustments, in imgix's ranges. All zero/`None` means untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Filters {
+    /// Gaussian blur, 0–2000 (σ = value / 10 pixels).
+    pub blur: u16,
+    /// Unsharp mask strength, 0–100.
+    pub sharp: u8,
+    /// Saturation, −100 (greyscale) … 100.
+    pub sat: i8,
+    /// Brightness, −100 … 100.
+    pub bri: i8,
+    /// Contrast, −100 … 100.
+    pub con: i8,
+    /// Gamma, −100 (darker midtones) … 100 (lighter).
+    pub gam: i8,
+    /// Monochrome in this tint (`mono`/`monochrome`, hex colour); its alpha is the strength.
+    pub mono: Option<Rgba>,
+}
+
+impl Filters {
+    /// Whether any filter is set.
+    pub fn any(&self) -> bool {
+        *self != Filters::default()
+    }
+}
+
+/// Mirroring (`flip=h`, `v`, `hv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flip {
+    /// Left–right.
+    pub horizontal: bool,
+    /// Top–bottom.
+    pub vertical: bool,
 }
 
 /// Request headers a response may depend on besides `Accept`: the client hints the URL opted
@@ -297,6 +343,11 @@ impl Default for Params {
             compress: false,
             save_data: false,
             varies: Varies::default(),
+            filters: Filters::default(),
+            orient: None,
+            flip: Flip::default(),
+            lossless: false,
+            download: None,
         }
     }
 }
@@ -316,6 +367,17 @@ struct Raw<'q> {
     fill_color: Option<&'q str>,
     auto: Option<&'q str>,
     ch: Option<&'q str>,
+    blur: Option<&'q str>,
+    sharp: Option<&'q str>,
+    sat: Option<&'q str>,
+    bri: Option<&'q str>,
+    con: Option<&'q str>,
+    gam: Option<&'q str>,
+    mono: Option<&'q str>,
+    orient: Option<&'q str>,
+    flip: Option<&'q str>,
+    lossless: Option<&'q str>,
+    dl: Option<&'q str>,
 }
 
 impl Params {
@@ -345,9 +407,21 @@ impl Params {
                 "crop" => (&mut raw.crop, "crop"),
                 "fp-x" => (&mut raw.fp_x, "fp-x"),
                 "fp-y" => (&mut raw.fp_y, "fp-y"),
-                "fill-color" => (&mut raw.fill_color, "fill-color"),
+                // imgix's `bg` fills transparency and padding: the same colour as `fill-color`.
+                "fill-color" | "bg" => (&mut raw.fill_color, "fill-color"),
                 "auto" => (&mut raw.auto, "auto"),
                 "ch" => (&mut raw.ch, "ch"),
+                "blur" => (&mut raw.blur, "blur"),
+                "sharp" => (&mut raw.sharp, "sharp"),
+                "sat" => (&mut raw.sat, "sat"),
+                "bri" => (&mut raw.bri, "bri"),
+                "con" => (&mut raw.con, "con"),
+                "gam" => (&mut raw.gam, "gam"),
+                "mono" | "monochrome" => (&mut raw.mono, "mono"),
+                "orient" | "or" => (&mut raw.orient, "orient"),
+                "flip" => (&mut raw.flip, "flip"),
+                "lossless" => (&mut raw.lossless, "lossless"),
+                "dl" => (&mut raw.dl, "dl"),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -420,6 +494,36 @@ impl Params {
             None => {}
         }
         let _ = write!(s, "&bg={}", self.fill_color.hex());
+        let f = &self.filters;
+        for (name, value) in [
+            ("blur", i32::from(f.blur)),
+            ("sharp", i32::from(f.sharp)),
+            ("sat", i32::from(f.sat)),
+            ("bri", i32::from(f.bri)),
+            ("con", i32::from(f.con)),
+            ("gam", i32::from(f.gam)),
+        ] {
+            if value != 0 {
+                let _ = write!(s, "&{name}={value}");
+            }
+        }
+        if let Some(tint) = f.mono {
+            let _ = write!(s, "&mono={}", tint.hex());
+        }
+        if let Some(o) = self.orient {
+            let _ = write!(s, "&or={o}");
+        }
+        if self.flip.horizontal || self.flip.vertical {
+            let _ = write!(
+                s,
+                "&flip={}{}",
+                if self.flip.horizontal { "h" } else { "" },
+                if self.flip.vertical { "v" } else { "" }
+            );
+        }
+        if self.lossless {
+            s.push_str("&lossless=1");
+        }
         s
     }
 }
@@ -536,6 +640,98 @@ impl Raw<'_> {
             })?,
         };
 
+        let signed = |param: &'static str, v: Option<&str>| -> Result<i8, Error> {
+            v.map_or(Ok(0), |v| {
+                let (negative, digits) = match v.strip_prefix('-') {
+                    Some(d) => (true, d),
+                    None => (false, v),
+                };
+                let n = integer(param, digits, 0, 100).map_err(|_| {
+                    Error::bad_param(
+                        param,
+                        format!("expected a whole number from -100 to 100, got '{v}'"),
+                    )
+                })? as i8;
+                Ok(if negative { -n } else { n })
+            })
+        };
+        let filters = Filters {
+            blur: self.blur.map_or(Ok(0), |v| integer("blur", v, 0, 2000))? as u16,
+            sharp: self.sharp.map_or(Ok(0), |v| integer("sharp", v, 0, 100))? as u8,
+            sat: signed("sat", self.sat)?,
+            bri: signed("bri", self.bri)?,
+            con: signed("con", self.con)?,
+            gam: signed("gam", self.gam)?,
+            mono: self
+                .mono
+                .map(|v| {
+                    Rgba::parse(v).ok_or_else(|| {
+                        Error::bad_param(
+                            "mono",
+                            "expected a hex colour (RGB, ARGB, RRGGBB, AARRGGBB)",
+                        )
+                    })
+                })
+                .transpose()?,
+        };
+        let orient = match self.orient {
+            None => None,
+            Some(v) => Some(match v {
+                "0" | "1" => 1,
+                "2" => 2,
+                "3" | "180" => 3,
+                "4" => 4,
+                "5" => 5,
+                "6" | "90" => 6,
+                "7" => 7,
+                "8" | "270" => 8,
+                _ => {
+                    return Err(Error::bad_param(
+                        "orient",
+                        format!("'{v}' is not one of 1-8 (EXIF) or 90, 180, 270"),
+                    ))
+                }
+            }),
+        };
+        let flip = match self.flip {
+            None => Flip::default(),
+            Some("h") => Flip {
+                horizontal: true,
+                vertical: false,
+            },
+            Some("v") => Flip {
+                horizontal: false,
+                vertical: true,
+            },
+            Some("hv" | "vh") => Flip {
+                horizontal: true,
+                vertical: true,
+            },
+            Some(v) => {
+                return Err(Error::bad_param(
+                    "flip",
+                    format!("'{v}' is not one of h, v, hv"),
+                ))
+            }
+        };
+        let lossless = match self.lossless {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(v) => return Err(Error::bad_param("lossless", format!("'{v}' is not 0 or 1"))),
+        };
+        let download = self.dl.map(|name| {
+            name.chars()
+                .take(128)
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._- ".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        });
+
         Ok(Params {
             width,
             height,
@@ -548,6 +744,11 @@ impl Raw<'_> {
             compress,
             save_data: compress && hints.save_data,
             varies,
+            filters,
+            orient,
+            flip,
+            lossless,
+            download,
         })
     }
 }

@@ -63,6 +63,19 @@ pub fn image(
     if !vary.is_empty() {
         builder = builder.header(header::VARY, vary.join(", "));
     }
+    if let Some(name) = &request.params.download {
+        let disposition = if name.is_empty() {
+            "attachment".to_owned()
+        } else if name.contains('.') {
+            format!("attachment; filename=\"{name}\"")
+        } else {
+            format!(
+                "attachment; filename=\"{name}.{}\"",
+                rendered.format.extension()
+            )
+        };
+        builder = builder.header(header::CONTENT_DISPOSITION, disposition);
+    }
     if !not_modified {
         builder = builder
             .header(header::CONTENT_TYPE, rendered.format.mime())

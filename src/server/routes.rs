@@ -239,10 +239,9 @@ async fn image(
         header("sec-ch-width"),
         header("save-data"),
     );
-    let request = match app
-        .key(path)
-        .and_then(|key| ImageRequest::with_hints(key, query, app.param_limits(), hints))
-    {
+    let request = match app.key(path).and_then(|key| {
+        ImageRequest::with_presets(key, query, app.param_limits(), hints, app.presets())
+    }) {
         Ok(r) => r,
         Err(e) => return fail(guard, &e),
     };

@@ -30,11 +30,13 @@ pub const AVIF_EFFORT: u8 = 2;
 /// WebP encoder effort (0–6); libvips's default.
 pub const WEBP_EFFORT: u8 = 4;
 
-/// Encode `image` as `format`, abandoning the work at `deadline` ([`Error::Timeout`]).
+/// Encode `image` as `format` (`lossless` for WebP and AVIF; JPEG has no lossless mode and PNG
+/// and GIF are lossless anyway), abandoning the work at `deadline` ([`Error::Timeout`]).
 pub fn apply(
     image: &Image<'_>,
     format: Format,
     quality: Option<u8>,
+    lossless: bool,
     deadline: Instant,
 ) -> Result<Bytes, Error> {
     let quality = quality.unwrap_or_else(|| default_quality(format));
@@ -47,10 +49,12 @@ pub fn apply(
         Format::Webp => SaveOptions::Webp {
             quality,
             effort: WEBP_EFFORT,
+            lossless,
         },
         Format::Avif => SaveOptions::Avif {
             quality,
             effort: AVIF_EFFORT,
+            lossless,
         },
         Format::Gif => SaveOptions::Gif,
     };

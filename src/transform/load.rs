@@ -16,6 +16,10 @@ pub struct SourceInfo {
     pub has_alpha: bool,
     /// Its format, as the output format when the URL names none.
     pub format: Format,
+    /// Size as stored, before any orientation.
+    pub raw: Size,
+    /// Its EXIF orientation (1–8; 1 when absent).
+    pub orientation: u8,
 }
 
 /// Read the header of `bytes` and check it against `limits`.
@@ -43,11 +47,9 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
         return Err(Error::Undecodable("zero-sized image".into()));
     }
     // EXIF orientations 5–8 turn the image a quarter: width and height swap.
-    let size = if header.orientation() >= 5 {
-        Size::new(height, width)
-    } else {
-        Size::new(width, height)
-    };
+    let orientation = header.orientation().clamp(1, 8);
+    let raw = Size::new(width, height);
+    let size = oriented(raw, orientation);
     let has_alpha = header.has_alpha();
     let loader = header.loader().unwrap_or_default();
     let compression = header.get_string(c"heif-compression");
@@ -60,5 +62,16 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
         size,
         has_alpha,
         format: Format::of_source(&loader, compression.as_deref(), has_alpha),
+        raw,
+        orientation,
     })
+}
+
+/// The size a viewer sees for an image stored at `raw` under EXIF `orientation`.
+pub fn oriented(raw: Size, orientation: u8) -> Size {
+    if orientation >= 5 {
+        Size::new(raw.height, raw.width)
+    } else {
+        raw
+    }
 }

@@ -9,8 +9,10 @@
 pub mod colour;
 pub mod crop;
 pub mod encode;
+pub mod filters;
 pub mod flatten;
 pub mod load;
+pub mod orient;
 pub mod pad;
 pub mod pipeline;
 pub mod plan;

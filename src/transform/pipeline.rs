@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::plan::{self, Size};
-use super::{colour, crop, encode, flatten, load, pad, resize, Limits};
+use super::{colour, crop, encode, filters, flatten, load, orient, pad, resize, Limits};
 use crate::error::Error;
 use crate::format::Format;
 use crate::request::Variant;
@@ -48,18 +48,25 @@ fn run(
 ) -> Result<Output, Error> {
     let started = Instant::now();
     let params = &variant.params;
-    let plan = plan::plan(source.size, params, limits.max_dimension)?;
+    // The URL's `orient` replaces the EXIF orientation, and with it the size the viewer sees.
+    let seen = match params.orient {
+        Some(o) => load::oriented(source.raw, o),
+        None => source.size,
+    };
+    let plan = plan::plan(seen, params, limits.max_dimension)?;
     let format = variant.output.resolve(source.format, source.has_alpha);
 
-    let image = resize::apply(bytes, &plan)?;
+    let image = resize::apply(bytes, &plan, params.orient)?;
+    let image = orient::apply(image, params.orient, params.flip)?;
     let image = colour::apply(image, plan.canvas.is_some())?;
     let image = crop::apply(image, &plan)?;
+    let image = filters::apply(image, &params.filters)?;
     let image = pad::apply(image, &plan, params.fill_color)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let size = Size::new(image.width(), image.height());
     let transform_time = started.elapsed();
     let quality = params.quality_for(encode::default_quality(format));
-    let body = encode::apply(&image, format, Some(quality), deadline)?;
+    let body = encode::apply(&image, format, Some(quality), params.lossless, deadline)?;
     Ok(Output {
         body,
         format,

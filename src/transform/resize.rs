@@ -9,23 +9,27 @@ use super::plan::{Plan, Window};
 use super::vips::{Image, Interesting, ThumbnailOptions};
 use crate::error::Error;
 
-/// Decode `bytes` at `plan.resize` (or straight to a smart window).
-pub fn apply<'a>(bytes: &'a [u8], plan: &Plan) -> Result<Image<'a>, Error> {
-    let opts = match plan.window {
-        Some(Window::Smart { size, attention }) => ThumbnailOptions {
-            width: size.width,
-            height: size.height,
-            crop: Some(if attention {
+/// Decode `bytes` at `plan.resize` (or straight to a smart window). With `orient` (the URL's
+/// own orientation), the EXIF one is ignored and the image comes out as stored — sized so that
+/// [`super::orient`] turning it gives the planned size.
+pub fn apply<'a>(bytes: &'a [u8], plan: &Plan, orient: Option<u8>) -> Result<Image<'a>, Error> {
+    let (size, crop) = match plan.window {
+        Some(Window::Smart { size, attention }) => (
+            size,
+            Some(if attention {
                 Interesting::Attention
             } else {
                 Interesting::Entropy
             }),
-        },
-        _ => ThumbnailOptions {
-            width: plan.resize.width,
-            height: plan.resize.height,
-            crop: None,
-        },
+        ),
+        _ => (plan.resize, None),
+    };
+    let turned = orient.is_some_and(|o| o >= 5);
+    let opts = ThumbnailOptions {
+        width: if turned { size.height } else { size.width },
+        height: if turned { size.width } else { size.height },
+        crop,
+        no_rotate: orient.is_some(),
     };
     Image::thumbnail(bytes, opts).map_err(classify)
 }
@@ -37,6 +41,7 @@ pub fn decodes(bytes: &[u8]) -> bool {
         width: 16,
         height: 16,
         crop: None,
+        no_rotate: false,
     };
     Image::thumbnail(bytes, probe)
         .and_then(|img| img.pixels())

@@ -119,6 +119,36 @@ extern "C" {
         ...
     ) -> c_int;
     fn vips_flatten(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
+    fn vips_gaussblur(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        sigma: c_double,
+        ...
+    ) -> c_int;
+    fn vips_sharpen(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
+    fn vips_linear(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        a: *const c_double,
+        b: *const c_double,
+        n: c_int,
+        ...
+    ) -> c_int;
+    fn vips_gamma(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
+    fn vips_flip(input: *mut VipsImage, out: *mut *mut VipsImage, direction: c_int, ...) -> c_int;
+    fn vips_rot(input: *mut VipsImage, out: *mut *mut VipsImage, angle: c_int, ...) -> c_int;
+    fn vips_extract_band(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        band: c_int,
+        ...
+    ) -> c_int;
+    fn vips_bandjoin2(
+        left: *mut VipsImage,
+        right: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        ...
+    ) -> c_int;
     fn vips_colourspace(
         input: *mut VipsImage,
         out: *mut *mut VipsImage,
@@ -203,6 +233,20 @@ pub enum Interpretation {
 }
 
 impl Interpretation {
+    /// LCh (lightness, chroma, hue): where saturation is one band.
+    pub const LCH: Interpretation = Interpretation::Other(19);
+
+    fn code(self) -> c_int {
+        match self {
+            Self::BW => 1,
+            Self::Srgb => 22,
+            Self::Rgb16 => 25,
+            Self::Grey16 => 26,
+            Self::Cmyk => 15,
+            Self::Other(n) => n,
+        }
+    }
+
     fn from_raw(raw: c_int) -> Self {
         match raw {
             1 => Self::BW,
@@ -401,6 +445,8 @@ pub struct ThumbnailOptions {
     /// Cover the box and keep the most interesting window. Saliency needs to look at the whole
     /// image, which a sequential decode cannot offer to a later step; thumbnail does it inside.
     pub crop: Option<Interesting>,
+    /// Ignore the EXIF orientation (the request sets its own, `orient=`).
+    pub no_rotate: bool,
 }
 
 /// Encoder settings for [`Image::save`].
@@ -424,6 +470,8 @@ pub enum SaveOptions {
         quality: u8,
         /// 0 (fastest) – 6.
         effort: u8,
+        /// Lossless (quality then trades effort for size).
+        lossless: bool,
     },
     /// AVIF (AV1 in HEIF).
     Avif {
@@ -431,6 +479,8 @@ pub enum SaveOptions {
         quality: u8,
         /// 0 (fastest) – 9.
         effort: u8,
+        /// Lossless.
+        lossless: bool,
     },
     /// GIF (palette-quantised).
     Gif,
@@ -492,6 +542,12 @@ impl<'a> Image<'a> {
             Some(Interesting::Entropy) => (c"crop", VIPS_INTERESTING_ENTROPY),
             Some(Interesting::Attention) => (c"crop", VIPS_INTERESTING_ATTENTION),
         };
+        // A NULL name ends the option list early when the flag is off.
+        let no_rotate: *const c_char = if opts.no_rotate {
+            c"no_rotate".as_ptr()
+        } else {
+            ptr::null()
+        };
         // SAFETY: buffer outlives the image; varargs typed as libvips expects.
         let rc = unsafe {
             vips_thumbnail_buffer(
@@ -507,6 +563,8 @@ impl<'a> Image<'a> {
                 // loader option string does.
                 c"option_string".as_ptr(),
                 c"fail_on=warning".as_ptr(),
+                no_rotate,
+                1 as c_int,
                 END,
             )
         };
@@ -681,6 +739,105 @@ impl<'a> Image<'a> {
         })
     }
 
+    /// Gaussian blur with standard deviation `sigma` pixels.
+    pub fn gaussblur(&self, sigma: f64) -> Result<Image<'a>, VipsError> {
+        self.derive("gaussblur", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_gaussblur(input, out, sigma, END) }
+        })
+    }
+
+    /// Unsharp mask on lightness with radius `sigma`; `amount` scales the effect on flat
+    /// (`m1`) and jagged (`m2`) areas alike.
+    pub fn sharpen(&self, sigma: f64, amount: f64) -> Result<Image<'a>, VipsError> {
+        self.derive("sharpen", |input, out| {
+            // SAFETY: valid pointers; every option is a double, as declared by libvips.
+            unsafe {
+                vips_sharpen(
+                    input,
+                    out,
+                    c"sigma".as_ptr(),
+                    sigma,
+                    c"m1".as_ptr(),
+                    amount,
+                    c"m2".as_ptr(),
+                    amount * 2.0,
+                    END,
+                )
+            }
+        })
+    }
+
+    /// `out = in × a + b`, band by band (one value each, or one for all bands), as floats.
+    pub fn linear(&self, a: &[f64], b: &[f64]) -> Result<Image<'a>, VipsError> {
+        assert_eq!(a.len(), b.len(), "linear: a and b need the same length");
+        let n = c_int::try_from(a.len()).expect("few bands");
+        self.derive("linear", |input, out| {
+            // SAFETY: valid pointers; libvips copies both arrays before returning.
+            unsafe { vips_linear(input, out, a.as_ptr(), b.as_ptr(), n, END) }
+        })
+    }
+
+    /// `out = in ^ (1 / exponent)`, scaled to the format's range.
+    pub fn gamma(&self, exponent: f64) -> Result<Image<'a>, VipsError> {
+        self.derive("gamma", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_gamma(input, out, c"exponent".as_ptr(), exponent, END) }
+        })
+    }
+
+    /// Mirror left–right (`horizontal`) or top–bottom.
+    pub fn flip(&self, horizontal: bool) -> Result<Image<'a>, VipsError> {
+        let direction = if horizontal { 0 } else { 1 };
+        self.derive("flip", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_flip(input, out, direction, END) }
+        })
+    }
+
+    /// Turn clockwise by `quarter_turns` × 90°.
+    pub fn rot(&self, quarter_turns: u8) -> Result<Image<'a>, VipsError> {
+        let angle = c_int::from(quarter_turns % 4);
+        self.derive("rot", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_rot(input, out, angle, END) }
+        })
+    }
+
+    /// Convert to another colour space (libvips interpretation number), keeping extra bands.
+    pub fn colourspace(&self, space: Interpretation) -> Result<Image<'a>, VipsError> {
+        let space = space.code();
+        self.derive("colourspace", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_colourspace(input, out, space, END) }
+        })
+    }
+
+    /// `n` bands starting at `first`.
+    pub fn extract_bands(&self, first: u32, n: u32) -> Result<Image<'a>, VipsError> {
+        self.derive("extract_band", |input, out| {
+            // SAFETY: valid pointers; libvips checks the band range.
+            unsafe { vips_extract_band(input, out, dim(first), c"n".as_ptr(), dim(n), END) }
+        })
+    }
+
+    /// This image's bands followed by `other`'s.
+    pub fn bandjoin(&self, other: &Image<'_>) -> Result<Image<'a>, VipsError> {
+        let right = other.ptr.as_ptr();
+        self.derive("bandjoin2", |input, out| {
+            // SAFETY: valid pointers; the output holds references to both inputs.
+            unsafe { vips_bandjoin2(input, right, out, END) }
+        })
+    }
+
+    /// Cast to 8 bits per band, clipping out-of-range values.
+    pub fn to_uchar(&self) -> Result<Image<'a>, VipsError> {
+        self.derive("cast", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_cast(input, out, VIPS_FORMAT_UCHAR, END) }
+        })
+    }
+
     /// Add an opaque alpha band (255).
     pub fn add_alpha(&self) -> Result<Image<'a>, VipsError> {
         self.derive("bandjoin_const1", |input, out| {
@@ -789,7 +946,11 @@ impl<'a> Image<'a> {
                     ),
                     "pngsave",
                 ),
-                SaveOptions::Webp { quality, effort } => (
+                SaveOptions::Webp {
+                    quality,
+                    effort,
+                    lossless,
+                } => (
                     vips_webpsave_buffer(
                         input,
                         &mut buf,
@@ -798,13 +959,19 @@ impl<'a> Image<'a> {
                         c_int::from(quality),
                         c"effort".as_ptr(),
                         c_int::from(effort),
+                        c"lossless".as_ptr(),
+                        c_int::from(lossless),
                         meta_key.as_ptr(),
                         meta_val,
                         END,
                     ),
                     "webpsave",
                 ),
-                SaveOptions::Avif { quality, effort } => (
+                SaveOptions::Avif {
+                    quality,
+                    effort,
+                    lossless,
+                } => (
                     vips_heifsave_buffer(
                         input,
                         &mut buf,
@@ -815,6 +982,8 @@ impl<'a> Image<'a> {
                         VIPS_HEIF_COMPRESSION_AV1,
                         c"effort".as_ptr(),
                         c_int::from(effort),
+                        c"lossless".as_ptr(),
+                        c_int::from(lossless),
                         meta_key.as_ptr(),
                         meta_val,
                         END,

@@ -1,0 +1,352 @@
+//! Image operations, each checked on pixels: filters (greyscale, saturation, brightness,
+//! contrast, gamma, tint, blur, sharpen), orientation and mirroring (against libvips's own rot
+//! and flip), lossless output, downloads, presets, and a 400 with a reason for every bad value.
+
+use refract::transform::vips::{self, Image, SaveOptions};
+
+use crate::support::fixtures::{gradient_jpeg, quadrant_pixels, QUADRANT_COLOURS};
+use crate::support::images::{decode, pixel, pixels};
+use crate::support::{corpus_file, header, TestServer};
+
+/// The quadrant image (red, green / blue, white) as a lossless PNG.
+fn quadrants_png(w: u32, h: u32) -> Vec<u8> {
+    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    Image::from_pixels(&quadrant_pixels(w, h), w, h, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap()
+        .to_vec()
+}
+
+async fn body(s: &TestServer, url: &str) -> Vec<u8> {
+    let r = s.get(url).await;
+    assert_eq!(r.status(), 200, "{url}: {}", header(&r, "x-refract-error"));
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// Mean of each band over the whole image.
+fn means(bytes: &[u8]) -> Vec<f64> {
+    let (px, w, h, bands) = pixels(bytes);
+    let n = f64::from(w * h);
+    (0..bands as usize)
+        .map(|b| {
+            px.iter()
+                .skip(b)
+                .step_by(bands as usize)
+                .map(|v| f64::from(*v))
+                .sum::<f64>()
+                / n
+        })
+        .collect()
+}
+
+/// Standard deviation of the first band.
+fn spread(bytes: &[u8]) -> f64 {
+    let (px, _, _, bands) = pixels(bytes);
+    let values: Vec<f64> = px
+        .iter()
+        .step_by(bands as usize)
+        .map(|v| f64::from(*v))
+        .collect();
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt()
+}
+
+/// Sum of absolute horizontal differences: how much edge there is.
+fn edge_energy(bytes: &[u8]) -> f64 {
+    let (px, w, h, bands) = pixels(bytes);
+    let (w, bands) = (w as usize, bands as usize);
+    let mut total = 0.0;
+    for y in 0..h as usize {
+        for x in 1..w {
+            let (a, b) = (px[(y * w + x) * bands], px[(y * w + x - 1) * bands]);
+            total += f64::from(a.abs_diff(b));
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn sat_minus_100_is_exact_greyscale_and_sat_plus_raises_chroma() {
+    let s = TestServer::start(|_| {}).await;
+    s.put(
+        "p.jpg",
+        &corpus_file("photos/kde-ColorfulCups-2560x1600.jpg"),
+    );
+    let grey = body(&s, "/p.jpg?w=200&sat=-100&fm=png").await;
+    let (px, ..) = pixels(&grey);
+    assert!(
+        px.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]),
+        "R=G=B everywhere"
+    );
+    let chroma = |bytes: &[u8]| {
+        let (px, ..) = pixels(bytes);
+        px.chunks(3)
+            .map(|p| f64::from(*p.iter().max().unwrap() - *p.iter().min().unwrap()))
+            .sum::<f64>()
+    };
+    let plain = body(&s, "/p.jpg?w=200&fm=png").await;
+    let vivid = body(&s, "/p.jpg?w=200&sat=60&fm=png").await;
+    let dull = body(&s, "/p.jpg?w=200&sat=-60&fm=png").await;
+    assert!(chroma(&vivid) > chroma(&plain) * 1.2);
+    assert!(chroma(&dull) < chroma(&plain) * 0.6);
+}
+
+#[tokio::test]
+async fn brightness_contrast_and_gamma_move_the_levels() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("g.jpg", &gradient_jpeg(300, 200));
+    let mean = |b: &[u8]| means(b).iter().sum::<f64>() / 3.0;
+    let plain = body(&s, "/g.jpg?fm=png").await;
+    let brighter = body(&s, "/g.jpg?bri=40&fm=png").await;
+    let darker = body(&s, "/g.jpg?bri=-40&fm=png").await;
+    // bri=40 adds 102 levels (clipped at 255).
+    assert!(
+        mean(&brighter) > mean(&plain) + 60.0,
+        "{} vs {}",
+        mean(&brighter),
+        mean(&plain)
+    );
+    assert!(mean(&darker) < mean(&plain) - 60.0);
+    let contrasty = body(&s, "/g.jpg?con=50&fm=png").await;
+    let flat = body(&s, "/g.jpg?con=-50&fm=png").await;
+    // ×1.5 about mid-grey clips a sixth at each end: 1.29× the spread of a uniform ramp.
+    assert!(spread(&contrasty) > spread(&plain) * 1.2);
+    assert!(spread(&flat) < spread(&plain) * 0.6);
+    // Gamma lifts the midtones but keeps black and white.
+    let lifted = body(&s, "/g.jpg?gam=60&fm=png").await;
+    let mid = |b: &[u8]| pixel(b, 150, 100)[0];
+    assert!(
+        mid(&lifted) > mid(&plain) + 20,
+        "{} vs {}",
+        mid(&lifted),
+        mid(&plain)
+    );
+    assert!(pixel(&lifted, 0, 0)[0] < 10);
+}
+
+#[tokio::test]
+async fn mono_tints_a_greyscale_image() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("q.png", &quadrants_png(200, 200));
+    let red = body(&s, "/q.png?mono=ff0000&fm=png").await;
+    let (px, ..) = pixels(&red);
+    assert!(
+        px.chunks(3).all(|p| p[1] == 0 && p[2] == 0),
+        "only the red channel is left"
+    );
+    // The tint's strength follows luminance: white, then green, red, blue.
+    let level = |x, y| pixel(&red, x, y)[0];
+    assert!(level(150, 150) > 250);
+    assert!(level(150, 150) > level(150, 50));
+    assert!(level(150, 50) > level(50, 50));
+    assert!(level(50, 50) > level(50, 150));
+    let r = s.get("/q.png?monochrome=00ff00&fm=png").await;
+    assert_eq!(r.status(), 200, "monochrome is imgix's long name");
+}
+
+#[tokio::test]
+async fn blur_softens_and_sharp_hardens_edges() {
+    let s = TestServer::start(|_| {}).await;
+    s.put(
+        "p.jpg",
+        &corpus_file("photos/kde-ColorfulCups-2560x1600.jpg"),
+    );
+    let plain = body(&s, "/p.jpg?w=400&fm=png").await;
+    let blurred = body(&s, "/p.jpg?w=400&blur=40&fm=png").await;
+    let sharpened = body(&s, "/p.jpg?w=400&sharp=60&fm=png").await;
+    assert_eq!(decode(&blurred).width, 400);
+    assert!(edge_energy(&blurred) < edge_energy(&plain) * 0.6);
+    assert!(edge_energy(&sharpened) > edge_energy(&plain) * 1.1);
+    // The same blur, done by libvips directly on the same resize: the same pixels (±1).
+    let reference = Image::thumbnail(
+        &corpus_file("photos/kde-ColorfulCups-2560x1600.jpg"),
+        vips::ThumbnailOptions {
+            width: 400,
+            height: 250,
+            crop: None,
+            no_rotate: false,
+        },
+    )
+    .unwrap()
+    .gaussblur(4.0)
+    .unwrap()
+    .save(SaveOptions::Png { compression: 6 })
+    .unwrap();
+    let (a, ..) = pixels(&blurred);
+    let (b, ..) = pixels(&reference);
+    let worst = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(worst <= 2, "differs from libvips's gaussblur by {worst}");
+}
+
+#[tokio::test]
+async fn flip_mirrors_exactly_like_libvips() {
+    let s = TestServer::start(|_| {}).await;
+    let png = quadrants_png(120, 80);
+    s.put("q.png", &png);
+    let [red, green, blue, white] = QUADRANT_COLOURS;
+    for (flip, top_left) in [("h", green), ("v", blue), ("hv", white)] {
+        let out = body(&s, &format!("/q.png?flip={flip}&fm=png")).await;
+        assert_eq!(pixel(&out, 5, 5), top_left.to_vec(), "flip={flip}");
+    }
+    let ours = body(&s, "/q.png?flip=h&fm=png").await;
+    let theirs = Image::header(&png)
+        .unwrap()
+        .flip(true)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap();
+    assert_eq!(pixels(&ours).0, pixels(&theirs).0, "identical to vips_flip");
+    assert_eq!(pixel(&body(&s, "/q.png?fm=png").await, 5, 5), red.to_vec());
+}
+
+#[tokio::test]
+async fn orient_turns_the_frame_and_overrides_exif() {
+    let s = TestServer::start(|_| {}).await;
+    let png = quadrants_png(200, 100);
+    s.put("q.png", &png);
+    let [red, green, blue, white] = QUADRANT_COLOURS;
+    for (orient, size, top_left) in [
+        ("90", (100, 200), blue),
+        ("6", (100, 200), blue),
+        ("180", (200, 100), white),
+        ("270", (100, 200), green),
+        ("2", (200, 100), green),
+        ("1", (200, 100), red),
+    ] {
+        let out = body(&s, &format!("/q.png?orient={orient}&fm=png")).await;
+        let img = decode(&out);
+        assert_eq!((img.width, img.height), size, "orient={orient}");
+        assert_eq!(pixel(&out, 3, 3), top_left.to_vec(), "orient={orient}");
+    }
+    // Against libvips's rot: orient=90 is a quarter turn clockwise.
+    let ours = body(&s, "/q.png?orient=90&fm=png").await;
+    let theirs = Image::header(&png)
+        .unwrap()
+        .rot(1)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap();
+    assert_eq!(pixels(&ours).0, pixels(&theirs).0);
+    // With w: the box applies to the turned image.
+    let img = decode(&body(&s, "/q.png?orient=90&w=50&fm=png").await);
+    assert_eq!((img.width, img.height), (50, 100));
+
+    // An original with EXIF orientation 6: by default it is turned upright; orient=1 shows it
+    // as stored.
+    let exif6 = corpus_file("exif/pillow-hopper_orientation_6.webp");
+    let stored = Image::header(&exif6).unwrap();
+    let (sw, sh) = (stored.width(), stored.height());
+    s.put("e.webp", &exif6);
+    let upright = decode(&body(&s, "/e.webp?fm=png").await);
+    assert_eq!((upright.width, upright.height), (sh, sw));
+    let as_stored = decode(&body(&s, "/e.webp?orient=1&fm=png").await);
+    assert_eq!((as_stored.width, as_stored.height), (sw, sh));
+}
+
+#[tokio::test]
+async fn lossless_webp_and_avif_keep_every_pixel() {
+    let s = TestServer::start(|_| {}).await;
+    let png = quadrants_png(64, 64);
+    s.put("q.png", &png);
+    for fm in ["webp", "avif"] {
+        let lossless = body(&s, &format!("/q.png?fm={fm}&lossless=1")).await;
+        assert_eq!(pixels(&lossless).0, pixels(&png).0, "{fm} lossless=1");
+    }
+    let lossy = body(&s, "/q.png?fm=webp").await;
+    assert_ne!(
+        pixels(&lossy).0,
+        pixels(&png).0,
+        "lossy WebP differs somewhere"
+    );
+}
+
+#[tokio::test]
+async fn dl_answers_as_a_download() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("g.jpg", &gradient_jpeg(100, 50));
+    let r = s.get("/g.jpg?w=50&dl=holiday").await;
+    assert_eq!(
+        header(&r, "content-disposition"),
+        "attachment; filename=\"holiday.jpg\""
+    );
+    let r = s.get("/g.jpg?w=50&fm=webp&dl=my%22photo%0d.webp").await;
+    assert_eq!(
+        header(&r, "content-disposition"),
+        "attachment; filename=\"my_photo_.webp\""
+    );
+    let r = s.get("/g.jpg?w=50&dl=").await;
+    assert_eq!(header(&r, "content-disposition"), "attachment");
+    let r = s.get("/g.jpg?w=50").await;
+    assert_eq!(header(&r, "content-disposition"), "");
+}
+
+#[tokio::test]
+async fn presets_expand_and_presets_only_refuses_the_rest() {
+    let presets = |only: bool| {
+        move |c: &mut refract::Config| {
+            c.presets = refract::request::Presets::new(
+                &[("thumb".into(), "w=120&h=120&fit=crop&fm=webp".into())],
+                only,
+            )
+            .unwrap();
+        }
+    };
+    let s = TestServer::start(presets(false)).await;
+    s.put("g.jpg", &gradient_jpeg(400, 300));
+    let img = decode(&body(&s, "/g.jpg?preset=thumb").await);
+    assert_eq!(
+        (img.width, img.height, img.format),
+        (120, 120, refract::format::Format::Webp)
+    );
+    let img = decode(&body(&s, "/g.jpg?preset=thumb&w=60&h=60").await);
+    assert_eq!(
+        (img.width, img.height),
+        (60, 60),
+        "URL parameters override the preset"
+    );
+    assert_eq!(decode(&body(&s, "/g.jpg?w=90").await).width, 90);
+
+    let strict = TestServer::start(presets(true)).await;
+    strict.put("g.jpg", &gradient_jpeg(400, 300));
+    assert_eq!(
+        decode(&body(&strict, "/g.jpg?preset=thumb").await).width,
+        120
+    );
+    for url in ["/g.jpg?w=90", "/g.jpg", "/g.jpg?preset=thumb&w=500"] {
+        let r = strict.get(url).await;
+        assert_eq!(r.status(), 400, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn every_bad_value_is_a_400_with_its_reason() {
+    let s = TestServer::start(|c| {
+        c.presets =
+            refract::request::Presets::new(&[("thumb".into(), "w=10".into())], false).unwrap();
+    })
+    .await;
+    s.put("g.jpg", &gradient_jpeg(100, 50));
+    for (query, reason) in [
+        ("blur=abc", "blur: expected a whole number from 0 to 2000"),
+        ("blur=2001", "blur:"),
+        ("sharp=101", "sharp:"),
+        ("sat=-101", "sat: expected a whole number from -100 to 100"),
+        ("bri=1.5", "bri:"),
+        ("con=--5", "con:"),
+        ("gam=x", "gam:"),
+        ("mono=zzz", "mono: expected a hex colour"),
+        ("bg=zzz", "fill-color:"),
+        ("flip=x", "flip: 'x' is not one of h, v, hv"),
+        ("orient=45", "orient: '45' is not one of"),
+        ("lossless=2", "lossless:"),
+        ("preset=nope", "preset: unknown preset 'nope'"),
+        ("preset=thumb&preset=thumb", "preset: given more than once"),
+    ] {
+        let r = s.get(&format!("/g.jpg?{query}")).await;
+        assert_eq!(r.status(), 400, "{query}");
+        assert_eq!(header(&r, "x-refract-error"), "bad_param", "{query}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(reason), "{query}: {text}");
+    }
+}
