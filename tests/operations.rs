@@ -341,6 +341,12 @@ async fn every_bad_value_is_a_400_with_its_reason() {
         ("orient=45", "orient: '45' is not one of"),
         ("lossless=2", "lossless:"),
         ("preset=nope", "preset: unknown preset 'nope'"),
+        ("rot=45.5.5", "rot: expected a number from 0 to 359.99"),
+        ("rect=1,2,3", "rect: expected x,y,w,h"),
+        ("rect=0,0,0,10", "rect:"),
+        ("trim=color", "trim: 'color' is not auto"),
+        ("pad=-1", "pad:"),
+        ("fm=png9", "fm:"),
         ("preset=thumb&preset=thumb", "preset: given more than once"),
     ] {
         let r = s.get(&format!("/g.jpg?{query}")).await;
@@ -349,4 +355,152 @@ async fn every_bad_value_is_a_400_with_its_reason() {
         let text = r.text().await.unwrap();
         assert!(text.contains(reason), "{query}: {text}");
     }
+}
+
+/// A `w`×`h` PNG of `background` with a `bw`×`bh` block of `block` at (`bx`, `by`).
+fn block_png(w: u32, h: u32, background: [u8; 3], block: (u32, u32, u32, u32, [u8; 3])) -> Vec<u8> {
+    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    let (bx, by, bw, bh, colour) = block;
+    let mut px = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (bx..bx + bw).contains(&x) && (by..by + bh).contains(&y);
+            px.extend_from_slice(if inside { &colour } else { &background });
+        }
+    }
+    Image::from_pixels(&px, w, h, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn rect_crops_the_original_before_scaling() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("q.png", &quadrants_png(200, 200));
+    let [_, green, _, _] = QUADRANT_COLOURS;
+    let out = body(&s, "/q.png?rect=100,0,100,100&fm=png").await;
+    let img = decode(&out);
+    assert_eq!((img.width, img.height), (100, 100));
+    let (px, ..) = pixels(&out);
+    assert!(px.chunks(3).all(|p| p == green), "only the green quadrant");
+    let img = decode(&body(&s, "/q.png?rect=100,0,100,100&w=40&fm=png").await);
+    assert_eq!((img.width, img.height), (40, 40));
+    // Clamped at the edge; outside is a 400.
+    let img = decode(&body(&s, "/q.png?rect=150,150,500,500&fm=png").await);
+    assert_eq!((img.width, img.height), (50, 50));
+    let r = s.get("/q.png?rect=300,0,10,10").await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn trim_recovers_the_inner_image() {
+    let s = TestServer::start(|_| {}).await;
+    let red = [255, 0, 0];
+    s.put(
+        "framed.png",
+        &block_png(120, 90, [255, 255, 255], (30, 20, 40, 30, red)),
+    );
+    let out = body(&s, "/framed.png?trim=auto&fm=png").await;
+    let img = decode(&out);
+    assert_eq!((img.width, img.height), (40, 30));
+    let (px, ..) = pixels(&out);
+    assert!(px.chunks(3).all(|p| p == red));
+    let img = decode(&body(&s, "/framed.png?trim=auto&w=20&fm=png").await);
+    assert_eq!((img.width, img.height), (20, 15));
+}
+
+#[tokio::test]
+async fn rot_turns_within_the_frame_and_fills_the_corners() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("q.png", &quadrants_png(200, 100));
+    let out = body(&s, "/q.png?rot=90&bg=000&fm=png").await;
+    let img = decode(&out);
+    assert_eq!((img.width, img.height), (200, 100), "same frame");
+    assert_eq!(pixel(&out, 5, 50), vec![0, 0, 0], "corner filled with bg");
+    assert_eq!(pixel(&out, 195, 50), vec![0, 0, 0]);
+    // The centre column is image: a quarter turn clockwise puts blue (bottom-left) top-left.
+    let [_, _, blue, _] = QUADRANT_COLOURS;
+    let p = pixel(&out, 60, 10);
+    assert!(p.iter().zip(blue).all(|(a, b)| a.abs_diff(b) < 40), "{p:?}");
+    // A small straightening angle keeps most of the image.
+    let img = decode(&body(&s, "/q.png?rot=3.5&fm=jpg").await);
+    assert_eq!((img.width, img.height), (200, 100));
+}
+
+#[tokio::test]
+async fn pad_adds_a_border_in_bg_inside_or_around_the_box() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("q.png", &quadrants_png(200, 100));
+    let [red, ..] = QUADRANT_COLOURS;
+    // No box: the border adds to the size.
+    let out = body(&s, "/q.png?pad=10&bg=000&fm=png").await;
+    let img = decode(&out);
+    assert_eq!((img.width, img.height), (220, 120));
+    assert_eq!(pixel(&out, 3, 3), vec![0, 0, 0]);
+    assert_eq!(pixel(&out, 9, 60), vec![0, 0, 0]);
+    assert_eq!(pixel(&out, 12, 12), red.to_vec());
+    // A box: the border is inside it.
+    let out = body(&s, "/q.png?w=100&pad=10&bg=0000ff&fm=png").await;
+    let img = decode(&out);
+    assert_eq!((img.width, img.height), (100, 60));
+    assert_eq!(pixel(&out, 5, 30), vec![0, 0, 255]);
+    assert_eq!(pixel(&out, 95, 30), vec![0, 0, 255]);
+}
+
+#[tokio::test]
+async fn auto_enhance_stretches_the_levels() {
+    let s = TestServer::start(|_| {}).await;
+    // A washed-out ramp: levels 100..150 only.
+    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    let (w, h) = (200u32, 50u32);
+    let px: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let v = 100 + ((i % w) * 50 / w) as u8;
+            [v, v, v]
+        })
+        .collect();
+    let png = Image::from_pixels(&px, w, h, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap();
+    s.put("flat.png", &png);
+    let out = body(&s, "/flat.png?auto=enhance&fm=png").await;
+    let (px, ..) = pixels(&out);
+    let (lo, hi) = (px.iter().min().unwrap(), px.iter().max().unwrap());
+    assert!(*lo < 10 && *hi > 245, "levels {lo}..{hi}");
+    // A full-range image is left alone.
+    s.put("q.png", &quadrants_png(64, 64));
+    let same = body(&s, "/q.png?auto=enhance&fm=png").await;
+    assert_eq!(pixels(&same).0, pixels(&body(&s, "/q.png?fm=png").await).0);
+}
+
+#[tokio::test]
+async fn png8_and_q_on_png_quantise_to_a_palette() {
+    let s = TestServer::start(|_| {}).await;
+    s.put(
+        "p.jpg",
+        &corpus_file("photos/kde-ColorfulCups-2560x1600.jpg"),
+    );
+    let full = body(&s, "/p.jpg?w=300&fm=png").await;
+    let png8 = body(&s, "/p.jpg?w=300&fm=png8").await;
+    let quantised = body(&s, "/p.jpg?w=300&fm=png&q=60").await;
+    let colours = |b: &[u8]| {
+        let (px, _, _, bands) = pixels(b);
+        let mut c: Vec<&[u8]> = px.chunks(bands as usize).collect();
+        c.sort_unstable();
+        c.dedup();
+        c.len()
+    };
+    assert!(colours(&full) > 1000);
+    assert!(colours(&png8) <= 256, "{}", colours(&png8));
+    assert!(colours(&quantised) <= 256);
+    assert!(
+        png8.len() < full.len() / 2,
+        "{} vs {}",
+        png8.len(),
+        full.len()
+    );
+    assert_eq!(decode(&png8).format, refract::format::Format::Png);
 }

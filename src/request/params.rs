@@ -223,6 +223,20 @@ pub struct Params {
     pub flip: Flip,
     /// `lossless=1`: lossless WebP or AVIF.
     pub lossless: bool,
+    /// `rect=x,y,w,h`: crop the (oriented) original to this rectangle before anything else.
+    pub rect: Option<Rect>,
+    /// `trim=auto`: cut away a flat border (the colour of the top-left pixel) first.
+    pub trim: bool,
+    /// `rot`: turn the image this many degrees clockwise within its frame (corners filled
+    /// with `bg`), for straightening.
+    pub rot: f64,
+    /// `pad`: a border of this many pixels in `bg`; inside the `w`×`h` box when one is given,
+    /// added to the image's size otherwise.
+    pub pad: u32,
+    /// `auto=enhance`: stretch the levels (0.5th–99.5th percentile of lightness to full range).
+    pub enhance: bool,
+    /// `fm=png8` or `q` with PNG output: palette-quantised PNG.
+    pub palette: bool,
     /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
     /// (sanitised; empty for no name). Not part of the rendering.
     pub download: Option<String>,
@@ -252,6 +266,19 @@ impl Filters {
     pub fn any(&self) -> bool {
         *self != Filters::default()
     }
+}
+
+/// A rectangle of the original, in pixels (`rect=x,y,w,h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width (≥ 1).
+    pub w: u32,
+    /// Height (≥ 1).
+    pub h: u32,
 }
 
 /// Mirroring (`flip=h`, `v`, `hv`).
@@ -347,6 +374,12 @@ impl Default for Params {
             orient: None,
             flip: Flip::default(),
             lossless: false,
+            rect: None,
+            trim: false,
+            rot: 0.0,
+            pad: 0,
+            enhance: false,
+            palette: false,
             download: None,
         }
     }
@@ -378,6 +411,10 @@ struct Raw<'q> {
     flip: Option<&'q str>,
     lossless: Option<&'q str>,
     dl: Option<&'q str>,
+    rect: Option<&'q str>,
+    trim: Option<&'q str>,
+    rot: Option<&'q str>,
+    pad: Option<&'q str>,
 }
 
 impl Params {
@@ -422,6 +459,10 @@ impl Params {
                 "flip" => (&mut raw.flip, "flip"),
                 "lossless" => (&mut raw.lossless, "lossless"),
                 "dl" => (&mut raw.dl, "dl"),
+                "rect" => (&mut raw.rect, "rect"),
+                "trim" => (&mut raw.trim, "trim"),
+                "rot" => (&mut raw.rot, "rot"),
+                "pad" => (&mut raw.pad, "pad"),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -524,6 +565,24 @@ impl Params {
         if self.lossless {
             s.push_str("&lossless=1");
         }
+        if let Some(r) = self.rect {
+            let _ = write!(s, "&rect={},{},{},{}", r.x, r.y, r.w, r.h);
+        }
+        if self.trim {
+            s.push_str("&trim=auto");
+        }
+        if self.rot != 0.0 {
+            let _ = write!(s, "&rot={:.2}", self.rot);
+        }
+        if self.pad > 0 {
+            let _ = write!(s, "&pad={}", self.pad);
+        }
+        if self.enhance {
+            s.push_str("&enhance");
+        }
+        if self.palette {
+            s.push_str("&png8");
+        }
         s
     }
 }
@@ -591,6 +650,7 @@ impl Raw<'_> {
             Some(v) => parse_crop(v, fp_x.unwrap_or(0.5), fp_y.unwrap_or(0.5))?,
         };
 
+        let mut enhance = false;
         let (auto_format, compress) = match self.auto {
             None => (false, false),
             Some(v) => {
@@ -599,8 +659,9 @@ impl Raw<'_> {
                     match token.trim() {
                         "format" => format = true,
                         "compress" => compress = true,
-                        // Accepted now, acted on by later pipeline steps (imgix names).
-                        "enhance" | "redeye" | "true" | "" => {}
+                        "enhance" => enhance = true,
+                        // imgix names with nothing to do here.
+                        "redeye" | "true" | "" => {}
                         other => {
                             return Err(Error::bad_param(
                                 "auto",
@@ -613,12 +674,14 @@ impl Raw<'_> {
             }
         };
         varies.save_data = compress;
+        let png8 = self.fm == Some("png8");
         let format = match self.fm {
             Some("auto") => FormatChoice::Auto,
+            Some("png8") => FormatChoice::Fixed(Format::Png),
             Some(v) => FormatChoice::Fixed(Format::from_param(v).ok_or_else(|| {
                 Error::bad_param(
                     "fm",
-                    format!("'{v}' is not one of auto, jpg, pjpg, png, webp, avif, gif"),
+                    format!("'{v}' is not one of auto, jpg, pjpg, png, png8, webp, avif, gif"),
                 )
             })?),
             // imgix: an explicit fm wins over auto=format.
@@ -732,7 +795,46 @@ impl Raw<'_> {
                 .collect::<String>()
         });
 
+        let rect = match self.rect {
+            None => None,
+            Some(v) => {
+                let parts: Vec<&str> = v.split(',').collect();
+                let bad =
+                    || Error::bad_param("rect", format!("expected x,y,w,h in pixels, got '{v}'"));
+                if parts.len() != 4 {
+                    return Err(bad());
+                }
+                let n = |i: usize, min: u32| {
+                    integer("rect", parts[i].trim(), min, 65_535).map_err(|_| bad())
+                };
+                Some(Rect {
+                    x: n(0, 0)?,
+                    y: n(1, 0)?,
+                    w: n(2, 1)?,
+                    h: n(3, 1)?,
+                })
+            }
+        };
+        let trim = match self.trim {
+            None => false,
+            Some("auto") => true,
+            Some(v) => return Err(Error::bad_param("trim", format!("'{v}' is not auto"))),
+        };
+        let rot = match self.rot {
+            None => 0.0,
+            Some(v) => number("rot", v, 0.0, 359.99)?,
+        };
+        let pad = self.pad.map_or(Ok(0), |v| integer("pad", v, 0, max / 2))?;
+        // imgix: q with PNG output, or fm=png8, quantises to a palette.
+        let palette = png8 || (format == FormatChoice::Fixed(Format::Png) && quality.is_some());
+
         Ok(Params {
+            rect,
+            trim,
+            rot,
+            pad,
+            enhance,
+            palette,
             width,
             height,
             fit,

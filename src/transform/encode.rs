@@ -22,6 +22,20 @@ pub fn default_quality(format: Format) -> u8 {
     }
 }
 
+/// Default quality of palette-quantised PNG (`fm=png8`).
+pub const PALETTE_QUALITY: u8 = 80;
+
+/// What the URL asks of the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// 1–100 (for palette PNG: the quantiser's quality).
+    pub quality: u8,
+    /// Lossless WebP/AVIF.
+    pub lossless: bool,
+    /// Palette-quantised PNG.
+    pub palette: bool,
+}
+
 /// AVIF encoder effort (0 fastest – 9 slowest). libvips's default, 4, took 5× longer than 2
 /// for an 8% smaller file on a 4 MP photo (`avif_effort` in `benches/transform.rs`,
 /// BENCHMARKS.md); 0 and 1 are cheaper still but give up 3–50% in size.
@@ -35,16 +49,20 @@ pub const WEBP_EFFORT: u8 = 4;
 pub fn apply(
     image: &Image<'_>,
     format: Format,
-    quality: Option<u8>,
-    lossless: bool,
+    options: Options,
     deadline: Instant,
 ) -> Result<Bytes, Error> {
-    let quality = quality.unwrap_or_else(|| default_quality(format));
+    let Options {
+        quality,
+        lossless,
+        palette,
+    } = options;
     let options = match format {
         Format::Jpeg { progressive } => SaveOptions::Jpeg {
             quality,
             progressive,
         },
+        Format::Png if palette => SaveOptions::PalettePng { quality },
         Format::Png => SaveOptions::Png { compression: 6 },
         Format::Webp => SaveOptions::Webp {
             quality,

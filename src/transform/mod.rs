@@ -9,6 +9,7 @@
 pub mod colour;
 pub mod crop;
 pub mod encode;
+pub mod enhance;
 pub mod filters;
 pub mod flatten;
 pub mod load;
@@ -16,7 +17,9 @@ pub mod orient;
 pub mod pad;
 pub mod pipeline;
 pub mod plan;
+pub mod region;
 pub mod resize;
+pub mod rotate;
 pub mod vips;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

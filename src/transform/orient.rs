@@ -13,32 +13,39 @@ pub fn apply<'a>(
     orientation: Option<u8>,
     flip: Flip,
 ) -> Result<Image<'a>, Error> {
-    let mut image = image;
-    if let Some(o) = orientation {
-        // EXIF: 2 mirror, 3 half turn, 4 mirror top-bottom, 5 transpose, 6 quarter turn
-        // clockwise, 7 transverse, 8 quarter turn anticlockwise (as libvips's autorot does).
-        let (quarter_turns, mirror) = match o {
-            2 => (0, true),
-            3 => (2, false),
-            4 => (2, true),
-            5 => (1, true),
-            6 => (1, false),
-            7 => (3, true),
-            8 => (3, false),
-            _ => (0, false),
-        };
-        if quarter_turns > 0 {
-            image = image.rot(quarter_turns).map_err(classify)?;
-        }
-        if mirror {
-            image = image.flip(true).map_err(classify)?;
-        }
-    }
+    let mut image = match orientation {
+        Some(o) => turn(image, o)?,
+        None => image,
+    };
     if flip.horizontal {
         image = image.flip(true).map_err(classify)?;
     }
     if flip.vertical {
         image = image.flip(false).map_err(classify)?;
+    }
+    Ok(image)
+}
+
+/// Turn `image`, as stored, the way EXIF orientation `o` says: 2 mirror, 3 half turn, 4 mirror
+/// top-bottom, 5 transpose, 6 quarter turn clockwise, 7 transverse, 8 quarter turn
+/// anticlockwise (as libvips's autorot does).
+pub fn turn(image: Image<'_>, o: u8) -> Result<Image<'_>, Error> {
+    let (quarter_turns, mirror) = match o {
+        2 => (0, true),
+        3 => (2, false),
+        4 => (2, true),
+        5 => (1, true),
+        6 => (1, false),
+        7 => (3, true),
+        8 => (3, false),
+        _ => (0, false),
+    };
+    let mut image = image;
+    if quarter_turns > 0 {
+        image = image.rot(quarter_turns).map_err(classify)?;
+    }
+    if mirror {
+        image = image.flip(true).map_err(classify)?;
     }
     Ok(image)
 }

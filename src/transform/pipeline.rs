@@ -4,7 +4,10 @@
 use std::time::Instant;
 
 use super::plan::{self, Size};
-use super::{colour, crop, encode, filters, flatten, load, orient, pad, resize, Limits};
+use super::{
+    colour, crop, encode, enhance, filters, flatten, load, orient, pad, region, resize, rotate,
+    Limits,
+};
 use crate::error::Error;
 use crate::format::Format;
 use crate::request::Variant;
@@ -48,25 +51,61 @@ fn run(
 ) -> Result<Output, Error> {
     let started = Instant::now();
     let params = &variant.params;
-    // The URL's `orient` replaces the EXIF orientation, and with it the size the viewer sees.
-    let seen = match params.orient {
-        Some(o) => load::oriented(source.raw, o),
-        None => source.size,
+    // `rect`/`trim` cut the full-size original first; otherwise the URL's `orient` (if any)
+    // replaces the EXIF orientation, and with it the size the viewer sees.
+    let cut = if region::needed(params) {
+        Some(region::load(bytes, params)?)
+    } else {
+        None
     };
-    let plan = plan::plan(seen, params, limits.max_dimension)?;
+    let seen = match (&cut, params.orient) {
+        (Some(image), _) => Size::new(image.width(), image.height()),
+        (None, Some(o)) => load::oriented(source.raw, o),
+        (None, None) => source.size,
+    };
+    // `pad` inside a requested box: plan the image for the box less the border.
+    let inner;
+    let planned = if params.pad > 0 && (params.width.is_some() || params.height.is_some()) {
+        let mut p = params.clone();
+        let shrink = |v: u32| v.saturating_sub(2 * params.pad).max(1);
+        p.width = params.width.map(shrink);
+        p.height = params.height.map(shrink);
+        inner = p;
+        &inner
+    } else {
+        params
+    };
+    let plan = plan::plan(seen, planned, limits.max_dimension)?;
     let format = variant.output.resolve(source.format, source.has_alpha);
 
-    let image = resize::apply(bytes, &plan, params.orient)?;
-    let image = orient::apply(image, params.orient, params.flip)?;
-    let image = colour::apply(image, plan.canvas.is_some())?;
+    let image = match cut {
+        Some(image) => orient::apply(region::scale(image, &plan)?, None, params.flip)?,
+        None => {
+            let image = resize::apply(bytes, &plan, params.orient)?;
+            orient::apply(image, params.orient, params.flip)?
+        }
+    };
+    let image = colour::apply(image, plan.canvas.is_some() || params.pad > 0)?;
     let image = crop::apply(image, &plan)?;
+    let image = enhance::apply(image, params.enhance)?;
     let image = filters::apply(image, &params.filters)?;
+    let image = rotate::apply(image, params.rot, params.fill_color)?;
     let image = pad::apply(image, &plan, params.fill_color)?;
+    let image = pad::border(image, params.pad, params.fill_color)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let size = Size::new(image.width(), image.height());
     let transform_time = started.elapsed();
-    let quality = params.quality_for(encode::default_quality(format));
-    let body = encode::apply(&image, format, Some(quality), params.lossless, deadline)?;
+    let quality = if params.palette {
+        params.quality_for(encode::PALETTE_QUALITY)
+    } else {
+        params.quality_for(encode::default_quality(format))
+    };
+    let options = encode::Options {
+        quality,
+        lossless: params.lossless,
+        palette: params.palette,
+    };
+    let body = encode::apply(&image, format, options, deadline)?;
     Ok(Output {
         body,
         format,

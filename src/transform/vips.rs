@@ -137,6 +137,24 @@ extern "C" {
     fn vips_gamma(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
     fn vips_flip(input: *mut VipsImage, out: *mut *mut VipsImage, direction: c_int, ...) -> c_int;
     fn vips_rot(input: *mut VipsImage, out: *mut *mut VipsImage, angle: c_int, ...) -> c_int;
+    fn vips_autorot(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
+    fn vips_image_copy_memory(image: *mut VipsImage) -> *mut VipsImage;
+    fn vips_thumbnail_image(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        width: c_int,
+        ...
+    ) -> c_int;
+    fn vips_find_trim(
+        input: *mut VipsImage,
+        left: *mut c_int,
+        top: *mut c_int,
+        width: *mut c_int,
+        height: *mut c_int,
+        ...
+    ) -> c_int;
+    fn vips_rotate(input: *mut VipsImage, out: *mut *mut VipsImage, angle: c_double, ...) -> c_int;
+    fn vips_percent(input: *mut VipsImage, percent: c_double, threshold: *mut c_int, ...) -> c_int;
     fn vips_extract_band(
         input: *mut VipsImage,
         out: *mut *mut VipsImage,
@@ -464,6 +482,11 @@ pub enum SaveOptions {
         /// zlib level 0–9.
         compression: u8,
     },
+    /// PNG quantised to a palette of at most 256 colours (alpha kept), like pngquant.
+    PalettePng {
+        /// Quantiser quality, 1–100.
+        quality: u8,
+    },
     /// Lossy WebP.
     Webp {
         /// 1–100.
@@ -510,6 +533,25 @@ impl<'a> Image<'a> {
             return Err(take_error(operation));
         }
         Image::wrap(out, operation)
+    }
+
+    /// Open `bytes` for random access (operations that read the pixels more than once, such as
+    /// trimming, or that crop before scaling). No shrink-on-load: costs a full decode.
+    pub fn load_random(bytes: &'a [u8]) -> Result<Image<'a>, VipsError> {
+        // SAFETY: the buffer outlives the image (lifetime 'a); varargs are name/int pairs.
+        let raw = unsafe {
+            vips_image_new_from_buffer(
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                c"".as_ptr(),
+                c"access".as_ptr(),
+                0 as c_int, // VIPS_ACCESS_RANDOM
+                c"fail_on".as_ptr(),
+                VIPS_FAIL_ON_WARNING,
+                END,
+            )
+        };
+        Image::wrap(raw, "load")
     }
 
     /// Open `bytes` lazily: reads the header only (dimensions, format, metadata), no pixels.
@@ -813,6 +855,87 @@ impl<'a> Image<'a> {
         })
     }
 
+    /// Compute the pixels into memory, so operations that read them more than once or out of
+    /// order (percentiles, rotation) can follow a sequential decode. Costs width × height ×
+    /// bands bytes: use after the resize.
+    pub fn materialize(&self) -> Result<Image<'a>, VipsError> {
+        // SAFETY: valid image; returns a new reference (or NULL with the error set).
+        let raw = unsafe { vips_image_copy_memory(self.ptr.as_ptr()) };
+        Image::wrap(raw, "copy_memory")
+    }
+
+    /// Turn upright by the EXIF orientation (and drop the tag).
+    pub fn autorot(&self) -> Result<Image<'a>, VipsError> {
+        self.derive("autorot", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_autorot(input, out, END) }
+        })
+    }
+
+    /// Scale an already open image to exactly `width` × `height`, importing its ICC profile and
+    /// exporting sRGB as [`Image::thumbnail`] does (but without shrink-on-load).
+    pub fn thumbnail_image(&self, width: u32, height: u32) -> Result<Image<'a>, VipsError> {
+        self.derive("thumbnail_image", |input, out| {
+            // SAFETY: valid pointers; options typed as libvips declares them.
+            unsafe {
+                vips_thumbnail_image(
+                    input,
+                    out,
+                    dim(width),
+                    c"height".as_ptr(),
+                    dim(height),
+                    c"size".as_ptr(),
+                    VIPS_SIZE_FORCE,
+                    END,
+                )
+            }
+        })
+    }
+
+    /// The bounding box of what differs from the background (the top-left pixel's colour) by
+    /// more than `threshold`: `(left, top, width, height)`.
+    pub fn find_trim(&self, threshold: f64) -> Result<(u32, u32, u32, u32), VipsError> {
+        let (mut l, mut t, mut w, mut h): (c_int, c_int, c_int, c_int) = (0, 0, 0, 0);
+        // SAFETY: valid image and out-pointers; the option is a double.
+        let rc = unsafe {
+            vips_find_trim(
+                self.ptr.as_ptr(),
+                &mut l,
+                &mut t,
+                &mut w,
+                &mut h,
+                c"threshold".as_ptr(),
+                threshold,
+                END,
+            )
+        };
+        if rc != 0 {
+            return Err(take_error("find_trim"));
+        }
+        let u = |v: c_int| u32::try_from(v).unwrap_or(0);
+        Ok((u(l), u(t), u(w), u(h)))
+    }
+
+    /// Rotate by `degrees` clockwise about the centre onto a larger canvas of `background`.
+    pub fn rotate(&self, degrees: f64, background: &[f64]) -> Result<Image<'a>, VipsError> {
+        let area = DoubleArray::new(background);
+        self.derive("rotate", |input, out| {
+            // SAFETY: valid pointers; libvips takes its own reference to the array.
+            unsafe { vips_rotate(input, out, degrees, c"background".as_ptr(), area.0, END) }
+        })
+    }
+
+    /// The value below which `percent` % of the pixels lie (first band).
+    pub fn percent(&self, percent: f64) -> Result<u32, VipsError> {
+        let mut threshold: c_int = 0;
+        // SAFETY: valid image and out-pointer.
+        let rc = unsafe { vips_percent(self.ptr.as_ptr(), percent, &mut threshold, END) };
+        if rc != 0 {
+            return Err(take_error("percent"));
+        }
+        Ok(u32::try_from(threshold).unwrap_or(0))
+    }
+
     /// `n` bands starting at `first`.
     pub fn extract_bands(&self, first: u32, n: u32) -> Result<Image<'a>, VipsError> {
         self.derive("extract_band", |input, out| {
@@ -940,6 +1063,23 @@ impl<'a> Image<'a> {
                         &mut len,
                         c"compression".as_ptr(),
                         c_int::from(compression),
+                        meta_key.as_ptr(),
+                        meta_val,
+                        END,
+                    ),
+                    "pngsave",
+                ),
+                SaveOptions::PalettePng { quality } => (
+                    vips_pngsave_buffer(
+                        input,
+                        &mut buf,
+                        &mut len,
+                        c"palette".as_ptr(),
+                        1 as c_int,
+                        c"Q".as_ptr(),
+                        c_int::from(quality),
+                        c"compression".as_ptr(),
+                        9 as c_int,
                         meta_key.as_ptr(),
                         meta_val,
                         END,
