@@ -75,6 +75,7 @@ fn raw(bytes: &[u8], save: SaveOptions) -> usize {
         height: HEIGHT,
         crop: None,
         no_rotate: false,
+        pages: vips::Pages::First,
     };
     let image = Image::thumbnail(bytes, opts).unwrap();
     image.save(save).unwrap().len()

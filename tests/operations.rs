@@ -166,6 +166,7 @@ async fn blur_softens_and_sharp_hardens_edges() {
             height: 250,
             crop: None,
             no_rotate: false,
+            pages: vips::Pages::First,
         },
     )
     .unwrap()
@@ -503,4 +504,101 @@ async fn png8_and_q_on_png_quantise_to_a_palette() {
         full.len()
     );
     assert_eq!(decode(&png8).format, refract::format::Format::Png);
+}
+
+/// Frames, frame size and loop count of an encoded image.
+fn animation(bytes: &[u8]) -> (u32, (u32, u32), Option<i32>) {
+    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    let img = Image::header(bytes).unwrap();
+    (
+        img.pages(),
+        (img.width(), img.height()),
+        img.get_int(c"loop"),
+    )
+}
+
+/// The delay (centiseconds) of each frame of a GIF, from its Graphic Control Extensions.
+fn gif_delays(bytes: &[u8]) -> Vec<u16> {
+    bytes
+        .windows(6)
+        .filter(|w| w[0] == 0x21 && w[1] == 0xF9 && w[2] == 0x04)
+        .map(|w| u16::from_le_bytes([w[4], w[5]]))
+        .collect()
+}
+
+#[tokio::test]
+async fn animations_stay_animated_with_every_frame_resized() {
+    let s = TestServer::start(|_| {}).await;
+    s.put(
+        "squares.gif",
+        &corpus_file("animated/sharp-rotating-squares.gif"),
+    );
+    s.put(
+        "loop3.webp",
+        &corpus_file("animated/sharp-animated-loop-3.webp"),
+    );
+    s.put(
+        "loop3.gif",
+        &corpus_file("animated/sharp-animated-loop-3.gif"),
+    );
+    // GIF in, GIF out (the source format): all 10 frames, each 100 px wide.
+    let out = body(&s, "/loop3.gif?w=100").await;
+    assert_eq!(decode(&out).format, refract::format::Format::Gif);
+    let (frames, size, looped) = animation(&out);
+    assert_eq!((frames, size), (10, (100, 77)));
+    let source_loop = animation(&corpus_file("animated/sharp-animated-loop-3.gif")).2;
+    assert!(source_loop.is_some_and(|l| l > 0));
+    assert_eq!(looped, source_loop, "loop count kept");
+    let source_delays = gif_delays(&corpus_file("animated/sharp-animated-loop-3.gif"));
+    assert_eq!(source_delays.len(), 10);
+    assert_eq!(gif_delays(&out), source_delays, "frame delays kept");
+    // Each frame cropped alike.
+    let out = body(&s, "/loop3.gif?w=60&h=60&fit=crop").await;
+    assert_eq!((animation(&out).0, animation(&out).1), (10, (60, 60)));
+    // The rotating squares repeat frames: libvips's savers merge identical neighbours (their
+    // delays add up), so count distinct frames there rather than the 30 stored.
+    let out = body(&s, "/squares.gif?w=40").await;
+    assert!(animation(&out).0 > 1);
+    assert_eq!(animation(&out).1, (40, 40));
+    // To WebP, keeping the loop count (3).
+    let out = body(&s, "/loop3.webp?w=100&fm=webp").await;
+    let (frames, size, looped) = animation(&out);
+    assert_eq!((frames, size.0), (10, 100));
+    assert_eq!(looped, Some(3), "loop count kept");
+    let out = body(&s, "/loop3.gif?w=100&fm=webp").await;
+    assert_eq!(animation(&out).0, 10, "GIF to animated WebP");
+    // fm=auto for an AVIF-capable browser: animated WebP (our AVIF is still-only).
+    let r = s
+        .get_with(
+            "/loop3.gif?w=100&fm=auto",
+            &[("accept", "image/avif,image/webp,*/*")],
+        )
+        .await;
+    let out = r.bytes().await.unwrap();
+    assert_eq!(decode(&out).format, refract::format::Format::Webp);
+    assert_eq!(animation(&out).0, 10);
+    // Formats that cannot animate get the first frame; frame=N picks another, as a still.
+    let out = body(&s, "/squares.gif?w=40&fm=jpg").await;
+    assert_eq!((animation(&out).0, animation(&out).1), (1, (40, 40)));
+    let first = body(&s, "/squares.gif?w=40&fm=png&frame=1").await;
+    let eighth = body(&s, "/squares.gif?w=40&fm=png&frame=8").await;
+    assert_eq!(animation(&eighth).0, 1);
+    assert_ne!(pixels(&first).0, pixels(&eighth).0, "a different frame");
+    let gif_still = body(&s, "/squares.gif?w=40&frame=8").await;
+    assert_eq!(animation(&gif_still).0, 1);
+    // A step that needs per-frame geometry gives a still rather than a broken animation.
+    let out = body(&s, "/squares.gif?w=40&rot=10").await;
+    assert_eq!(animation(&out).0, 1);
+}
+
+#[tokio::test]
+async fn the_frame_budget_refuses_long_animations_before_decoding() {
+    let s = TestServer::start(|c| c.max_frames = 20).await;
+    s.put(
+        "squares.gif",
+        &corpus_file("animated/sharp-rotating-squares.gif"),
+    );
+    let r = s.get("/squares.gif?w=40").await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(header(&r, "x-refract-error"), "too_many_frames");
 }

@@ -80,8 +80,8 @@ impl ImageRequest {
             FormatChoice::Fixed(f) => Output::Fixed(f),
             FormatChoice::Source => Output::Source,
             FormatChoice::Auto => match accept {
-                AcceptClass::Avif => Output::Fixed(Format::Avif),
-                AcceptClass::Webp => Output::Fixed(Format::Webp),
+                AcceptClass::Avif => Output::Negotiated(Format::Avif),
+                AcceptClass::Webp => Output::Negotiated(Format::Webp),
                 AcceptClass::Legacy => Output::Family,
             },
         };
@@ -103,6 +103,9 @@ impl ImageRequest {
 pub enum Output {
     /// This format.
     Fixed(Format),
+    /// This format, chosen by `fm=auto` from `Accept`: an animated original gets animated WebP
+    /// where the choice was AVIF (our AVIF encoder writes stills).
+    Negotiated(Format),
     /// The source's own format (JPEG or PNG for formats we cannot write).
     Source,
     /// PNG when the image has alpha, JPEG otherwise.
@@ -110,10 +113,13 @@ pub enum Output {
 }
 
 impl Output {
-    /// Pick the format, given what the source turned out to be.
-    pub fn resolve(self, source_format: Format, has_alpha: bool) -> Format {
+    /// Pick the format, given what the source turned out to be (`animated`: several frames,
+    /// and no single frame asked for).
+    pub fn resolve(self, source_format: Format, has_alpha: bool, animated: bool) -> Format {
         match self {
             Output::Fixed(f) => f,
+            Output::Negotiated(Format::Avif) if animated => Format::Webp,
+            Output::Negotiated(f) => f,
             Output::Source => source_format,
             Output::Family => Format::family(has_alpha),
         }
@@ -122,6 +128,9 @@ impl Output {
     fn name(self) -> &'static str {
         match self {
             Output::Fixed(f) => f.name(),
+            Output::Negotiated(Format::Avif) => "auto-avif",
+            Output::Negotiated(Format::Webp) => "auto-webp",
+            Output::Negotiated(f) => f.name(),
             Output::Source => "source",
             Output::Family => "family",
         }
@@ -167,9 +176,10 @@ mod tests {
         let avif = req.variant(AcceptClass::Avif).cache_key();
         let webp = req.variant(AcceptClass::Webp).cache_key();
         let legacy = req.variant(AcceptClass::Legacy).cache_key();
-        assert!(avif.ends_with("fm=avif") && webp.ends_with("fm=webp"));
+        assert!(avif.ends_with("fm=auto-avif") && webp.ends_with("fm=auto-webp"));
         assert!(legacy.ends_with("fm=family"));
-        assert_eq!(avif, {
+        // Not the fixed-format key: for an animated original, negotiated AVIF becomes WebP.
+        assert_ne!(avif, {
             let fixed = ImageRequest::parse("/a/cat.jpg", Some("w=400&fm=avif"), LIMITS).unwrap();
             assert!(!fixed.varies_on_accept());
             fixed.variant(AcceptClass::Legacy).cache_key()
@@ -188,8 +198,24 @@ mod tests {
 
     #[test]
     fn resolve_follows_the_source() {
-        assert_eq!(Output::Source.resolve(Format::Gif, true), Format::Gif);
-        assert_eq!(Output::Family.resolve(Format::Gif, true), Format::Png);
-        assert_eq!(Output::Family.resolve(Format::Webp, false), Format::JPEG);
+        assert_eq!(
+            Output::Source.resolve(Format::Gif, true, false),
+            Format::Gif
+        );
+        assert_eq!(
+            Output::Family.resolve(Format::Gif, true, false),
+            Format::Png
+        );
+        assert_eq!(
+            Output::Family.resolve(Format::Webp, false, false),
+            Format::JPEG
+        );
+        let auto_avif = Output::Negotiated(Format::Avif);
+        assert_eq!(auto_avif.resolve(Format::Gif, true, true), Format::Webp);
+        assert_eq!(auto_avif.resolve(Format::Gif, true, false), Format::Avif);
+        assert_eq!(
+            Output::Fixed(Format::Avif).resolve(Format::Gif, true, true),
+            Format::Avif
+        );
     }
 }

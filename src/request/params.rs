@@ -237,6 +237,8 @@ pub struct Params {
     pub enhance: bool,
     /// `fm=png8` or `q` with PNG output: palette-quantised PNG.
     pub palette: bool,
+    /// `frame=N` (1-based): render that frame of an animation as a still image.
+    pub frame: Option<u32>,
     /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
     /// (sanitised; empty for no name). Not part of the rendering.
     pub download: Option<String>,
@@ -380,6 +382,7 @@ impl Default for Params {
             pad: 0,
             enhance: false,
             palette: false,
+            frame: None,
             download: None,
         }
     }
@@ -415,6 +418,7 @@ struct Raw<'q> {
     trim: Option<&'q str>,
     rot: Option<&'q str>,
     pad: Option<&'q str>,
+    frame: Option<&'q str>,
 }
 
 impl Params {
@@ -463,6 +467,7 @@ impl Params {
                 "trim" => (&mut raw.trim, "trim"),
                 "rot" => (&mut raw.rot, "rot"),
                 "pad" => (&mut raw.pad, "pad"),
+                "frame" => (&mut raw.frame, "frame"),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -582,6 +587,9 @@ impl Params {
         }
         if self.palette {
             s.push_str("&png8");
+        }
+        if let Some(f) = self.frame {
+            let _ = write!(s, "&frame={f}");
         }
         s
     }
@@ -828,7 +836,13 @@ impl Raw<'_> {
         // imgix: q with PNG output, or fm=png8, quantises to a palette.
         let palette = png8 || (format == FormatChoice::Fixed(Format::Png) && quality.is_some());
 
+        let frame = self
+            .frame
+            .map(|v| integer("frame", v, 1, 100_000))
+            .transpose()?;
+
         Ok(Params {
+            frame,
             rect,
             trim,
             rot,

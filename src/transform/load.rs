@@ -20,6 +20,8 @@ pub struct SourceInfo {
     pub raw: Size,
     /// Its EXIF orientation (1–8; 1 when absent).
     pub orientation: u8,
+    /// Frames (pages): more than 1 for an animation.
+    pub frames: u32,
 }
 
 /// Read the header of `bytes` and check it against `limits`.
@@ -64,6 +66,7 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
         format: Format::of_source(&loader, compression.as_deref(), has_alpha),
         raw,
         orientation,
+        frames,
     })
 }
 

@@ -3,14 +3,15 @@
 
 use std::time::Instant;
 
-use super::plan::{self, Size};
+use super::plan::{self, Plan, Size};
+use super::vips::Pages;
 use super::{
     colour, crop, encode, enhance, filters, flatten, load, orient, pad, region, resize, rotate,
     Limits,
 };
 use crate::error::Error;
 use crate::format::Format;
-use crate::request::Variant;
+use crate::request::{Params, Variant};
 
 /// The encoded output of one variant, before it is hashed and cached.
 #[derive(Debug, Clone)]
@@ -40,6 +41,29 @@ pub fn render(bytes: &[u8], variant: &Variant, limits: &Limits) -> Result<Output
         Error::Internal(detail) if !resize::decodes(bytes) => Error::Undecodable(detail),
         other => other,
     })
+}
+
+/// Which frames to render: all of them when the original is animated and the output can be
+/// (GIF, WebP) and every step asked for works frame by frame (scale, window crop, filters,
+/// left–right flip); `frame=N` picks one; otherwise the first. Steps that would need per-frame
+/// geometry (orient, top–bottom flip, rot, pad, fill canvas, rect, trim, saliency crop) give the
+/// first frame, as a still.
+fn pages(source: &load::SourceInfo, params: &Params, plan: &Plan, format: Format) -> Pages {
+    if let Some(n) = params.frame {
+        return Pages::One(n.min(source.frames).saturating_sub(1));
+    }
+    let per_frame_only = params.orient.is_none()
+        && !params.flip.vertical
+        && params.rot == 0.0
+        && params.pad == 0
+        && plan.canvas.is_none()
+        && !matches!(plan.window, Some(plan::Window::Smart { .. }))
+        && !region::needed(params);
+    if source.frames > 1 && matches!(format, Format::Gif | Format::Webp) && per_frame_only {
+        Pages::All
+    } else {
+        Pages::First
+    }
 }
 
 fn run(
@@ -76,12 +100,16 @@ fn run(
         params
     };
     let plan = plan::plan(seen, planned, limits.max_dimension)?;
-    let format = variant.output.resolve(source.format, source.has_alpha);
+    let multi_frame = source.frames > 1 && params.frame.is_none();
+    let format = variant
+        .output
+        .resolve(source.format, source.has_alpha, multi_frame);
+    let pages = pages(source, params, &plan, format);
 
     let image = match cut {
         Some(image) => orient::apply(region::scale(image, &plan)?, None, params.flip)?,
         None => {
-            let image = resize::apply(bytes, &plan, params.orient)?;
+            let image = resize::apply(bytes, &plan, params.orient, pages)?;
             orient::apply(image, params.orient, params.flip)?
         }
     };

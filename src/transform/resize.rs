@@ -6,13 +6,20 @@
 
 use super::classify;
 use super::plan::{Plan, Window};
-use super::vips::{Image, Interesting, ThumbnailOptions};
+use super::vips::{Image, Interesting, Pages, ThumbnailOptions};
 use crate::error::Error;
 
 /// Decode `bytes` at `plan.resize` (or straight to a smart window). With `orient` (the URL's
 /// own orientation), the EXIF one is ignored and the image comes out as stored — sized so that
 /// [`super::orient`] turning it gives the planned size.
-pub fn apply<'a>(bytes: &'a [u8], plan: &Plan, orient: Option<u8>) -> Result<Image<'a>, Error> {
+///
+/// `pages` says which frames: for an animation, every frame is scaled to the planned size.
+pub fn apply<'a>(
+    bytes: &'a [u8],
+    plan: &Plan,
+    orient: Option<u8>,
+    pages: Pages,
+) -> Result<Image<'a>, Error> {
     let (size, crop) = match plan.window {
         Some(Window::Smart { size, attention }) => (
             size,
@@ -30,6 +37,7 @@ pub fn apply<'a>(bytes: &'a [u8], plan: &Plan, orient: Option<u8>) -> Result<Ima
         height: if turned { size.width } else { size.height },
         crop,
         no_rotate: orient.is_some(),
+        pages,
     };
     Image::thumbnail(bytes, opts).map_err(classify)
 }
@@ -42,6 +50,7 @@ pub fn decodes(bytes: &[u8]) -> bool {
         height: 16,
         crop: None,
         no_rotate: false,
+        pages: Pages::First,
     };
     Image::thumbnail(bytes, probe)
         .and_then(|img| img.pixels())

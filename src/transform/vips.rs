@@ -139,6 +139,8 @@ extern "C" {
     fn vips_rot(input: *mut VipsImage, out: *mut *mut VipsImage, angle: c_int, ...) -> c_int;
     fn vips_autorot(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
     fn vips_image_copy_memory(image: *mut VipsImage) -> *mut VipsImage;
+    fn vips_arrayjoin(input: *mut *mut VipsImage, out: *mut *mut VipsImage, n: c_int, ...)
+        -> c_int;
     fn vips_thumbnail_image(
         input: *mut VipsImage,
         out: *mut *mut VipsImage,
@@ -465,6 +467,20 @@ pub struct ThumbnailOptions {
     pub crop: Option<Interesting>,
     /// Ignore the EXIF orientation (the request sets its own, `orient=`).
     pub no_rotate: bool,
+    /// Which pages (frames) to load.
+    pub pages: Pages,
+}
+
+/// Which frames of a multi-page original [`Image::thumbnail`] loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pages {
+    /// The first (the only one for still images).
+    #[default]
+    First,
+    /// Every frame, stacked vertically with `page-height` set: an animation.
+    All,
+    /// One frame, counted from 0.
+    One(u32),
 }
 
 /// Encoder settings for [`Image::save`].
@@ -584,6 +600,14 @@ impl<'a> Image<'a> {
             Some(Interesting::Entropy) => (c"crop", VIPS_INTERESTING_ENTROPY),
             Some(Interesting::Attention) => (c"crop", VIPS_INTERESTING_ATTENTION),
         };
+        // thumbnail's own `fail_on` does not reach the loader it opens (8.18); the loader
+        // option string does, and also says which pages to load.
+        let load_options = match opts.pages {
+            Pages::First => c"fail_on=warning".to_owned(),
+            Pages::All => c"fail_on=warning,n=-1".to_owned(),
+            Pages::One(page) => std::ffi::CString::new(format!("fail_on=warning,page={page}"))
+                .expect("no NUL in digits"),
+        };
         // A NULL name ends the option list early when the flag is off.
         let no_rotate: *const c_char = if opts.no_rotate {
             c"no_rotate".as_ptr()
@@ -601,10 +625,8 @@ impl<'a> Image<'a> {
                 dim(opts.height),
                 mode_key.as_ptr(),
                 mode_value,
-                // thumbnail's own `fail_on` does not reach the loader it opens (8.18); the
-                // loader option string does.
                 c"option_string".as_ptr(),
-                c"fail_on=warning".as_ptr(),
+                load_options.as_ptr(),
                 no_rotate,
                 1 as c_int,
                 END,
@@ -862,6 +884,36 @@ impl<'a> Image<'a> {
         // SAFETY: valid image; returns a new reference (or NULL with the error set).
         let raw = unsafe { vips_image_copy_memory(self.ptr.as_ptr()) };
         Image::wrap(raw, "copy_memory")
+    }
+
+    /// Stack `images` vertically (one column), as frames of an animation are stored.
+    pub fn stack(images: &[Image<'a>]) -> Result<Image<'a>, VipsError> {
+        let mut ptrs: Vec<*mut VipsImage> = images.iter().map(|i| i.ptr.as_ptr()).collect();
+        let n = c_int::try_from(ptrs.len()).expect("frame count fits");
+        let mut out: *mut VipsImage = ptr::null_mut();
+        // SAFETY: `ptrs` holds valid images for the call; the output references them.
+        let rc = unsafe {
+            vips_arrayjoin(
+                ptrs.as_mut_ptr(),
+                &mut out,
+                n,
+                c"across".as_ptr(),
+                1 as c_int,
+                END,
+            )
+        };
+        if rc != 0 {
+            return Err(take_error("arrayjoin"));
+        }
+        Image::wrap(out, "arrayjoin")
+    }
+
+    /// Frame height when the image is an animation (`page-height` set and smaller than the
+    /// image): `Some((frame_height, frames))`.
+    pub fn frames(&self) -> Option<(u32, u32)> {
+        let page = u32::try_from(self.get_int(c"page-height")?).ok()?;
+        let height = self.height();
+        (page > 0 && page < height && height.is_multiple_of(page)).then_some((page, height / page))
     }
 
     /// Turn upright by the EXIF orientation (and drop the tag).
