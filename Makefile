@@ -19,7 +19,7 @@ endif
 
 FUZZ_SECONDS     ?= 120
 
-.PHONY: all build run test deps lint bench bench-upload fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-upload golden fuzz clean toolchain
 
 all: build
 
@@ -52,6 +52,10 @@ test: lint
 
 bench: toolchain deps
 	$(CARGO) bench --bench transform
+
+# Rewrite tests/golden/ from the current renderer (after an intended change; review the diff).
+golden: toolchain deps
+	REFRACT_GOLDEN=regenerate $(CARGO) test --locked --test main golden
 
 # Upload throughput for the capacity plan (see benches/upload-load.sh).
 bench-upload: build

@@ -8,6 +8,7 @@ mod cache;
 mod clients;
 mod corpus;
 mod edge;
+mod golden;
 mod hostile;
 mod http;
 mod lifecycle;
