@@ -28,6 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve images over HTTP.
+    #[command(args_override_self = true)]
     Serve(Box<ServeArgs>),
     /// Print a signed path and query for origins started with --sign-key.
     Sign(SignArgs),
@@ -317,6 +318,10 @@ pub struct ServeArgs {
     /// `<picture>` and a client-hints example. For trying Refract out; leave off in production.
     #[arg(long, env = "REFRACT_DEMO")]
     pub demo: bool,
+
+    /// A TOML file of settings (keys are these flags' names); flags on the command line win.
+    #[arg(long, env = "REFRACT_CONFIG")]
+    pub config: Option<PathBuf>,
 
     /// Validate the configuration, print it, and exit.
     #[arg(long, env = "REFRACT_CHECK_CONFIG")]

@@ -5,6 +5,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | flags and `REFRACT_*` variables → validated [`config::Config`] |
+//! | [`config_file`] | `--config FILE` (TOML) turned into flags |
 //! | [`app`] | [`App`]: built once from the config; owns source, cache, processor |
 //! | [`server`] | accept loop, routes, response headers, graceful shutdown |
 //! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key |
@@ -26,6 +27,7 @@ pub mod analytics;
 pub mod app;
 pub mod cache;
 pub mod config;
+pub mod config_file;
 pub mod error;
 pub mod format;
 pub mod metrics;

@@ -9,7 +9,22 @@ use refract::request::signature;
 use refract::{server, App};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut args: Vec<String> = std::env::args().collect();
+    // `serve --config FILE`: the file's settings go in as flags before the command line's own.
+    if args.get(1).map(String::as_str) == Some("serve") {
+        if let Some(path) = refract::config_file::config_path(&args) {
+            match refract::config_file::flags_from_file(std::path::Path::new(&path)) {
+                Ok(flags) => {
+                    args.splice(2..2, flags);
+                }
+                Err(e) => {
+                    eprintln!("refract: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Sign(args) => sign(&args),

@@ -602,3 +602,55 @@ async fn the_frame_budget_refuses_long_animations_before_decoding() {
     assert_eq!(r.status(), 422);
     assert_eq!(header(&r, "x-refract-error"), "too_many_frames");
 }
+
+/// Presets (and any other setting) from a TOML config file; a flag on the command line wins.
+#[tokio::test]
+async fn presets_come_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("g.jpg"), gradient_jpeg(400, 300)).unwrap();
+    let config = dir.path().join("refract.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "root = {:?}\nlisten = \"127.0.0.1:1\"\naccess-log = false\n\
+             preset = [\"thumb=w=30&fm=webp\", \"wide=w=300\"]\npresets-only = true\n",
+            dir.path().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut cmd = crate::support::refract();
+    cmd.args([
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stdout(std::process::Stdio::null());
+    let (mut child, addr, _) = crate::support::spawn_command(cmd);
+    let r = reqwest::get(format!("http://{addr}/g.jpg?preset=thumb"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let img = decode(&r.bytes().await.unwrap());
+    assert_eq!((img.width, img.format), (30, refract::format::Format::Webp));
+    let r = reqwest::get(format!("http://{addr}/g.jpg?w=10"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "presets-only from the file");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    std::fs::write(&config, "cache-sise = \"1GB\"\n").unwrap();
+    let out = crate::support::refract()
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--check-config",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting 'cache-sise'"));
+}
