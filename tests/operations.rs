@@ -442,6 +442,17 @@ async fn pad_adds_a_border_in_bg_inside_or_around_the_box() {
     assert_eq!(pixel(&out, 3, 3), vec![0, 0, 0]);
     assert_eq!(pixel(&out, 9, 60), vec![0, 0, 0]);
     assert_eq!(pixel(&out, 12, 12), red.to_vec());
+    // bg also fills transparency when the output has none.
+    s.put(
+        "half.png",
+        &crate::support::fixtures::half_transparent_png(100, 50),
+    );
+    let out = body(&s, "/half.png?bg=ff0000&fm=jpg").await;
+    let p = pixel(&out, 90, 25);
+    assert!(
+        p[0] > 240 && p[1] < 20 && p[2] < 20,
+        "transparent half flattened onto bg: {p:?}"
+    );
     // A box: the border is inside it.
     let out = body(&s, "/q.png?w=100&pad=10&bg=0000ff&fm=png").await;
     let img = decode(&out);
