@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::support::fixtures::quadrants_jpeg;
-use crate::support::{corpus, header, metric, spawn_refract_logged, TestServer};
+use crate::support::{corpus, free_port, header, metric, spawn_refract_logged, TestServer};
 
 async fn scrape(s: &TestServer) -> String {
     let r = s.get("/metrics").await;
@@ -266,15 +266,6 @@ async fn analytics_ranks_the_most_requested_original_first() {
     assert!(json.contains(r#""dpr":{"1":3,"2":1}"#), "{json}");
     assert!(json.contains(r#""<=320":4"#), "{json}");
     assert!(json.contains(r#""cache_hit_ratio":0.5000"#), "{json}");
-}
-
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

@@ -542,6 +542,25 @@ async fn uploads_land_in_s3_on_garage() {
     child.wait().unwrap();
 }
 
+/// `refract serve --upload` over `root` on `listen` (HS256 tokens with [`SECRET`]).
+fn upload_serve(root: &Path, listen: &str) -> (std::process::Child, String) {
+    let mut serve = refract();
+    serve
+        .args([
+            "serve",
+            "--listen",
+            listen,
+            "--access-log",
+            "false",
+            "--upload",
+        ])
+        .args(["--root", root.to_str().unwrap()])
+        .env("REFRACT_JWT_SECRET", SECRET)
+        .stdout(Stdio::null());
+    let (child, addr, _) = spawn_command(serve);
+    (child, addr)
+}
+
 fn uploader(server: &str, token: &str, paths: &[&Path]) -> Command {
     let mut cmd = refract();
     cmd.args(["upload", "--server", server, "--json", "--concurrency", "3"])
@@ -561,20 +580,7 @@ async fn the_bulk_uploader_uploads_skips_and_reports() {
     std::fs::write(photos.join("notes.txt"), b"shopping list").unwrap();
 
     let root = tempfile::tempdir().unwrap();
-    let mut serve = refract();
-    serve
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--access-log",
-            "false",
-            "--upload",
-        ])
-        .args(["--root", root.path().to_str().unwrap()])
-        .env("REFRACT_JWT_SECRET", SECRET)
-        .stdout(Stdio::null());
-    let (mut child, addr, _) = spawn_command(serve);
+    let (mut child, addr) = upload_serve(root.path(), "127.0.0.1:0");
     let server = format!("http://{addr}");
 
     let out = uploader(&server, &token(), &[&photos]).output().unwrap();
@@ -621,11 +627,7 @@ async fn the_bulk_uploader_uploads_skips_and_reports() {
     child.wait().unwrap();
 
     // The server is not up yet: the uploader retries with backoff until it is.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let late_root = tempfile::tempdir().unwrap();
     let mut upload = uploader(
         &format!("http://127.0.0.1:{port}"),
@@ -638,20 +640,7 @@ async fn the_bulk_uploader_uploads_skips_and_reports() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let mut serve = refract();
-    serve
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--access-log",
-            "false",
-            "--upload",
-        ])
-        .args(["--root", late_root.path().to_str().unwrap()])
-        .env("REFRACT_JWT_SECRET", SECRET)
-        .stdout(Stdio::null());
-    let (mut late, _, _) = spawn_command(serve);
+    let (mut late, _) = upload_serve(late_root.path(), &format!("127.0.0.1:{port}"));
     let out = pending.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -671,23 +660,7 @@ async fn the_bulk_uploader_uploads_skips_and_reports() {
 async fn kill_9_mid_upload_leaves_no_partial_file_and_keeps_every_201() {
     use sha2::{Digest, Sha256};
     let root = tempfile::tempdir().unwrap();
-    let start = |root: &Path| {
-        let mut serve = refract();
-        serve
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--access-log",
-                "false",
-                "--upload",
-            ])
-            .args(["--root", root.to_str().unwrap()])
-            .env("REFRACT_JWT_SECRET", SECRET)
-            .stdout(Stdio::null());
-        spawn_command(serve)
-    };
-    let (mut child, addr, _) = start(root.path());
+    let (mut child, addr) = upload_serve(root.path(), "127.0.0.1:0");
     // Distinct ~200 KB JPEGs, sent slowly enough that some are mid-body when the kill lands.
     let images: Vec<Vec<u8>> = (0..24)
         .map(|i| crate::support::fixtures::noise_jpeg(520, 400, i))
@@ -745,7 +718,7 @@ async fn kill_9_mid_upload_leaves_no_partial_file_and_keeps_every_201() {
         created.len()
     );
 
-    let (mut child, addr, _) = start(root.path());
+    let (mut child, addr) = upload_serve(root.path(), "127.0.0.1:0");
     assert!(
         !root.path().join(".refract-tmp").exists()
             || stored_files(&root.path().join(".refract-tmp")).is_empty(),

@@ -224,6 +224,7 @@ const END: *const c_char = ptr::null();
 
 // Enum values from the libvips headers (stable across 8.x).
 const VIPS_SIZE_FORCE: c_int = 3;
+const VIPS_ACCESS_RANDOM: c_int = 0;
 /// Stop on any decoder warning. libjpeg reports a truncated file only as a warning (it pads the
 /// missing scans with grey), so anything laxer serves half-grey images; sharp defaults to this too.
 const VIPS_FAIL_ON_WARNING: c_int = 3;
@@ -554,6 +555,10 @@ impl<'a> Image<'a> {
     /// Open `bytes` for random access (operations that read the pixels more than once, such as
     /// trimming, or that crop before scaling). No shrink-on-load: costs a full decode.
     pub fn load_random(bytes: &'a [u8]) -> Result<Image<'a>, VipsError> {
+        Self::open(bytes, VIPS_ACCESS_RANDOM)
+    }
+
+    fn open(bytes: &'a [u8], access: c_int) -> Result<Image<'a>, VipsError> {
         // SAFETY: the buffer outlives the image (lifetime 'a); varargs are name/int pairs.
         let raw = unsafe {
             vips_image_new_from_buffer(
@@ -561,7 +566,7 @@ impl<'a> Image<'a> {
                 bytes.len(),
                 c"".as_ptr(),
                 c"access".as_ptr(),
-                0 as c_int, // VIPS_ACCESS_RANDOM
+                access,
                 c"fail_on".as_ptr(),
                 VIPS_FAIL_ON_WARNING,
                 END,
@@ -573,20 +578,7 @@ impl<'a> Image<'a> {
     /// Open `bytes` lazily: reads the header only (dimensions, format, metadata), no pixels.
     /// Truncated data fails later, when pixels are read.
     pub fn header(bytes: &'a [u8]) -> Result<Image<'a>, VipsError> {
-        // SAFETY: the buffer outlives the image (lifetime 'a); varargs are name/int pairs.
-        let raw = unsafe {
-            vips_image_new_from_buffer(
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                c"".as_ptr(),
-                c"access".as_ptr(),
-                VIPS_ACCESS_SEQUENTIAL,
-                c"fail_on".as_ptr(),
-                VIPS_FAIL_ON_WARNING,
-                END,
-            )
-        };
-        Image::wrap(raw, "load")
+        Self::open(bytes, VIPS_ACCESS_SEQUENTIAL)
     }
 
     /// Decode `bytes` and scale to exactly `opts.width` × `opts.height` with libvips `thumbnail`

@@ -65,14 +65,7 @@ pub fn gradient_jpeg(w: u32, h: u32) -> Vec<u8> {
             ]);
         }
     }
-    Image::from_pixels(&px, w, h, 3)
-        .unwrap()
-        .save(SaveOptions::Jpeg {
-            quality: 90,
-            progressive: false,
-        })
-        .unwrap()
-        .to_vec()
+    jpeg(&px, w, h)
 }
 
 /// A JPEG of pseudo-random noise (distinct per `seed`): hard to compress, so about 1 byte per
@@ -88,7 +81,12 @@ pub fn noise_jpeg(w: u32, h: u32, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect();
-    Image::from_pixels(&px, w, h, 3)
+    jpeg(&px, w, h)
+}
+
+/// RGB pixels encoded as a quality-90 baseline JPEG.
+fn jpeg(px: &[u8], w: u32, h: u32) -> Vec<u8> {
+    Image::from_pixels(px, w, h, 3)
         .unwrap()
         .save(SaveOptions::Jpeg {
             quality: 90,

@@ -11,6 +11,8 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt as _, PutPayload};
 
+use super::free_port;
+
 /// Region Garage answers to (its `s3_region`).
 pub const REGION: &str = "garage";
 
@@ -45,14 +47,6 @@ pub fn garage_binary() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Garage {

@@ -191,6 +191,15 @@ pub fn spawn_command(mut cmd: Command) -> (Child, String, Vec<String>) {
     (child, addr, startup)
 }
 
+/// A free loopback port (bound, then released for a child process to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Sum of the samples of `name` whose labels include every pair in `labels`, in a Prometheus
 /// text exposition.
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
