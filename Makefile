@@ -19,7 +19,7 @@ endif
 
 FUZZ_SECONDS     ?= 120
 
-.PHONY: all build run test deps lint bench bench-upload golden fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-load bench-upload golden fuzz clean toolchain
 
 all: build
 
@@ -56,6 +56,10 @@ bench: toolchain deps
 # Rewrite tests/golden/ from the current renderer (after an intended change; review the diff).
 golden: toolchain deps
 	REFRACT_GOLDEN=regenerate $(CARGO) test --locked --test main golden
+
+# Load benchmark under wrk, with nginx as the cache-hit reference (see benches/load.sh).
+bench-load: build
+	benches/load.sh
 
 # Upload throughput for the capacity plan (see benches/upload-load.sh).
 bench-upload: build

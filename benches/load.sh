@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Load benchmark: Refract under wrk, next to references measured in the same run.
+#
+#   make bench-load          (or: benches/load.sh [SECONDS])
+#
+# (a) miss  — one 12 MP photo at 300 distinct widths, JPEG and WebP (q80), variant cache off:
+#             every request is a transform (the original stays in the originals cache).
+# (b) hit   — one URL at 32 connections, against nginx serving the same bytes from a file.
+# (c) srcset — 50 originals x 6 widths x 2 DPR x 3 formats (1,800 URLs) in random order, as
+#             pages full of srcsets ask for them; the variant cache is on.
+# For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
+# Needs a release build, wrk and nginx (Debian packages; installed if missing) and the corpus.
+set -euo pipefail
+
+seconds=${1:-15}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=$here/target/release/refract
+corpus=${REFRACT_CORPUS:-$here/../shared/corpus}
+[ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
+[ -d "$corpus/photos" ] || { echo "corpus not found at $corpus" >&2; exit 1; }
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "load: installing ${missing[*]}" >&2
+  policy=/usr/sbin/policy-rc.d
+  [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p "$work/root" "$work/static" "$work/nginx"
+
+serve() { # serve VAR LOG ARGS... -> VAR=address, last_pid=its pid
+  local var=$1 log=$2; shift 2
+  "$bin" serve --listen 127.0.0.1:0 --root "$work/root" --access-log false "$@" \
+    >/dev/null 2>"$log" &
+  last_pid=$!
+  pids+=("$last_pid")
+  until grep -q 'listen=' "$log" 2>/dev/null; do sleep 0.1; done
+  printf -v "$var" '%s' "$(sed -n 's/.*listen=\([^ ]*\).*/\1/p' "$log" | head -1)"
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
+clk=$(getconf CLK_TCK)
+
+# wrk script: random paths from a file, one per line.
+cat > "$work/paths.lua" <<'EOF'
+local paths = {}
+for line in io.lines(os.getenv("PATHS")) do paths[#paths + 1] = line end
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)], { ["Accept"] = "image/avif,image/webp,*/*" })
+end
+EOF
+
+run() { # run NAME PID URL [paths-file] -> a table row
+  local name=$1 pid=$2 url=$3 paths=${4:-}
+  local before after out reqs rps p50 p99 cpu
+  before=$(ticks "$pid")
+  if [ -n "$paths" ]; then
+    out=$(PATHS=$paths wrk -t2 -c"$conns" -d"${seconds}s" --latency -s "$work/paths.lua" "$url")
+  else
+    out=$(wrk -t2 -c"$conns" -d"${seconds}s" --latency -H 'Accept: image/avif,image/webp,*/*' "$url")
+  fi
+  after=$(ticks "$pid")
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  cpu=$(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')")
+  printf '| %s | %s | %s | %s | %s | %s MiB |\n' "$name" "$rps" "$cpu" "$p50" "$p99" "$(hwm "$pid")"
+}
+
+echo "Machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'); $seconds s per run; wrk -t2."
+echo
+echo "| workload | req/s | server CPU ms/req | p50 | p99 | peak RSS |"
+echo "|---|---|---|---|---|---|"
+
+# (a) misses.
+photo=libavif-dog_exif_extended_xmp_icc.jpg
+cp "$corpus/photos/$photo" "$work/root/big.jpg"
+serve miss "$work/miss.log" --cache-size 0 --max-queue 10000
+miss_pid=$last_pid
+: > "$work/miss.paths"
+for w in $(seq 200 4 1396); do
+  echo "/big.jpg?w=$w&fm=jpg&q=80" >> "$work/miss.paths"
+  echo "/big.jpg?w=$w&fm=webp&q=80" >> "$work/miss.paths"
+done
+conns=4 run "(a) miss: 12 MP JPEG → 300 widths, JPEG+WebP" "$miss_pid" "http://$miss" "$work/miss.paths"
+kill "$miss_pid"
+
+# (b) hits against nginx, same bytes.
+serve hit "$work/hit.log"
+hit_pid=$last_pid
+url="/big.jpg?w=640&fm=webp"
+curl -sf "http://$hit$url" -o "$work/static/hit.webp"
+curl -sf "http://$hit$url" -o /dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  types { image/webp webp; }
+  server {
+    listen 127.0.0.1:$port;
+    root $work/static;
+    location / { add_header Cache-Control "public, max-age=31536000"; etag on; }
+  }
+}
+EOF
+"$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+nginx_master=$(cat "$work/nginx/nginx.pid")
+conns=32 run "(b) hit: one URL, 32 connections" "$hit_pid" "http://$hit$url"
+# nginx's CPU is in its workers: sum the process group.
+before=$(for p in $(pgrep -P "$nginx_master") "$nginx_master"; do ticks "$p"; done | paste -sd+ | bc)
+out=$(wrk -t2 -c32 -d"${seconds}s" --latency "http://127.0.0.1:$port/hit.webp")
+after=$(for p in $(pgrep -P "$nginx_master") "$nginx_master"; do ticks "$p"; done | paste -sd+ | bc)
+reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+printf '| (b) reference: nginx, same bytes from a file | %s | %s | %s | %s | – |\n' \
+  "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+  "$(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')")" \
+  "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+kill "$hit_pid" "$nginx_master" 2>/dev/null || true
+
+# (c) the srcset workload: 50 originals from the corpus photos (re-encoded crops, so each is
+# a distinct 1–4 MP JPEG), 6 widths x 2 DPR x 3 formats.
+photos=()
+for f in "$corpus"/photos/*.jpg; do
+  [ "$(stat -c %s "$f")" -gt 200000 ] && photos+=("$f")
+done
+serve gen "$work/gen.log"
+gen_pid=$last_pid
+for f in "${photos[@]}"; do cp "$f" "$work/root/"; done
+: > "$work/srcset.paths"
+for i in $(seq 0 49); do
+  src=$(basename "${photos[$((i % ${#photos[@]}))]}")
+  crop=$((60 + (i / ${#photos[@]}) * 12))
+  curl -sf "http://$gen/$src?w=2400&h=$((2400 * crop / 100))&fit=crop&q=92&fm=jpg" -o "$work/root/o$i.jpg"
+  for w in 320 480 640 960 1280 1920; do
+    for dpr in 1 2; do
+      for fm in avif webp jpg; do
+        echo "/o$i.jpg?w=$((w / 2))&dpr=$dpr&fm=$fm" >> "$work/srcset.paths"
+      done
+    done
+  done
+done
+kill "$gen_pid"
+serve srcset "$work/srcset.log" --max-queue 10000
+srcset_pid=$last_pid
+conns=8 run "(c) srcset: 1,800 URLs over 50 originals" "$srcset_pid" "http://$srcset" "$work/srcset.paths"
+echo
+echo "Command: benches/load.sh $seconds"
