@@ -190,12 +190,6 @@ impl App {
         &self.inner.access_log
     }
 
-    /// The kind of source a raw request path routes to (`file`, `s3`, `http`, `proxy`, or
-    /// `none`), for the access log.
-    pub fn source_kind(&self, raw_path: &str) -> &'static str {
-        self.inner.mounts.kind_for(raw_path)
-    }
-
     /// The key a raw request path names, routed to its source and checked by it.
     pub fn key(&self, raw_path: &str) -> Result<Key, Error> {
         self.inner.mounts.key(raw_path)

@@ -259,26 +259,31 @@ pub struct RequestGuard<'a> {
 }
 
 impl<'a> RequestGuard<'a> {
-    /// Start timing a request for `path` (with query) from `source`.
+    /// Start timing a request for `path` (with query); the source is `none` until
+    /// [`RequestGuard::source`] names it.
     pub fn new(
         metrics: &'a Metrics,
         access_log: &'a AccessLog,
         method: &str,
         path: &str,
-        source: &'static str,
     ) -> RequestGuard<'a> {
         RequestGuard {
             metrics,
             access_log,
             method: method.to_owned(),
             path: path.to_owned(),
-            source,
+            source: "none",
             started: Instant::now(),
             status: 499,
             format: "none",
             bytes: 0,
             cache: None,
         }
+    }
+
+    /// The kind of store the request was routed to (`file`, `s3`, `http`, `proxy`).
+    pub fn source(&mut self, kind: &'static str) {
+        self.source = kind;
     }
 
     /// How the render cache answered.
@@ -357,7 +362,7 @@ mod tests {
     fn a_dropped_guard_counts_as_499_and_errors_count_by_code() {
         let m = Metrics::new();
         let log = AccessLog::new(crate::access_log::LogFormat::Json, false);
-        let guard = || RequestGuard::new(&m, &log, "GET", "/x.jpg", "file");
+        let guard = || RequestGuard::new(&m, &log, "GET", "/x.jpg");
         drop(guard());
         assert_eq!(m.requests.with_label_values(&["499", "none"]).get(), 1);
         let mut g = guard();

@@ -49,7 +49,6 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         app.access_log(),
         req.method().as_str(),
         path_and_query,
-        app.source_kind(req.uri().path()),
     );
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
@@ -240,6 +239,7 @@ async fn image(
         header("save-data"),
     );
     let request = match app.key(path).and_then(|key| {
+        guard.source(app.mounts().kind_of(&key));
         ImageRequest::with_presets(key, query, app.param_limits(), hints, app.presets())
     }) {
         Ok(r) => r,

@@ -139,11 +139,10 @@ impl Mounts {
         }
     }
 
-    /// The kind of source (`file`, `s3`, `http`, `proxy`) a raw URL path routes to, for logs.
-    pub fn kind_for(&self, raw_path: &str) -> &'static str {
-        let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
-        let path = decoded.strip_prefix('/').unwrap_or(&decoded);
-        self.route(path).map_or("none", |(m, _)| m.source.kind())
+    /// The kind of source (`file`, `s3`, `http`, `proxy`) a key is served from, for logs.
+    pub fn kind_of(&self, key: &Key) -> &'static str {
+        self.route(key.as_str())
+            .map_or("none", |(m, _)| m.source.kind())
     }
 
     /// Whether the source mounted exactly at `prefix` can store uploads.
@@ -340,7 +339,7 @@ mod tests {
         let s3x = m.key("/s3x/cats/cat%20one.jpg").unwrap();
         assert_eq!(m.fetch(&s3x).await, Err(Error::NotFound));
         assert!(m.key("/s3/../dog.jpg").is_err());
-        assert_eq!(m.kind_for("/s3/x.jpg"), "file");
+        assert_eq!(m.kind_of(&m.key("/s3/x.jpg").unwrap()), "file");
     }
 
     #[tokio::test]
