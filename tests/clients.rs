@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::fixtures::gradient_jpeg;
 use crate::support::images::{decode, pixels};
-use crate::support::{header, refract, spawn_command, TestServer};
+use crate::support::{header, refract, run_ok, spawn_command, TestServer};
 use refract::format::Format;
 
 const AVIF_ACCEPT: &str = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8";
@@ -254,18 +254,7 @@ fn run_node(example: &Path, env: &[(&str, &str)]) -> String {
     std::os::unix::fs::symlink(node_modules(), dir.path().join("node_modules")).unwrap();
     let script = dir.path().join(example.file_name().unwrap());
     std::fs::copy(example, &script).unwrap();
-    let out = Command::new("node")
-        .arg(&script)
-        .envs(env.iter().copied())
-        .output()
-        .expect("node runs");
-    assert!(
-        out.status.success(),
-        "node {}: {}",
-        example.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(Command::new("node").arg(&script).envs(env.iter().copied()))
 }
 
 fn example(rel: &str) -> PathBuf {
@@ -341,17 +330,11 @@ async fn the_nextjs_loader_builds_urls_the_server_answers() {
          loader({ src: '/photos/cat.jpg', width, quality: width > 1000 ? 60 : undefined })])));\n",
     )
     .unwrap();
-    let out = Command::new("node")
-        .arg(&driver)
-        .env("NEXT_PUBLIC_REFRACT_URL", &s.base)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = run_ok(
+        Command::new("node")
+            .arg(&driver)
+            .env("NEXT_PUBLIC_REFRACT_URL", &s.base),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
     let pairs: Vec<(u32, String)> = text
         .trim()
         .trim_start_matches("[[")

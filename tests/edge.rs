@@ -241,21 +241,9 @@ fn the_cloudfront_function_normalises_accept_like_refract() {
         ));
     }
     script.push_str("console.log(JSON.stringify(out));\n");
-    let out = Command::new("node")
-        .arg("-e")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::support::run_ok(Command::new("node").arg("-e").arg(&script));
     let expected: Vec<String> = cases.iter().map(|(_, want)| format!("{want:?}")).collect();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("[{}]", expected.join(","))
-    );
+    assert_eq!(out.trim(), format!("[{}]", expected.join(",")));
 }
 
 #[test]

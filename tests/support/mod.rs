@@ -191,6 +191,17 @@ pub fn spawn_command(mut cmd: Command) -> (Child, String, Vec<String>) {
     (child, addr, startup)
 }
 
+/// Run `cmd` to completion; fails the test (with its stderr) unless it exits 0. Returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A free loopback port (bound, then released for a child process to take).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
