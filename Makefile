@@ -19,7 +19,7 @@ endif
 
 FUZZ_SECONDS     ?= 120
 
-.PHONY: all build run test deps lint bench bench-load bench-upload golden fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality golden fuzz clean toolchain
 
 all: build
 
@@ -44,10 +44,12 @@ lint: toolchain deps
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --locked
 
-# Garage (the S3 server the S3 source tests run against) is built once per machine and cached.
+# Garage (the S3 server the S3 source tests run against) and ssimulacra2_rs (the quality
+# bench's metric, smoke-run here) are built once per machine and cached.
 test: lint
 	.ci/test-deps.sh
-	REFRACT_GARAGE="$$(.ci/garage.sh)" $(CARGO) test --all-targets --locked
+	REFRACT_GARAGE="$$(.ci/garage.sh)" SSIMULACRA2="$$(.ci/quality-tools.sh)" \
+	  $(CARGO) test --all-targets --locked
 	$(CARGO) test --doc --locked
 
 bench: toolchain deps
@@ -60,6 +62,10 @@ golden: toolchain deps
 # Load benchmark under wrk, with nginx as the cache-hit reference (see benches/load.sh).
 bench-load: build
 	benches/load.sh
+
+# Bytes, CPU and perceptual distance per output format over the corpus photos (benches/quality.rs).
+bench-quality: toolchain deps
+	SSIMULACRA2="$$(.ci/quality-tools.sh)" $(CARGO) bench --bench quality
 
 # Upload throughput for the capacity plan (see benches/upload-load.sh).
 bench-upload: build

@@ -7,7 +7,9 @@
 #             every request is a transform (the original stays in the originals cache).
 # (b) hit   — one URL at 32 connections, against nginx serving the same bytes from a file.
 # (c) srcset — 50 originals x 6 widths x 2 DPR x 3 formats (1,800 URLs) in random order, as
-#             pages full of srcsets ask for them; the variant cache is on.
+#             pages full of srcsets ask for them; the variant cache is on. Run twice: with
+#             decode-once masters, and with --master-cache-size 0 (every variant from its
+#             original) as the reference.
 # For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
 # Needs a release build, wrk and nginx (Debian packages; installed if missing) and the corpus.
 set -euo pipefail
@@ -135,8 +137,8 @@ printf '| (b) reference: nginx, same bytes from a file | %s | %s | %s | %s | –
   "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')"
 kill "$hit_pid" "$nginx_master" 2>/dev/null || true
 
-# (c) the srcset workload: 50 originals from the corpus photos (re-encoded crops, so each is
-# a distinct 1–4 MP JPEG), 6 widths x 2 DPR x 3 formats.
+# (c) the srcset workload, with decode-once masters and without: 50 originals from the corpus
+# photos (re-encoded crops, so each is a distinct 3–6 MP JPEG), 6 widths x 2 DPR x 3 formats.
 photos=()
 for f in "$corpus"/photos/*.jpg; do
   [ "$(stat -c %s "$f")" -gt 200000 ] && photos+=("$f")
@@ -160,6 +162,13 @@ done
 kill "$gen_pid"
 serve srcset "$work/srcset.log" --max-queue 10000
 srcset_pid=$last_pid
-conns=8 run "(c) srcset: 1,800 URLs over 50 originals" "$srcset_pid" "http://$srcset" "$work/srcset.paths"
+conns=8 run "(c) srcset: 1,800 URLs over 50 originals, decode-once masters" "$srcset_pid" "http://$srcset" "$work/srcset.paths"
+masters=$(curl -sf "http://$srcset/metrics" | sed -n 's/^refract_masters_total{result="\(.*\)"} \(.*\)/\1 \2,/p' | tr '\n' ' ')
+kill "$srcset_pid"
+# The reference: the same workload with every variant rendered from its original.
+serve direct "$work/direct.log" --max-queue 10000 --master-cache-size 0
+direct_pid=$last_pid
+conns=8 run "(c) reference: the same, every variant from its original" "$direct_pid" "http://$direct" "$work/srcset.paths"
 echo
+echo "Masters during (c): ${masters%, }"
 echo "Command: benches/load.sh $seconds"

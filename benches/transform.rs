@@ -12,6 +12,8 @@
 //!   raw libvips, read from `/proc/self/stat` — wall time above, CPU here.
 //! - `cache`: the same request as a hit and as a miss (cache disabled).
 //! - `coalesce`: one miss against eight concurrent identical misses of a fresh variant.
+//! - `srcset_cpu` (printed): the 36 srcset variants of 4, 8 and 12 MP originals, CPU with
+//!   decode-once masters against rendering each from its original.
 //! - `avif_effort`: encoder effort 0–4 on the same image, for `encode::AVIF_EFFORT`.
 //! - `request`: URL parsing and cache-key building.
 
@@ -253,6 +255,87 @@ fn coalesce(c: &mut Criterion) {
     group.finish();
 }
 
+/// Originals for `srcset_cpu`: 4, 8 and 12 MP camera JPEGs.
+const SRCSET_PHOTOS: [&str; 3] = [
+    PHOTO,
+    "mate-Elephants_3840x2160.jpg",
+    "libavif-dog_exif_extended_xmp_icc.jpg",
+];
+
+/// The decode-once masters on a page's srcset: every variant the load benchmark's srcset
+/// workload asks of one original (6 widths × 2 DPR × AVIF, WebP, JPEG = 36 renders, variant
+/// cache off), CPU with masters against CPU rendering each from the original. Printed as
+/// ratios, for all three formats and for JPEG alone (where the decode is most of the work).
+fn srcset_cpu(_: &mut Criterion) {
+    let full = std::env::args().any(|a| a == "--bench");
+    let rt = runtime();
+    let (photos, widths, formats): (&[&str], &[u32], &[&str]) = if full {
+        (
+            &SRCSET_PHOTOS,
+            &[320, 480, 640, 960, 1280, 1920],
+            &["avif", "webp", "jpg"],
+        )
+    } else {
+        (&SRCSET_PHOTOS[..1], &[320, 640], &["jpg"])
+    };
+    let mut totals = std::collections::BTreeMap::<(&str, bool), f64>::new();
+    for masters in [false, true] {
+        let mut config = Config::for_root(corpus().join(PHOTO_DIR));
+        config.cache_size = 0;
+        config.max_concurrency = 1;
+        if !masters {
+            config.master_cache_size = 0;
+        }
+        let app = App::new(config).unwrap();
+        for photo in photos {
+            for fm in formats {
+                for w in widths {
+                    for dpr in [1, 2] {
+                        let req = ImageRequest::parse(
+                            &format!("/{photo}"),
+                            Some(&format!("w={}&dpr={dpr}&fm={fm}", w / 2)),
+                            ParamLimits {
+                                max_dimension: 8192,
+                            },
+                        )
+                        .unwrap();
+                        let start = process_cpu();
+                        let (result, _) = rt.block_on(app.render(&req, AcceptClass::Legacy));
+                        result.unwrap();
+                        let cpu = (process_cpu() - start).as_secs_f64() * 1000.0;
+                        *totals.entry((fm, masters)).or_default() += cpu;
+                    }
+                }
+            }
+        }
+    }
+    let sum = |masters: bool| -> f64 {
+        totals
+            .iter()
+            .filter(|((_, m), _)| *m == masters)
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let renders = (photos.len() * widths.len() * 2 * formats.len()) as f64;
+    eprintln!(
+        "srcset_cpu: {renders} renders, CPU per render {:.1} ms from originals, {:.1} ms with \
+         masters: ratio {:.2} (throughput {:.2}x)",
+        sum(false) / renders,
+        sum(true) / renders,
+        sum(true) / sum(false),
+        sum(false) / sum(true)
+    );
+    for fm in formats {
+        let (direct, mastered) = (totals[&(*fm, false)], totals[&(*fm, true)]);
+        eprintln!(
+            "srcset_cpu/{fm}: {:.1} ms → {:.1} ms per render, ratio {:.2}",
+            direct * formats.len() as f64 / renders,
+            mastered * formats.len() as f64 / renders,
+            mastered / direct
+        );
+    }
+}
+
 fn avif_effort(c: &mut Criterion) {
     vips::init(vips::Settings { allow_svg: false }).unwrap();
     let bytes = std::fs::read(corpus().join(PHOTO_DIR).join(PHOTO)).unwrap();
@@ -296,6 +379,7 @@ criterion_group!(
     cpu_per_request,
     cache,
     coalesce,
+    srcset_cpu,
     avif_effort,
     parse
 );

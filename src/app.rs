@@ -17,6 +17,7 @@ use crate::request::signature::Verifier;
 use crate::request::{AcceptClass, ImageRequest, Key, ParamLimits};
 use crate::source::mounts::OriginalsCache;
 use crate::source::{Mounts, SourceSettings};
+use crate::transform::master::Masters;
 use crate::transform::vips::{self, Version};
 use crate::transform::{Limits, Processor, Rendered};
 
@@ -85,6 +86,7 @@ impl App {
                 max_dimension: config.max_dimension,
                 deadline: config.transform_timeout,
             },
+            Masters::new(config.master_cache_size, metrics.masters.clone()),
             metrics.clone(),
         );
         let verifier = Verifier::new(&config.sign_keys.0);

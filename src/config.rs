@@ -164,6 +164,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_ORIGINALS_REVALIDATE_AFTER", default_value = "60s", value_parser = parse_duration)]
     pub originals_revalidate_after: Duration,
 
+    /// Memory for decoded masters: an original rendered at several sizes is decoded once (at
+    /// most 5 MP) and its further sizes are scaled from those pixels (0 turns it off).
+    #[arg(long, env = "REFRACT_MASTER_CACHE_SIZE", default_value = "128MiB", value_parser = parse_size)]
+    pub master_cache_size: u64,
+
     /// Memory for rendered variants (bytes or units: 256MiB, 1GB).
     #[arg(long, env = "REFRACT_CACHE_SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub cache_size: u64,
@@ -345,6 +350,8 @@ pub struct Config {
     pub originals_cache_size: u64,
     /// Originals revalidation interval.
     pub originals_revalidate_after: Duration,
+    /// Masters cache capacity in bytes (0: off).
+    pub master_cache_size: u64,
     /// Cache capacity in bytes.
     pub cache_size: u64,
     /// Cache entry lifetime.
@@ -505,6 +512,7 @@ impl Config {
             source_timeout: args.source_timeout,
             originals_cache_size: args.originals_cache_size,
             originals_revalidate_after: args.originals_revalidate_after,
+            master_cache_size: args.master_cache_size,
             cache_size: args.cache_size,
             cache_ttl: args.cache_ttl,
             max_age: args.max_age,

@@ -57,6 +57,10 @@ pub struct Metrics {
     /// `coalesced`, `revalidated` (store said unchanged), `changed`, `stale` (served while the
     /// store failed).
     pub originals_cache: IntCounterVec,
+    /// `refract_masters_total{result}`: decode-once masters: `built`, `hit` (a variant scaled
+    /// from a master), `cold` (first render of an original: no master yet), `too_large`
+    /// (the variant is bigger than the master: rendered from the original).
+    pub masters: IntCounterVec,
     /// `refract_transforms_in_flight`: transforms holding a permit.
     pub transforms_in_flight: IntGauge,
     /// `refract_queue_depth`: requests waiting for a permit (sampled at scrape).
@@ -160,6 +164,12 @@ impl Metrics {
                 "refract_originals_cache_total",
                 "Originals-cache lookups: hit, miss, coalesced, revalidated, changed, stale \
                  (served while the store failed).",
+                &["result"],
+            ),
+            masters: counter_vec(
+                "refract_masters_total",
+                "Decode-once masters: built, hit (a variant scaled from a master), cold (an \
+                 original's first render), too_large (variant bigger than the master).",
                 &["result"],
             ),
             transforms_in_flight: gauge(

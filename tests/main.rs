@@ -12,6 +12,7 @@ mod golden;
 mod hostile;
 mod http;
 mod lifecycle;
+mod masters;
 mod metrics;
 mod operations;
 mod security;

@@ -11,13 +11,16 @@ use super::vips::{Image, SaveOptions};
 use crate::error::Error;
 use crate::format::Format;
 
-/// Default quality per format when the URL gives no `q`. JPEG and WebP follow imgproxy/sharp;
-/// AVIF reaches similar visual quality at a lower number.
+/// Default quality per format when the URL gives no `q`. JPEG and WebP follow imgproxy/sharp.
+/// AVIF's is chosen by `make bench-quality` (BENCHMARKS.md): 66 is the lowest quality at which
+/// AVIF is as close to the lossless render as JPEG q80 by both SSIMULACRA2 and butteraugli,
+/// at 0.66× JPEG's bytes (60, the previous default, saved another 14% but looked measurably
+/// worse than JPEG q80).
 pub fn default_quality(format: Format) -> u8 {
     match format {
         Format::Jpeg { .. } => 80,
         Format::Webp => 80,
-        Format::Avif => 60,
+        Format::Avif => 66,
         Format::Png | Format::Gif => 100,
     }
 }
@@ -36,12 +39,15 @@ pub struct Options {
     pub palette: bool,
 }
 
-/// AVIF encoder effort (0 fastest – 9 slowest). libvips's default, 4, took 5× longer than 2
-/// for an 8% smaller file on a 4 MP photo (`avif_effort` in `benches/transform.rs`,
-/// BENCHMARKS.md); 0 and 1 are cheaper still but give up 3–50% in size.
-pub const AVIF_EFFORT: u8 = 2;
+/// AVIF encoder effort (0 fastest – 9 slowest; libaom speed 9 − effort). Measured over the
+/// corpus photos (`make bench-quality`, BENCHMARKS.md): effort 1 encodes at 0.57× the CPU of
+/// effort 2 for 2% more bytes at the same distance, which keeps a whole AVIF request at under
+/// 2× the CPU of a WebP one; libvips's default, 4, costs 13× effort 1 for 7% fewer bytes, and
+/// effort 0 gives up 9% in size and visibly more distance.
+pub const AVIF_EFFORT: u8 = 1;
 
-/// WebP encoder effort (0–6); libvips's default.
+/// WebP encoder effort (0–6); libvips's default. Effort 2 halves the encode CPU but loses
+/// on both size (+4%) and distance; 6 costs 2.4× for 4% fewer bytes (BENCHMARKS.md).
 pub const WEBP_EFFORT: u8 = 4;
 
 /// Encode `image` as `format` (`lossless` for WebP and AVIF; JPEG has no lossless mode and PNG

@@ -13,6 +13,7 @@ pub mod enhance;
 pub mod filters;
 pub mod flatten;
 pub mod load;
+pub mod master;
 pub mod orient;
 pub mod pad;
 pub mod pipeline;
@@ -95,6 +96,8 @@ pub struct Processor {
     limits: Limits,
     completed: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Decoded masters of hot originals (`None`: off).
+    masters: Option<Arc<master::Masters>>,
 }
 
 /// Counts a transform in `refract_transforms_in_flight` until dropped (even by a panic).
@@ -138,6 +141,7 @@ impl Processor {
         concurrency: usize,
         max_queue: usize,
         limits: Limits,
+        masters: Option<master::Masters>,
         metrics: Arc<Metrics>,
     ) -> Processor {
         Processor {
@@ -147,6 +151,7 @@ impl Processor {
             limits,
             completed: AtomicU64::new(0),
             metrics,
+            masters: masters.map(Arc::new),
         }
     }
 
@@ -172,11 +177,12 @@ impl Processor {
         };
         self.metrics.stage(Stage::Queue, queued_at.elapsed());
         let limits = self.limits;
+        let masters = self.masters.clone();
         let in_flight = InFlight::enter(self.metrics.transforms_in_flight.clone());
         let span = tracing::debug_span!("transform", key = %variant.key);
         let result = tokio::task::spawn_blocking(move || {
             let (_permit, _in_flight, _span) = (permit, in_flight, span.entered());
-            pipeline::render(&original, &variant, &limits)
+            pipeline::render(&original, &variant, &limits, masters.as_deref())
         })
         .await
         .map_err(|e| Error::Internal(format!("transform task failed: {e}")))?;

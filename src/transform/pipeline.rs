@@ -3,6 +3,9 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
+use super::master::Masters;
 use super::plan::{self, Plan, Size};
 use super::vips::Pages;
 use super::{
@@ -30,12 +33,18 @@ pub struct Output {
     pub encode_time: std::time::Duration,
 }
 
-/// Render `variant` from the original's `bytes`. Blocking and CPU-heavy: call it off the async
-/// executor, under a transform permit (see [`super::Processor`]).
-pub fn render(bytes: &[u8], variant: &Variant, limits: &Limits) -> Result<Output, Error> {
+/// Render `variant` from the original's `bytes` — or from the original's decoded master, when
+/// `masters` is on and has (or now makes) one that serves it. Blocking and CPU-heavy: call it
+/// off the async executor, under a transform permit (see [`super::Processor`]).
+pub fn render(
+    bytes: &Bytes,
+    variant: &Variant,
+    limits: &Limits,
+    masters: Option<&Masters>,
+) -> Result<Output, Error> {
     let deadline = Instant::now() + limits.deadline;
     let source = load::inspect(bytes, limits)?;
-    run(bytes, &source, variant, limits, deadline).map_err(|e| match e {
+    run(bytes, &source, variant, limits, masters, deadline).map_err(|e| match e {
         // Pixels decode lazily, so a broken original can fail any later step, sometimes with
         // no message at all. Only blame ourselves if the original decodes on its own.
         Error::Internal(detail) if !resize::decodes(bytes) => Error::Undecodable(detail),
@@ -67,10 +76,11 @@ fn pages(source: &load::SourceInfo, params: &Params, plan: &Plan, format: Format
 }
 
 fn run(
-    bytes: &[u8],
+    bytes: &Bytes,
     source: &load::SourceInfo,
     variant: &Variant,
     limits: &Limits,
+    masters: Option<&Masters>,
     deadline: Instant,
 ) -> Result<Output, Error> {
     let started = Instant::now();
@@ -109,7 +119,23 @@ fn run(
     let image = match cut {
         Some(image) => orient::apply(region::scale(image, &plan)?, None, params.flip)?,
         None => {
-            let image = resize::apply(bytes, &plan, params.orient, pages)?;
+            // A master holds the upright image: only for the original's own orientation, one
+            // frame, and scale-then-crop geometry (saliency needs thumbnail's own look).
+            let from_master = match masters {
+                Some(masters)
+                    if params.orient.is_none()
+                        && pages == Pages::First
+                        && source.frames == 1
+                        && !matches!(plan.window, Some(plan::Window::Smart { .. })) =>
+                {
+                    masters.scaled(variant.key.as_str(), bytes, source, plan.resize)?
+                }
+                _ => None,
+            };
+            let image = match from_master {
+                Some(image) => image,
+                None => resize::apply(bytes, &plan, params.orient, pages)?,
+            };
             orient::apply(image, params.orient, params.flip)?
         }
     };

@@ -50,6 +50,7 @@ extern "C" {
         user_data: *mut c_void,
     ) -> u32;
     fn g_object_unref(object: *mut c_void);
+    fn g_object_ref(object: *mut c_void) -> *mut c_void;
     fn g_signal_connect_data(
         instance: *mut c_void,
         signal: *const c_char,
@@ -139,6 +140,7 @@ extern "C" {
     fn vips_rot(input: *mut VipsImage, out: *mut *mut VipsImage, angle: c_int, ...) -> c_int;
     fn vips_autorot(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
     fn vips_image_copy_memory(image: *mut VipsImage) -> *mut VipsImage;
+    fn vips_image_remove(image: *mut VipsImage, name: *const c_char) -> c_int;
     fn vips_arrayjoin(input: *mut *mut VipsImage, out: *mut *mut VipsImage, n: c_int, ...)
         -> c_int;
     fn vips_thumbnail_image(
@@ -235,6 +237,7 @@ const VIPS_INTERESTING_ATTENTION: c_int = 3;
 const VIPS_HEIF_COMPRESSION_AV1: c_int = 4;
 const VIPS_FOREIGN_KEEP_NONE: c_int = 0;
 const VIPS_FORMAT_UCHAR: c_int = 0;
+const VIPS_FORMAT_USHORT: c_int = 2;
 
 /// Pixel interpretation, as libvips names it (`VipsInterpretation`); only the values we act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -869,6 +872,17 @@ impl<'a> Image<'a> {
         })
     }
 
+    /// Compute the pixels into memory, drop the ICC profile (the pixels are sRGB by then, so
+    /// later scaling has nothing to convert) and make the result shareable between threads.
+    pub fn share(&self) -> Result<SharedImage, VipsError> {
+        // SAFETY: valid image; returns a new reference (or NULL with the error set).
+        let raw = unsafe { vips_image_copy_memory(self.ptr.as_ptr()) };
+        let image: Image<'static> = Image::wrap(raw, "copy_memory")?;
+        // SAFETY: a fresh image only we hold; removing a field that is absent is a no-op.
+        unsafe { vips_image_remove(image.ptr.as_ptr(), c"icc-profile-data".as_ptr()) };
+        Ok(SharedImage(image))
+    }
+
     /// Compute the pixels into memory, so operations that read them more than once or out of
     /// order (percentiles, rotation) can follow a sequential decode. Costs width × height ×
     /// bands bytes: use after the resize.
@@ -1271,6 +1285,56 @@ impl Drop for DoubleArray {
             // SAFETY: we own one reference.
             unsafe { vips_area_unref(self.0) }
         }
+    }
+}
+
+/// An image whose pixels are in memory, owned, and never modified again: safe to read from
+/// many threads at once (libvips operations on it each build their own regions, and its
+/// reference count is atomic). Made by [`Image::share`]; the decode-once masters
+/// (`transform::master`) keep these in a cache that every transform thread reads.
+pub struct SharedImage(Image<'static>);
+
+// SAFETY: the image owns its pixels (copy_memory), nothing holds a mutable handle to it, and
+// libvips supports concurrent reads of one image from several threads; GObject reference
+// counting is atomic.
+unsafe impl Send for SharedImage {}
+// SAFETY: as above: shared access only reads.
+unsafe impl Sync for SharedImage {}
+
+impl SharedImage {
+    /// A new reference to the image, to build operations on (they borrow nothing).
+    pub fn image(&self) -> Image<'static> {
+        // SAFETY: a valid image; the new reference is dropped by the returned value.
+        unsafe { g_object_ref(self.0.ptr.as_ptr().cast()) };
+        Image {
+            ptr: self.0.ptr,
+            _input: PhantomData,
+        }
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.0.width()
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.0.height()
+    }
+
+    /// Bytes its pixels take in memory.
+    pub fn memory(&self) -> u64 {
+        // SAFETY: valid image pointer.
+        let format = unsafe { vips_image_get_format(self.0.ptr.as_ptr()) };
+        let band_bytes = match format {
+            VIPS_FORMAT_UCHAR => 1,
+            VIPS_FORMAT_USHORT => 2,
+            _ => 8, // float, double, complex: count the most a band can take
+        };
+        u64::from(self.0.width())
+            * u64::from(self.0.height())
+            * u64::from(self.0.bands())
+            * band_bytes
     }
 }
 
