@@ -4,13 +4,15 @@
 #   make bench-load          (or: benches/load.sh [SECONDS])
 #
 # (a) miss  — one 12 MP photo at 300 distinct widths, JPEG and WebP (q80), variant cache off:
-#             every request is a transform (the original stays in the originals cache).
+#             every request is a transform (the original stays in the originals cache), scaled
+#             from the photo's decode-once master; again with masters off as the reference.
 # (b) hit   — one URL at 32 connections, against nginx serving the same bytes from a file.
 # (c) srcset — 50 originals x 6 widths x 2 DPR x 3 formats (1,800 URLs) in random order, as
 #             pages full of srcsets ask for them; the variant cache is on. Run twice: with
 #             decode-once masters, and with --master-cache-size 0 (every variant from its
 #             original) as the reference.
 # For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
+# LOAD_ONLY=c (or a, b, ac, ...) runs only those workloads.
 # Needs a release build, wrk and nginx (Debian packages; installed if missing) and the corpus.
 set -euo pipefail
 
@@ -54,7 +56,15 @@ clk=$(getconf CLK_TCK)
 cat > "$work/paths.lua" <<'EOF'
 local paths = {}
 for line in io.lines(os.getenv("PATHS")) do paths[#paths + 1] = line end
-math.randomseed(os.time())
+-- Each wrk thread has its own Lua state: seed each differently, or they ask in lockstep.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 100 + id)
+end
 request = function()
   return wrk.format("GET", paths[math.random(#paths)], { ["Accept"] = "image/avif,image/webp,*/*" })
 end
@@ -65,9 +75,9 @@ run() { # run NAME PID URL [paths-file] -> a table row
   local before after out reqs rps p50 p99 cpu
   before=$(ticks "$pid")
   if [ -n "$paths" ]; then
-    out=$(PATHS=$paths wrk -t2 -c"$conns" -d"${seconds}s" --latency -s "$work/paths.lua" "$url")
+    out=$(PATHS=$paths wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s --latency -s "$work/paths.lua" "$url")
   else
-    out=$(wrk -t2 -c"$conns" -d"${seconds}s" --latency -H 'Accept: image/avif,image/webp,*/*' "$url")
+    out=$(wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s --latency -H 'Accept: image/avif,image/webp,*/*' "$url")
   fi
   after=$(ticks "$pid")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -83,6 +93,9 @@ echo
 echo "| workload | req/s | server CPU ms/req | p50 | p99 | peak RSS |"
 echo "|---|---|---|---|---|---|"
 
+want() { [[ ${LOAD_ONLY:-abc} == *$1* ]]; }
+
+if want a; then
 # (a) misses.
 photo=libavif-dog_exif_extended_xmp_icc.jpg
 cp "$corpus/photos/$photo" "$work/root/big.jpg"
@@ -95,7 +108,13 @@ for w in $(seq 200 4 1396); do
 done
 conns=4 run "(a) miss: 12 MP JPEG → 300 widths, JPEG+WebP" "$miss_pid" "http://$miss" "$work/miss.paths"
 kill "$miss_pid"
+serve miss_direct "$work/miss-direct.log" --cache-size 0 --max-queue 10000 --master-cache-size 0
+conns=4 run "(a) reference: the same, every miss decoding the original" "$last_pid" "http://$miss_direct" "$work/miss.paths"
+kill "$last_pid"
 
+fi
+
+if want b; then
 # (b) hits against nginx, same bytes.
 serve hit "$work/hit.log"
 hit_pid=$last_pid
@@ -136,9 +155,13 @@ printf '| (b) reference: nginx, same bytes from a file | %s | %s | %s | %s | –
   "$(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')")" \
   "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')"
 kill "$hit_pid" "$nginx_master" 2>/dev/null || true
+fi
+
+if want c; then
 
 # (c) the srcset workload, with decode-once masters and without: 50 originals from the corpus
-# photos (re-encoded crops, so each is a distinct 3–6 MP JPEG), 6 widths x 2 DPR x 3 formats.
+# photos (re-encoded crops at full resolution, so each is a distinct 2–12 MP JPEG), 6 widths x
+# 2 DPR x 3 formats.
 photos=()
 for f in "$corpus"/photos/*.jpg; do
   [ "$(stat -c %s "$f")" -gt 200000 ] && photos+=("$f")
@@ -150,7 +173,8 @@ for f in "${photos[@]}"; do cp "$f" "$work/root/"; done
 for i in $(seq 0 49); do
   src=$(basename "${photos[$((i % ${#photos[@]}))]}")
   crop=$((60 + (i / ${#photos[@]}) * 12))
-  curl -sf "http://$gen/$src?w=2400&h=$((2400 * crop / 100))&fit=crop&q=92&fm=jpg" -o "$work/root/o$i.jpg"
+  # Full resolution (2–12 MP, as cameras and phones upload them), cropped to vary the shape.
+  curl -sf "http://$gen/$src?w=4032&h=$((4032 * crop / 100))&fit=min&q=90&fm=jpg" -o "$work/root/o$i.jpg"
   for w in 320 480 640 960 1280 1920; do
     for dpr in 1 2; do
       for fm in avif webp jpg; do
@@ -160,7 +184,8 @@ for i in $(seq 0 49); do
   done
 done
 kill "$gen_pid"
-serve srcset "$work/srcset.log" --max-queue 10000
+# Room for every original's master (≤ 5 MP each, ~15 MB, plus the original it pins).
+serve srcset "$work/srcset.log" --max-queue 10000 --master-cache-size 1GiB
 srcset_pid=$last_pid
 conns=8 run "(c) srcset: 1,800 URLs over 50 originals, decode-once masters" "$srcset_pid" "http://$srcset" "$work/srcset.paths"
 masters=$(curl -sf "http://$srcset/metrics" | sed -n 's/^refract_masters_total{result="\(.*\)"} \(.*\)/\1 \2,/p' | tr '\n' ' ')
@@ -171,4 +196,5 @@ direct_pid=$last_pid
 conns=8 run "(c) reference: the same, every variant from its original" "$direct_pid" "http://$direct" "$work/srcset.paths"
 echo
 echo "Masters during (c): ${masters%, }"
+fi
 echo "Command: benches/load.sh $seconds"
