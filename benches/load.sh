@@ -160,8 +160,8 @@ fi
 if want c; then
 
 # (c) the srcset workload, with decode-once masters and without: 50 originals from the corpus
-# photos (re-encoded crops at full resolution, so each is a distinct 2–12 MP JPEG), 6 widths x
-# 2 DPR x 3 formats.
+# photos (re-encoded crops at camera size, so each is a distinct 10–16 MP JPEG — the originals
+# whose repeated decode the masters remove), 6 widths x 2 DPR x 3 formats.
 photos=()
 for f in "$corpus"/photos/*.jpg; do
   [ "$(stat -c %s "$f")" -gt 200000 ] && photos+=("$f")
@@ -173,8 +173,8 @@ for f in "${photos[@]}"; do cp "$f" "$work/root/"; done
 for i in $(seq 0 49); do
   src=$(basename "${photos[$((i % ${#photos[@]}))]}")
   crop=$((60 + (i / ${#photos[@]}) * 12))
-  # Full resolution (2–12 MP, as cameras and phones upload them), cropped to vary the shape.
-  curl -sf "http://$gen/$src?w=4032&h=$((4032 * crop / 100))&fit=min&q=90&fm=jpg" -o "$work/root/o$i.jpg"
+  # Camera size: 4032 wide (a 12 MP phone photo's width), 10–16 MP, cropped to vary the shape.
+  curl -sf "http://$gen/$src?w=4032&h=$((4032 * crop / 100))&fit=crop&q=90&fm=jpg" -o "$work/root/o$i.jpg"
   for w in 320 480 640 960 1280 1920; do
     for dpr in 1 2; do
       for fm in avif webp jpg; do
