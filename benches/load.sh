@@ -95,10 +95,11 @@ echo "|---|---|---|---|---|---|"
 
 want() { [[ ${LOAD_ONLY:-abc} == *$1* ]]; }
 
+# The 12 MP photo of (a) and (b).
+cp "$corpus/photos/libavif-dog_exif_extended_xmp_icc.jpg" "$work/root/big.jpg"
+
 if want a; then
 # (a) misses.
-photo=libavif-dog_exif_extended_xmp_icc.jpg
-cp "$corpus/photos/$photo" "$work/root/big.jpg"
 serve miss "$work/miss.log" --cache-size 0 --max-queue 10000
 miss_pid=$last_pid
 : > "$work/miss.paths"

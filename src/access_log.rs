@@ -4,9 +4,22 @@
 //! JSON fields: `ts` (RFC 3339, UTC), `method`, `path` (with query), `status`, `bytes` (body
 //! bytes sent), `duration_ms`, `cache` (`hit`/`miss`/`coalesced`, or null when the request never
 //! reached the cache), `format` (output format, or null), `source`.
+//!
+//! Lines are written by a thread of their own, not by the request: a request formats its line
+//! and queues it (no lock, no syscall on the async worker), and the writer batches whatever is
+//! queued into one write. The queue is bounded (16,384 lines); if stdout stalls long enough to
+//! fill it (a stuck log collector), further lines are dropped and counted
+//! (`refract_access_log_dropped_total`) — serving never waits for the log. [`AccessLog::flush`]
+//! waits for everything queued to be written, at shutdown.
 
 use std::io::Write;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, SystemTime};
+
+use prometheus::IntCounter;
+
+/// Lines queued for the writer before requests wait for it.
+const QUEUE: usize = 16_384;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,27 +51,75 @@ pub struct Entry<'a> {
     pub source: &'static str,
 }
 
-/// Writes access-log lines to stdout.
-#[derive(Debug, Clone, Copy)]
+/// What the writer thread is asked to do.
+enum Message {
+    Line(String),
+    /// Write out everything queued before this, then answer.
+    Flush(mpsc::Sender<()>),
+}
+
+/// Writes access-log lines to stdout, from a writer thread.
+#[derive(Debug, Clone)]
 pub struct AccessLog {
     format: LogFormat,
-    enabled: bool,
+    /// `None` when the log is off.
+    queue: Option<SyncSender<Message>>,
+    dropped: IntCounter,
 }
 
 impl AccessLog {
-    /// An access log in `format`; `enabled = false` writes nothing.
-    pub fn new(format: LogFormat, enabled: bool) -> AccessLog {
-        AccessLog { format, enabled }
+    /// An access log in `format` on stdout; `enabled = false` writes nothing (and starts no
+    /// thread). Lines dropped because stdout stalled are counted in `dropped`.
+    pub fn new(format: LogFormat, enabled: bool, dropped: IntCounter) -> AccessLog {
+        if enabled {
+            AccessLog::to_writer(format, std::io::stdout(), dropped)
+        } else {
+            AccessLog {
+                format,
+                queue: None,
+                dropped,
+            }
+        }
     }
 
-    /// Write one line for `entry`.
-    pub fn write(&self, entry: &Entry<'_>) {
-        if !self.enabled {
-            return;
+    /// An access log in `format` written to `out` by a new writer thread.
+    pub fn to_writer(
+        format: LogFormat,
+        out: impl Write + Send + 'static,
+        dropped: IntCounter,
+    ) -> AccessLog {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("refract-access-log".into())
+            .spawn(move || write_lines(rx, out))
+            .expect("the access-log thread starts");
+        AccessLog {
+            format,
+            queue: Some(tx),
+            dropped,
         }
-        let line = self.line(entry, SystemTime::now());
-        // One write per line: lines from concurrent requests never interleave.
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+
+    /// Queue one line for `entry`.
+    pub fn write(&self, entry: &Entry<'_>) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        let line = Message::Line(self.line(entry, SystemTime::now()));
+        if let Err(TrySendError::Full(_)) = queue.try_send(line) {
+            self.dropped.inc();
+        }
+    }
+
+    /// Wait (at most `timeout`) until every line queued so far has been written out.
+    pub fn flush(&self, timeout: Duration) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        let (done, wait) = mpsc::channel();
+        if queue.send(Message::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(timeout);
+        }
     }
 
     fn line(&self, e: &Entry<'_>, now: SystemTime) -> String {
@@ -90,6 +151,35 @@ impl AccessLog {
     }
 }
 
+/// The writer thread: whatever is queued goes out in one buffered write; the buffer is flushed
+/// whenever the queue runs dry, so a line waits only while others are being written.
+fn write_lines(queue: Receiver<Message>, out: impl Write) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    loop {
+        let message = match queue.try_recv() {
+            Ok(message) => message,
+            Err(mpsc::TryRecvError::Empty) => {
+                let _ = out.flush();
+                match queue.recv() {
+                    Ok(message) => message,
+                    Err(_) => break,
+                }
+            }
+            Err(mpsc::TryRecvError::Disconnected) => break,
+        };
+        match message {
+            Message::Line(line) => {
+                let _ = out.write_all(line.as_bytes());
+            }
+            Message::Flush(done) => {
+                let _ = out.flush();
+                let _ = done.send(());
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
 /// A JSON string literal (paths and keys are arbitrary text from URLs).
 pub fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -110,6 +200,10 @@ pub fn json_string(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn counter() -> IntCounter {
+        IntCounter::new("dropped", "dropped").unwrap()
+    }
+
     fn entry() -> Entry<'static> {
         Entry {
             method: "GET",
@@ -125,7 +219,8 @@ mod tests {
 
     #[test]
     fn json_lines_have_every_field_escaped() {
-        let line = AccessLog::new(LogFormat::Json, true).line(&entry(), SystemTime::UNIX_EPOCH);
+        let line = AccessLog::new(LogFormat::Json, false, counter())
+            .line(&entry(), SystemTime::UNIX_EPOCH);
         assert_eq!(
             line,
             "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"method\":\"GET\",\"path\":\"/a \\\"b\\\".jpg?w=1\",\
@@ -135,14 +230,92 @@ mod tests {
         let mut e = entry();
         e.cache = None;
         e.format = None;
-        let line = AccessLog::new(LogFormat::Json, true).line(&e, SystemTime::UNIX_EPOCH);
+        let line =
+            AccessLog::new(LogFormat::Json, false, counter()).line(&e, SystemTime::UNIX_EPOCH);
         assert!(line.contains("\"cache\":null,\"format\":null"));
     }
 
     #[test]
     fn text_lines_read_left_to_right() {
-        let line = AccessLog::new(LogFormat::Text, true).line(&entry(), SystemTime::UNIX_EPOCH);
+        let line = AccessLog::new(LogFormat::Text, false, counter())
+            .line(&entry(), SystemTime::UNIX_EPOCH);
         assert!(line.starts_with("1970-01-01T00:00:00.000Z GET /a \"b\".jpg?w=1 200 42B 1.5ms"));
+    }
+
+    /// A `Write` that appends to a shared buffer, to read back what the thread wrote.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_from_many_threads_are_all_written_whole_by_flush_time() {
+        let out = Shared::default();
+        let dropped = counter();
+        let log = AccessLog::to_writer(LogFormat::Text, out.clone(), dropped.clone());
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let log = log.clone();
+                scope.spawn(move || {
+                    for _ in 0..5_000 {
+                        log.write(&entry());
+                    }
+                });
+            }
+        });
+        log.flush(Duration::from_secs(10));
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let written = text.lines().count() as u64;
+        assert_eq!(
+            written + dropped.get(),
+            20_000,
+            "each line written or counted"
+        );
+        assert!(written >= QUEUE as u64);
+        assert!(text
+            .lines()
+            .all(|l| l.contains(" GET /a \"b\".jpg?w=1 200 42B ")));
+    }
+
+    /// A `Write` that blocks until released: stdout with a stuck reader.
+    struct Stalled(std::sync::Arc<std::sync::Mutex<()>>);
+
+    impl Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            drop(self.0.lock().unwrap());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_stdout_drops_and_counts_lines_instead_of_blocking_requests() {
+        let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let dropped = counter();
+        let log = AccessLog::to_writer(LogFormat::Text, Stalled(gate.clone()), dropped.clone());
+        let started = std::time::Instant::now();
+        // More than the writer's buffer and the queue together can take.
+        for _ in 0..QUEUE + 2_000 {
+            log.write(&entry());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "writes never wait"
+        );
+        assert!(dropped.get() > 0, "nothing dropped");
+        drop(held);
+        log.flush(Duration::from_secs(10));
     }
 
     #[test]

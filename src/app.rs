@@ -119,7 +119,11 @@ impl App {
             }
         };
         let analytics = Analytics::new(config.analytics_top);
-        let access_log = AccessLog::new(config.log_format, config.access_log);
+        let access_log = AccessLog::new(
+            config.log_format,
+            config.access_log,
+            metrics.access_log_dropped.clone(),
+        );
         Ok(App {
             inner: Arc::new(Inner {
                 config,

@@ -178,13 +178,17 @@ fn serve(args: ServeArgs) -> ExitCode {
             libvips = %app.vips_version(),
             "refract serving"
         );
-        match server::run(listener, app, server::shutdown_signal()).await {
+        let log = app.access_log().clone();
+        let code = match server::run(listener, app, server::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("refract: {e}");
                 ExitCode::from(1)
             }
-        }
+        };
+        // Every request answered has its line out before the process ends.
+        log.flush(Duration::from_secs(5));
+        code
     });
     // A transform still running past the drain is abandoned with the process: dropping the
     // runtime would otherwise wait for every blocking task, however long libvips takes.

@@ -45,6 +45,9 @@ pub struct Metrics {
     pub cache_entries: IntGauge,
     /// `refract_cache_evictions_total`: variants dropped for size or age.
     pub cache_evictions: IntCounter,
+    /// `refract_access_log_dropped_total`: access-log lines dropped because stdout did not keep
+    /// up (serving never waits for the log).
+    pub access_log_dropped: IntCounter,
     /// `refract_response_bytes_total{format}`: body bytes served.
     pub response_bytes: IntCounterVec,
     /// `refract_source_bytes_total`: bytes fetched from sources.
@@ -140,6 +143,10 @@ impl Metrics {
             cache_entries: gauge(
                 "refract_cache_entries",
                 "Variants held by the render cache.",
+            ),
+            access_log_dropped: counter(
+                "refract_access_log_dropped_total",
+                "Access-log lines dropped because stdout did not keep up.",
             ),
             cache_evictions: counter(
                 "refract_cache_evictions_total",
@@ -371,7 +378,11 @@ mod tests {
     #[test]
     fn a_dropped_guard_counts_as_499_and_errors_count_by_code() {
         let m = Metrics::new();
-        let log = AccessLog::new(crate::access_log::LogFormat::Json, false);
+        let log = AccessLog::new(
+            crate::access_log::LogFormat::Json,
+            false,
+            m.access_log_dropped.clone(),
+        );
         let guard = || RequestGuard::new(&m, &log, "GET", "/x.jpg");
         drop(guard());
         assert_eq!(m.requests.with_label_values(&["499", "none"]).get(), 1);
