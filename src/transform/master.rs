@@ -142,17 +142,6 @@ impl Masters {
             .map_err(classify)?;
         Ok(Some(scaled))
     }
-
-    /// Masters held, for tests and metrics.
-    pub fn len(&self) -> u64 {
-        self.masters.run_pending_tasks();
-        self.masters.entry_count()
-    }
-
-    /// Whether no master is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The same bytes: the same buffer (the originals cache hands out clones of one `Bytes`), or
