@@ -61,7 +61,7 @@ fn main() {
         .collect();
     photos.sort();
     assert!(!photos.is_empty(), "no photos in {}", photos_dir.display());
-    which_butteraugli();
+    require_metric_tools();
 
     let widths: &[u32] = if full { &WIDTHS } else { &WIDTHS[..1] };
     if !full {
@@ -109,6 +109,10 @@ fn main() {
     let mut masters = Vec::new();
     let mut sweep_refs = Vec::new();
     for photo in &photos {
+        // The first render of an original is cold, the second builds its master.
+        for _ in 0..2 {
+            render_with(&mastered, photo, "w=64&fm=png", AcceptClass::Legacy);
+        }
         for &width in widths {
             let (reference, _) = render(photo, &format!("w={width}&fm=png"), AcceptClass::Legacy);
             if reference.size.width < width {
@@ -133,10 +137,6 @@ fn main() {
             }
             // The same lossless render scaled from the photo's decode-once master, against the
             // direct one: the master's quality guard, measured.
-            for _ in 0..2 {
-                // The first render of an original is cold, the second builds its master.
-                render_with(&mastered, photo, "w=64&fm=png&warm=1", AcceptClass::Legacy);
-            }
             let query = format!("w={width}&fm=png");
             let (out, _) = render_with(&mastered, photo, &query, AcceptClass::Legacy);
             let label = "lossless render scaled from the master";
@@ -380,7 +380,7 @@ fn sample(
     }
 }
 
-fn which_butteraugli() {
+fn require_metric_tools() {
     let found = Command::new("butteraugli_main").output().is_ok();
     assert!(
         found,

@@ -6,16 +6,10 @@ use crate::support::fixtures::{gradient_jpeg, quadrants_jpeg};
 use crate::support::images::{decode, mean_abs_diff};
 use refract::transform::vips::Image;
 
-use crate::support::{corpus, header, metric, TestServer};
+use crate::support::{body, corpus, metric, TestServer};
 
 /// A 4 MP camera JPEG with an ICC profile: small enough to be its own master, whole.
 const PHOTO: &str = "/kde-ColorfulCups-2560x1600.jpg";
-
-async fn body(s: &TestServer, url: &str) -> bytes::Bytes {
-    let r = s.get(url).await;
-    assert_eq!(r.status(), 200, "{url}: {}", header(&r, "x-refract-error"));
-    r.bytes().await.unwrap()
-}
 
 async fn masters(s: &TestServer, result: &str) -> f64 {
     let text = s.get("/metrics").await.text().await.unwrap();

@@ -6,7 +6,7 @@ use refract::transform::vips::{self, Image, SaveOptions};
 
 use crate::support::fixtures::{gradient_jpeg, quadrant_pixels, QUADRANT_COLOURS};
 use crate::support::images::{decode, pixel, pixels};
-use crate::support::{corpus_file, header, TestServer};
+use crate::support::{body, corpus_file, header, TestServer};
 
 /// The quadrant image (red, green / blue, white) as a lossless PNG.
 fn quadrants_png(w: u32, h: u32) -> Vec<u8> {
@@ -16,12 +16,6 @@ fn quadrants_png(w: u32, h: u32) -> Vec<u8> {
         .save(SaveOptions::Png { compression: 6 })
         .unwrap()
         .to_vec()
-}
-
-async fn body(s: &TestServer, url: &str) -> Vec<u8> {
-    let r = s.get(url).await;
-    assert_eq!(r.status(), 200, "{url}: {}", header(&r, "x-refract-error"));
-    r.bytes().await.unwrap().to_vec()
 }
 
 /// Mean of each band over the whole image.

@@ -5,18 +5,12 @@ use refract::format::Format;
 
 use crate::support::fixtures::{half_transparent_png, quadrants_jpeg, QUADRANT_COLOURS};
 use crate::support::images::{close, decode, mean_abs_diff, metadata_fields, pixel};
-use crate::support::{corpus, corpus_file, header, TestServer};
+use crate::support::{body, corpus, corpus_file, header, TestServer};
 
 const RED: [u8; 3] = QUADRANT_COLOURS[0];
 const GREEN: [u8; 3] = QUADRANT_COLOURS[1];
 const BLUE: [u8; 3] = QUADRANT_COLOURS[2];
 const WHITE: [u8; 3] = QUADRANT_COLOURS[3];
-
-async fn body(s: &TestServer, url: &str) -> bytes::Bytes {
-    let r = s.get(url).await;
-    assert_eq!(r.status(), 200, "{url}: {}", header(&r, "x-refract-error"));
-    r.bytes().await.unwrap()
-}
 
 #[tokio::test]
 async fn every_fit_gives_the_imgix_dimensions() {

@@ -11,6 +11,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use reqwest::header::{CONTENT_LENGTH, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::{redirect, StatusCode, Url};
 
+use super::error_chain;
 use super::net::{find_refusal, AllowedHost, GuardedResolver, NetPolicy, Refused};
 use super::{BoxFuture, Fetched, Original, Source, SourceSettings, Validator};
 use crate::error::Error;
@@ -189,18 +190,6 @@ fn fetch_error(e: reqwest::Error) -> Error {
         return Error::SourceTimeout;
     }
     Error::SourceFailed(error_chain(&e))
-}
-
-/// An error and its causes on one line (reqwest's own message is terse).
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 impl Source for HttpSource {

@@ -23,6 +23,21 @@ pub use mounts::Mounts;
 
 use crate::error::Error;
 
+/// An error and each of its causes, outermost first.
+pub fn causes<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
+/// An error and its causes on one line (reqwest's and object_store's own messages are terse).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    causes(error)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// A boxed, sendable future (what trait objects can return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

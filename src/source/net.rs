@@ -247,14 +247,7 @@ impl Resolve for GuardedResolver {
 
 /// The [`Refused`] somewhere in an error's chain, if the failure was a refusal.
 pub fn find_refusal<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Refused> {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(r) = e.downcast_ref::<Refused>() {
-            return Some(r);
-        }
-        current = e.source();
-    }
-    None
+    super::causes(error).find_map(|e| e.downcast_ref::<Refused>())
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use object_store::{
     ClientOptions, GetOptions, ObjectStore, ObjectStoreExt as _, PutPayload, RetryConfig,
 };
 
-use super::http::error_chain;
+use super::{causes, error_chain};
 use super::{BoxFuture, Fetched, Original, Source, SourceSettings, Stored, Validator};
 use crate::error::Error;
 
@@ -138,14 +138,12 @@ fn store_error(e: object_store::Error) -> Error {
     if detail.contains("InvalidObjectState") {
         return Error::SourceArchived;
     }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(c) = cause {
-        if c.downcast_ref::<HttpError>()
+    let timed_out = causes(&e).any(|c| {
+        c.downcast_ref::<HttpError>()
             .is_some_and(|h| h.kind() == HttpErrorKind::Timeout)
-        {
-            return Error::SourceTimeout;
-        }
-        cause = c.source();
+    });
+    if timed_out {
+        return Error::SourceTimeout;
     }
     Error::SourceFailed(detail)
 }

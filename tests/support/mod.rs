@@ -103,6 +103,13 @@ impl TestServer {
     }
 }
 
+/// `GET {url}`, which must answer 200 (the failure names the error code); its body.
+pub async fn body(s: &TestServer, url: &str) -> bytes::Bytes {
+    let r = s.get(url).await;
+    assert_eq!(r.status(), 200, "{url}: {}", header(&r, "x-refract-error"));
+    r.bytes().await.unwrap()
+}
+
 /// The shared image corpus (`REFRACT_CORPUS`, or `../shared/corpus` beside the repository).
 /// Panics when it is missing: corpus tests must not pass silently without it.
 pub fn corpus() -> PathBuf {
