@@ -6,12 +6,15 @@
 # (a) miss  — one 12 MP photo at 300 distinct widths, JPEG and WebP (q80), variant cache off:
 #             every request is a transform (the original stays in the originals cache), scaled
 #             from the photo's decode-once master; again with masters off as the reference.
-# (b) hit   — one URL at 32 connections, against nginx serving the same bytes from a file; for a
-#             typical ~21 KB variant and for a large ~87 KB one.
+# (b) hit   — one URL at 32 connections, against nginx serving the same bytes from a file
+#             (sendfile on; the two take turns, median of three rounds each); for a typical
+#             ~21 KB variant and for a large ~87 KB one.
 # (c) srcset — 50 originals x 6 widths x 2 DPR x 3 formats (1,800 URLs) in random order, as
-#             pages full of srcsets ask for them; the variant cache is on. Run twice: with
-#             decode-once masters, and with --master-cache-size 0 (every variant from its
-#             original) as the reference.
+#             pages full of srcsets ask for them: each URL once, in one fixed shuffled order,
+#             from 8 connections (benches/replay.py), timed to the last answer; the variant
+#             cache is on. Run twice: with decode-once masters, and with --master-cache-size 0
+#             (every variant from its original) as the reference. The workload is fixed, so
+#             its length is not SECONDS.
 # For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
 # LOAD_ONLY=c (or a, b, ac, ...) runs only those workloads.
 # Needs a release build, wrk and nginx (Debian packages; installed if missing) and the corpus.
@@ -71,25 +74,48 @@ request = function()
 end
 EOF
 
-run() { # run NAME PID URL [paths-file] -> a table row
-  local name=$1 pid=$2 url=$3 paths=${4:-}
-  local before after out reqs rps p50 p99 cpu
-  before=$(ticks "$pid")
+measure() { # measure PID TICKS-FN URL [paths-file] -> "req/s cpu-ms/req p50 p99" for one wrk run
+  local pid=$1 count=$2 url=$3 paths=${4:-}
+  local before after out reqs
+  before=$($count "$pid")
   if [ -n "$paths" ]; then
     out=$(PATHS=$paths wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s --latency -s "$work/paths.lua" "$url")
   else
     out=$(wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s --latency -H 'Accept: image/avif,image/webp,*/*' "$url")
   fi
-  after=$(ticks "$pid")
+  after=$($count "$pid")
+  check_2xx "$url" "$out"
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
-  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-  cpu=$(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')")
-  printf '| %s | %s | %s | %s | %s | %s MiB |\n' "$name" "$rps" "$cpu" "$p50" "$p99" "$(hwm "$pid")"
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+    "$(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')")" \
+    "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+}
+replay() { # replay PID URL PATHS -> "req/s cpu-ms/req p50 p99": every path once, in order
+  local pid=$1 before after out
+  before=$(ticks "$pid")
+  out=$(python3 "$here/benches/replay.py" "$2" "$3" "$conns")
+  after=$(ticks "$pid")
+  read -r rps p50 p99 reqs <<< "$out"
+  echo "$rps $(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')") $p50 $p99"
+}
+check_2xx() { # check_2xx URL WRK-OUTPUT: a run with error answers measures the wrong thing
+  if echo "$2" | grep -q 'Non-2xx'; then
+    echo "load: $1 answered non-2xx during the run:" >&2
+    echo "$2" >&2
+    exit 1
+  fi
+}
+median() { sort -n -k1,1 "$1" | sed -n '2p'; } # the middle of three rounds, by req/s
+row() { # row NAME "req/s cpu p50 p99" RSS -> a table row
+  local fields
+  read -r -a fields <<< "$2"
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "${fields[0]}" "${fields[1]}" "${fields[2]}" "${fields[3]}" "$3"
+}
+run() { # run NAME PID URL [paths-file] -> a table row
+  row "$1" "$(measure "$2" ticks "$3" "${4:-}")" "$(hwm "$2") MiB"
 }
 
-echo "Machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'); $seconds s per run; wrk -t2."
+echo "Machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'); $seconds s per wrk run (a, b), wrk -t2; (c) replays its fixed list."
 echo
 echo "| workload | req/s | server CPU ms/req | p50 | p99 | peak RSS |"
 echo "|---|---|---|---|---|---|"
@@ -119,7 +145,12 @@ fi
 if want b; then
 # (b) hits against nginx, same bytes.
 # Two bodies: a typical srcset variant (the 4 MP photo at 640 px, ~21 KB) and a large one (the
-# 12 MP photo at 640 px, ~87 KB), where nginx's sendfile saves the most copying.
+# 12 MP photo at 640 px, ~87 KB). nginx is configured as Debian's nginx.conf ships it (sendfile,
+# tcp_nopush), access logs off on both sides. Its workers run as an unprivileged user, so the
+# files must be world-readable: without that every answer is a tiny 403 and the "reference" is
+# fast for the wrong reason (check_2xx refuses such a run). The machine is shared and noisy, so
+# refract and nginx take turns, three rounds each, and the median round is reported.
+chmod 755 "$work" "$work/static"
 cp "$corpus/photos/kde-ColorfulCups-2560x1600.jpg" "$work/root/cups.jpg"
 serve hit "$work/hit.log"
 hit_pid=$last_pid
@@ -132,6 +163,8 @@ error_log $work/nginx/error.log;
 events { worker_connections 1024; }
 http {
   access_log off;
+  sendfile on;
+  tcp_nopush on;
   client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
   types { image/webp webp; }
@@ -146,20 +179,23 @@ EOF
 pids+=($!)
 sleep 0.5
 nginx_master=$(cat "$work/nginx/nginx.pid")
+group_ticks() { for p in $(pgrep -P "$nginx_master") "$nginx_master"; do ticks "$p"; done | paste -sd+ | bc; }
 for case in cups big; do
   url="/$case.jpg?w=640&fm=webp"
   curl -sf "http://$hit$url" -o "$work/static/$case.webp"
-  kb=$(( $(stat -c %s "$work/static/$case.webp") / 1024 ))
-  conns=32 run "(b) hit: one URL ($kb KB WebP), 32 connections" "$hit_pid" "http://$hit$url"
-  # nginx's CPU is in its workers: sum the process group.
-  before=$(for p in $(pgrep -P "$nginx_master") "$nginx_master"; do ticks "$p"; done | paste -sd+ | bc)
-  out=$(wrk -t2 -c32 -d"${seconds}s" --latency "http://127.0.0.1:$port/$case.webp")
-  after=$(for p in $(pgrep -P "$nginx_master") "$nginx_master"; do ticks "$p"; done | paste -sd+ | bc)
-  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  printf '| (b) reference: nginx, the same %s KB from a file | %s | %s | %s | %s | – |\n' "$kb" \
-    "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
-    "$(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')")" \
-    "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+  chmod 644 "$work/static/$case.webp"
+  bytes=$(stat -c %s "$work/static/$case.webp")
+  kb=$((bytes / 1024))
+  [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/$case.webp")" = "200 $bytes" ] \
+    || { echo "nginx does not serve $case.webp (200, $bytes bytes)" >&2; exit 1; }
+  rm -f "$work/rounds.refract" "$work/rounds.nginx"
+  for round in 1 2 3; do
+    conns=32 measure "$hit_pid" ticks "http://$hit$url" >> "$work/rounds.refract"
+    conns=32 measure "$nginx_master" group_ticks "http://127.0.0.1:$port/$case.webp" >> "$work/rounds.nginx"
+  done
+  row "(b) hit: one URL ($kb KB WebP), 32 connections" "$(median "$work/rounds.refract")" "$(hwm "$hit_pid") MiB"
+  row "(b) reference: nginx, the same $kb KB from a file" "$(median "$work/rounds.nginx")" "–"
+  echo "    (b) rounds, req/s: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' ')" >&2
 done
 kill "$hit_pid" "$nginx_master" 2>/dev/null || true
 fi
@@ -191,16 +227,23 @@ for i in $(seq 0 49); do
   done
 done
 kill "$gen_pid"
+# One fixed random order, the same for both servers.
+shuf --random-source=<(yes) "$work/srcset.paths" > "$work/srcset.shuffled"
+mv "$work/srcset.shuffled" "$work/srcset.paths"
 # Room for every original's master (≤ 5 MP each, ~15 MB, plus the original it pins).
 serve srcset "$work/srcset.log" --max-queue 10000 --master-cache-size 1GiB
 srcset_pid=$last_pid
-conns=8 run "(c) srcset: 1,800 URLs over 50 originals, decode-once masters" "$srcset_pid" "http://$srcset" "$work/srcset.paths"
+conns=8
+row "(c) srcset: 1,800 URLs over 50 originals, decode-once masters" \
+  "$(replay "$srcset_pid" "http://$srcset" "$work/srcset.paths")" "$(hwm "$srcset_pid") MiB"
 masters=$(curl -sf "http://$srcset/metrics" | sed -n 's/^refract_masters_total{result="\(.*\)"} \(.*\)/\1 \2,/p' | tr '\n' ' ')
 kill "$srcset_pid"
 # The reference: the same workload with every variant rendered from its original.
 serve direct "$work/direct.log" --max-queue 10000 --master-cache-size 0
 direct_pid=$last_pid
-conns=8 run "(c) reference: the same, every variant from its original" "$direct_pid" "http://$direct" "$work/srcset.paths"
+conns=8
+row "(c) reference: the same, every variant from its original" \
+  "$(replay "$direct_pid" "http://$direct" "$work/srcset.paths")" "$(hwm "$direct_pid") MiB"
 echo
 echo "Masters during (c): ${masters%, }"
 fi
