@@ -15,8 +15,10 @@
 #             cache is on. Run twice: with decode-once masters, and with --master-cache-size 0
 #             (every variant from its original) as the reference. The workload is fixed, so
 #             its length is not SECONDS.
+# (d) srcset by format — (c)'s URLs one output format at a time (600 each), masters and
+#             reference: the decode the masters remove against the encode they cannot.
 # For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
-# LOAD_ONLY=c (or a, b, ac, ...) runs only those workloads.
+# LOAD_ONLY=c (or a, b, ad, ...) runs only those workloads.
 # Needs a release build, wrk and nginx (Debian packages; installed if missing) and the corpus.
 set -euo pipefail
 
@@ -120,7 +122,7 @@ echo
 echo "| workload | req/s | server CPU ms/req | p50 | p99 | peak RSS |"
 echo "|---|---|---|---|---|---|"
 
-want() { [[ ${LOAD_ONLY:-abc} == *$1* ]]; }
+want() { [[ ${LOAD_ONLY:-abcd} == *$1* ]]; }
 
 # The 12 MP photo of (a) and (b).
 cp "$corpus/photos/libavif-dog_exif_extended_xmp_icc.jpg" "$work/root/big.jpg"
@@ -200,7 +202,7 @@ done
 kill "$hit_pid" "$nginx_master" 2>/dev/null || true
 fi
 
-if want c; then
+if want c || want d; then
 
 # (c) the srcset workload, with decode-once masters and without: 50 originals from the corpus
 # photos (re-encoded crops at camera size, so each is a distinct 10–16 MP JPEG — the originals
@@ -230,6 +232,9 @@ kill "$gen_pid"
 # One fixed random order, the same for both servers.
 shuf --random-source=<(yes) "$work/srcset.paths" > "$work/srcset.shuffled"
 mv "$work/srcset.shuffled" "$work/srcset.paths"
+fi
+
+if want c; then
 # Room for every original's master (≤ 5 MP each, ~15 MB, plus the original it pins).
 serve srcset "$work/srcset.log" --max-queue 10000 --master-cache-size 1GiB
 srcset_pid=$last_pid
@@ -246,5 +251,23 @@ row "(c) reference: the same, every variant from its original" \
   "$(replay "$direct_pid" "http://$direct" "$work/srcset.paths")" "$(hwm "$direct_pid") MiB"
 echo
 echo "Masters during (c): ${masters%, }"
+echo
+fi
+
+if want d; then
+# (d) the same workload one output format at a time (each format's 600 URLs, in the same order),
+# on fresh servers: where the CPU goes that masters cannot remove.
+conns=8
+for fm in jpg webp avif; do
+  grep "fm=$fm\$" "$work/srcset.paths" > "$work/srcset.$fm"
+  serve srcset "$work/srcset-$fm.log" --max-queue 10000 --master-cache-size 1GiB
+  row "(d) srcset, $fm only: 600 URLs, decode-once masters" \
+    "$(replay "$last_pid" "http://$srcset" "$work/srcset.$fm")" "$(hwm "$last_pid") MiB"
+  kill "$last_pid"
+  serve direct "$work/direct-$fm.log" --max-queue 10000 --master-cache-size 0
+  row "(d) reference: the same, every variant from its original" \
+    "$(replay "$last_pid" "http://$direct" "$work/srcset.$fm")" "$(hwm "$last_pid") MiB"
+  kill "$last_pid"
+done
 fi
 echo "Command: benches/load.sh $seconds"
