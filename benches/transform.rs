@@ -16,6 +16,9 @@
 //!   decode-once masters against rendering each from its original.
 //! - `avif_effort`: encoder effort 0–4 on the same image, for `encode::AVIF_EFFORT`.
 //! - `request`: URL parsing and cache-key building.
+//! - `analytics/record`: what every served image records for `/analytics`, one thread against
+//!   one thread per core all recording the same hot key (the hit benchmark's case) — equal
+//!   times per record mean the threads never wait for each other.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -376,6 +379,43 @@ fn parse(c: &mut Criterion) {
     });
 }
 
+/// `Analytics::record` on one hot key: per record, from one thread and from one thread per
+/// core at once (wall time per record per thread; contention shows as the second growing).
+fn analytics(c: &mut Criterion) {
+    use refract::analytics::{Analytics, Served};
+    use refract::cache::Lookup;
+    let served = Served {
+        key: "photos/hero.jpg",
+        format: Format::Webp,
+        dpr: 2.0,
+        width: 800,
+        bytes: 21_344,
+        original_bytes: 1_200_000,
+        lookup: Lookup::Hit,
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut group = c.benchmark_group("analytics/record");
+    for threads in [1, cores] {
+        group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, &n| {
+            let analytics = Analytics::new(100);
+            b.iter_custom(|iters| {
+                let start = std::time::Instant::now();
+                std::thread::scope(|scope| {
+                    for _ in 0..n {
+                        scope.spawn(|| {
+                            for _ in 0..iters {
+                                analytics.record(served);
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     miss,
@@ -384,6 +424,7 @@ criterion_group!(
     coalesce,
     srcset_cpu,
     avif_effort,
-    parse
+    parse,
+    analytics
 );
 criterion_main!(benches);

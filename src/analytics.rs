@@ -8,9 +8,17 @@
 //! of the entry it replaced), never underestimated. Numbers are per process since start: for the
 //! fleet, aggregate the Prometheus metrics (`refract_requests_total`, `refract_response_bytes_total`)
 //! or the access logs.
+//!
+//! Recording is on every image response, hits included, so it must not make requests wait for
+//! each other: each thread records into its own shard (a mutex only that thread and an
+//! `/analytics` reader take), and reading merges the shards. Shards' top-K tables merge as
+//! mergeable summaries do: a key missing from a full shard may have been counted there up to
+//! that shard's smallest count, which is added to its count and to its error, so the merged
+//! count still never underestimates.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::access_log::json_string;
 use crate::cache::Lookup;
@@ -60,7 +68,7 @@ struct TopEntry {
     bytes: u64,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct State {
     top: HashMap<String, TopEntry>,
     formats: HashMap<&'static str, Tally>,
@@ -72,25 +80,50 @@ struct State {
     lookups: u64,
 }
 
-/// Bounded request statistics, shared by every connection (one short critical section per
-/// served image; never held across an `await`).
+/// Gives each thread its shard index, once.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Bounded request statistics, shared by every connection: one shard per thread (see the
+/// module docs), each lock held for a few counter updates and never across an `await`.
 pub struct Analytics {
     capacity: usize,
-    state: Mutex<State>,
+    shards: Box<[Mutex<State>]>,
 }
 
 impl Analytics {
     /// Analytics keeping the `capacity` most requested originals.
     pub fn new(capacity: usize) -> Analytics {
+        // Two per core: the async workers (which record) rarely share one.
+        let shards = std::thread::available_parallelism()
+            .map_or(4, |n| n.get() * 2)
+            .clamp(2, 64);
         Analytics {
             capacity: capacity.max(1),
-            state: Mutex::new(State::default()),
+            shards: (0..shards).map(|_| Mutex::new(State::default())).collect(),
         }
+    }
+
+    /// This thread's shard.
+    fn shard(&self) -> MutexGuard<'_, State> {
+        let index = SHARD.with(|i| *i) % self.shards.len();
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of every shard, each locked only while it is copied.
+    fn snapshot(&self) -> Vec<State> {
+        self.shards
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
     }
 
     /// Record one served image.
     pub fn record(&self, served: Served<'_>) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.shard();
         s.bytes_served += served.bytes;
         s.bytes_original += served.original_bytes;
         s.lookups += 1;
@@ -136,20 +169,75 @@ impl Analytics {
         top.insert(key.to_owned(), entry);
     }
 
-    /// Number of keys tracked (never more than the capacity).
+    /// Number of entries tracked over all shards (at most the capacity in each).
     pub fn tracked_keys(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .top
-            .len()
+        self.snapshot().iter().map(|s| s.top.len()).sum()
+    }
+
+    /// The shards' top-K tables as one, best first, at most `capacity` long: counts summed,
+    /// plus, for each full shard a key is missing from, that shard's smallest count (on the
+    /// count and on the error).
+    fn merged_top(&self, shards: &[State]) -> Vec<(String, TopEntry)> {
+        let floors: Vec<u64> = shards
+            .iter()
+            .map(|s| {
+                if s.top.len() < self.capacity {
+                    0
+                } else {
+                    s.top.values().map(|e| e.requests).min().unwrap_or(0)
+                }
+            })
+            .collect();
+        let mut merged: HashMap<&str, TopEntry> = HashMap::new();
+        for s in shards {
+            for key in s.top.keys() {
+                merged.entry(key).or_default();
+            }
+        }
+        for (key, total) in &mut merged {
+            for (s, floor) in shards.iter().zip(&floors) {
+                match s.top.get(*key) {
+                    Some(e) => {
+                        total.requests += e.requests;
+                        total.error += e.error;
+                        total.bytes += e.bytes;
+                    }
+                    None => {
+                        total.requests += floor;
+                        total.error += floor;
+                    }
+                }
+            }
+        }
+        let mut top: Vec<(String, TopEntry)> =
+            merged.into_iter().map(|(k, e)| (k.to_owned(), e)).collect();
+        top.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(&b.0)));
+        top.truncate(self.capacity);
+        top
     }
 
     /// The `/analytics` document.
     pub fn to_json(&self) -> String {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut top: Vec<(&String, &TopEntry)> = s.top.iter().collect();
-        top.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+        let shards = self.snapshot();
+        let top = self.merged_top(&shards);
+        let mut s = State::default();
+        for shard in &shards {
+            s.bytes_served += shard.bytes_served;
+            s.bytes_original += shard.bytes_original;
+            s.hits += shard.hits;
+            s.lookups += shard.lookups;
+            for (total, n) in s.widths.iter_mut().zip(shard.widths) {
+                *total += n;
+            }
+            for (name, t) in &shard.formats {
+                let total = s.formats.entry(name).or_default();
+                total.requests += t.requests;
+                total.bytes += t.bytes;
+            }
+            for (tenths, n) in &shard.dpr {
+                *s.dpr.entry(*tenths).or_default() += n;
+            }
+        }
         let top_json: Vec<String> = top
             .iter()
             .map(|(k, e)| {
@@ -239,5 +327,76 @@ mod tests {
         assert!(json.contains(r#""dpr":{"2":102000}"#));
         assert!(json.contains(r#""<=960":102000"#));
         assert!(json.contains(r#""cache_hit_ratio":0.0000"#));
+    }
+
+    /// The `requests` and `error` of `key` in the document.
+    fn counts(json: &str, key: &str) -> (u64, u64) {
+        let at = json.find(&format!(r#""key":"{key}""#)).expect("key listed");
+        let field = |name: &str| -> u64 {
+            let rest = &json[at..];
+            let start = rest.find(&format!(r#""{name}":"#)).unwrap() + name.len() + 3;
+            let digits: String = rest[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().unwrap()
+        };
+        (field("requests"), field("error"))
+    }
+
+    #[test]
+    fn threads_record_without_losing_a_count() {
+        let a = Analytics::new(100);
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let a = &a;
+                scope.spawn(move || {
+                    for i in 0..20_000u32 {
+                        a.record(served(&format!("t{t}/{i}.jpg")));
+                        if i % 10 == 0 {
+                            a.record(served("hero.jpg"));
+                        }
+                    }
+                });
+            }
+        });
+        let json = a.to_json();
+        // Every shard that filled up kept hero.jpg (it outranks the one-off keys), so its
+        // merged count is exact; the totals add up over the shards.
+        assert_eq!(counts(&json, "hero.jpg"), (8_000, 0), "{json:.300}");
+        assert!(json.starts_with(r#"{"top":[{"key":"hero.jpg""#));
+        assert!(json.contains(r#""webp":{"requests":88000,"#));
+        assert!(json.contains(r#""bytes_served":880000"#));
+        assert!(json.contains(r#""dpr":{"2":88000}"#));
+    }
+
+    #[test]
+    fn a_key_evicted_from_one_shard_is_never_undercounted() {
+        let a = Analytics::new(4);
+        // On one thread: "x" three times, then enough one-off keys to push it out.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..3 {
+                    a.record(served("x"));
+                }
+                for i in 0..40 {
+                    a.record(served(&format!("one-off/{i}")));
+                }
+            });
+        });
+        // On another: "x" five more times.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    a.record(served("x"));
+                }
+            });
+        });
+        let (requests, error) = counts(&a.to_json(), "x");
+        assert!(requests >= 8, "x counted {requests}, sent 8");
+        assert!(
+            requests - error <= 8,
+            "x: {requests} - {error} claims more than 8"
+        );
     }
 }
