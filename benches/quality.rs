@@ -17,7 +17,8 @@
 //!    distance, CPU per request. `fm=auto` for a browser that takes AVIF is the AVIF row.
 //! 2. **Effort** — AVIF and WebP encoder effort at the default quality, encoding the 640-px
 //!    reference pixels: encode CPU against WebP's, bytes, distance.
-//! 3. **Quality ladders** at 640 px, at the chosen efforts: how bytes and distance trade.
+//! 3. **Quality ladders** at 640 px, at the chosen efforts: how bytes and distance trade; and
+//!    AVIF at efforts 2–4 and lower qualities, where its bytes would reach 0.6× JPEG q80's.
 //!
 //! `cargo test --benches` runs a smoke version (one photo, 320 px, the defaults table).
 
@@ -175,6 +176,19 @@ fn main() {
                 format!("AVIF q{q} effort {AVIF_EFFORT}"),
                 avif(q, AVIF_EFFORT),
             ));
+        }
+        // Dearer efforts at lower quality: where AVIF would reach 0.6x JPEG q80's bytes at
+        // JPEG's distance, and at what CPU.
+        for (effort, q) in [
+            (2, 62),
+            (2, 64),
+            (3, 60),
+            (3, 62),
+            (3, 64),
+            (4, 60),
+            (4, 62),
+        ] {
+            candidates.push((format!("AVIF q{q} effort {effort}"), avif(q, effort)));
         }
         for q in [60, 70, 75, 80, 90] {
             candidates.push((
