@@ -15,7 +15,8 @@
 //! - `srcset_cpu` (printed): the 36 srcset variants of 4, 8 and 12 MP originals, CPU with
 //!   decode-once masters against rendering each from its original.
 //! - `avif_effort`: encoder effort 0–4 on the same image, for `encode::AVIF_EFFORT`.
-//! - `request`: URL parsing and cache-key building.
+//! - `request`: URL parsing and cache-key building; signing a URL and checking a signature.
+//! - `plan`: geometry planning (sizes, crop window, canvas) for a 12 MP original.
 //! - `analytics/record`: what every served image records for `/analytics`, one thread against
 //!   one thread per core all recording the same hot key (the hit benchmark's case) — equal
 //!   times per record mean the threads never wait for each other.
@@ -25,8 +26,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use refract::request::signature::{sign_url, Verifier};
 use refract::request::{AcceptClass, ImageRequest, ParamLimits};
 use refract::transform::encode::{default_quality, AVIF_EFFORT, WEBP_EFFORT};
+use refract::transform::plan::{plan, Size};
 use refract::transform::vips::{self, Image, SaveOptions, ThumbnailOptions};
 use refract::{format::Format, App, Config};
 
@@ -377,6 +380,36 @@ fn parse(c: &mut Criterion) {
             req.variant(AcceptClass::Avif).cache_key()
         })
     });
+    let key = "a-signing-key-of-at-least-32-bytes!!";
+    let url = "/photos/summer%20trip/cat.jpg?w=400&h=300&dpr=2&fit=crop&q=75";
+    c.bench_function("request/sign_url", |b| {
+        b.iter(|| sign_url(key.as_bytes(), url, Some(4_102_444_800)))
+    });
+    let signed = sign_url(key.as_bytes(), url, Some(4_102_444_800));
+    let (path, query) = signed.split_once('?').unwrap();
+    let verifier = Verifier::new(&[key.to_owned()]).unwrap();
+    c.bench_function("request/verify_signature", |b| {
+        b.iter(|| verifier.verify(path, Some(query), 1_800_000_000).unwrap())
+    });
+}
+
+/// Geometry planning for a 12 MP original: a proportional width, a focal-point crop, and a
+/// padded fit — the arithmetic before any pixel is touched.
+fn geometry(c: &mut Criterion) {
+    let source = Size::new(4032, 3024);
+    let mut group = c.benchmark_group("plan");
+    for (name, query) in [
+        ("width", "w=640"),
+        (
+            "crop_focalpoint",
+            "w=400&h=400&fit=crop&crop=focalpoint&fp-x=0.3&fp-y=0.6",
+        ),
+        ("fill_pad", "w=800&h=300&fit=fill&bg=ffffff"),
+    ] {
+        let params = request(query).params;
+        group.bench_function(name, |b| b.iter(|| plan(source, &params, 8192).unwrap()));
+    }
+    group.finish();
 }
 
 /// `Analytics::record` on one hot key: per record, from one thread and from one thread per
@@ -425,6 +458,7 @@ criterion_group!(
     srcset_cpu,
     avif_effort,
     parse,
+    geometry,
     analytics
 );
 criterion_main!(benches);
