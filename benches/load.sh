@@ -7,7 +7,7 @@
 #             every request is a transform (the original stays in the originals cache), scaled
 #             from the photo's decode-once master; again with masters off as the reference.
 # (b) hit   — one URL at 32 connections, against nginx serving the same bytes from a file
-#             (sendfile on; the two take turns, median of three rounds each); for a typical
+#             (sendfile on; the two take turns, median of five 6-s rounds each); for a typical
 #             ~21 KB variant and for a large ~87 KB one.
 # (c) srcset — 50 originals x 6 widths x 2 DPR x 3 formats (1,800 URLs) in random order, as
 #             pages full of srcsets ask for them: each URL once, in one fixed shuffled order,
@@ -18,7 +18,9 @@
 # (d) srcset by format — (c)'s URLs one output format at a time (600 each), masters and
 #             reference: the decode the masters remove against the encode they cannot.
 # For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
-# LOAD_ONLY=c (or a, b, ad, ...) runs only those workloads.
+# LOAD_ONLY=c (or a, b, ad, ...) runs only those workloads. A full run (no LOAD_ONLY) also
+# writes its report (machine, table, command) into BENCHMARKS.md, between the bench-load
+# markers of its Load section.
 # Needs a release build, wrk and nginx (Debian packages; installed if missing) and the corpus.
 set -euo pipefail
 
@@ -57,6 +59,10 @@ serve() { # serve VAR LOG ARGS... -> VAR=address, last_pid=its pid
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
 clk=$(getconf CLK_TCK)
+report=$work/report.md
+say() { printf '%s\n' "$*" | tee -a "$report"; } # a line of the report: printed and kept
+rounds=()
+masters=
 
 # wrk script: random paths from a file, one per line.
 cat > "$work/paths.lua" <<'EOF'
@@ -81,9 +87,9 @@ measure() { # measure PID TICKS-FN URL [paths-file] -> "req/s cpu-ms/req p50 p99
   local before after out reqs
   before=$($count "$pid")
   if [ -n "$paths" ]; then
-    out=$(PATHS=$paths wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s --latency -s "$work/paths.lua" "$url")
+    out=$(PATHS=$paths wrk -t2 -c"$conns" -d"${dur:-$seconds}s" --timeout 10s --latency -s "$work/paths.lua" "$url")
   else
-    out=$(wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s --latency -H 'Accept: image/avif,image/webp,*/*' "$url")
+    out=$(wrk -t2 -c"$conns" -d"${dur:-$seconds}s" --timeout 10s --latency -H 'Accept: image/avif,image/webp,*/*' "$url")
   fi
   after=$($count "$pid")
   check_2xx "$url" "$out"
@@ -107,20 +113,20 @@ check_2xx() { # check_2xx URL WRK-OUTPUT: a run with error answers measures the 
     exit 1
   fi
 }
-median() { sort -n -k1,1 "$1" | sed -n '2p'; } # the middle of three rounds, by req/s
+median() { sort -n -k1,1 "$1" | sed -n "$(( ($(wc -l < "$1") + 1) / 2 ))p"; } # by req/s
 row() { # row NAME "req/s cpu p50 p99" RSS -> a table row
   local fields
   read -r -a fields <<< "$2"
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "${fields[0]}" "${fields[1]}" "${fields[2]}" "${fields[3]}" "$3"
+  say "$(printf '| %s | %s | %s | %s | %s | %s |' "$1" "${fields[0]}" "${fields[1]}" "${fields[2]}" "${fields[3]}" "$3")"
 }
 run() { # run NAME PID URL [paths-file] -> a table row
   row "$1" "$(measure "$2" ticks "$3" "${4:-}")" "$(hwm "$2") MiB"
 }
 
-echo "Machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'); $seconds s per wrk run (a, b), wrk -t2; (c) replays its fixed list."
-echo
-echo "| workload | req/s | server CPU ms/req | p50 | p99 | peak RSS |"
-echo "|---|---|---|---|---|---|"
+say "Run of $(date -u +%F). Machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'); (a) $seconds-s wrk runs, (b) five 6-s rounds each, wrk -t2; (c) and (d) replay their fixed lists."
+say
+say "| workload | req/s | server CPU ms/req | p50 | p99 | peak RSS |"
+say "|---|---|---|---|---|---|"
 
 want() { [[ ${LOAD_ONLY:-abcd} == *$1* ]]; }
 
@@ -151,7 +157,8 @@ if want b; then
 # tcp_nopush), access logs off on both sides. Its workers run as an unprivileged user, so the
 # files must be world-readable: without that every answer is a tiny 403 and the "reference" is
 # fast for the wrong reason (check_2xx refuses such a run). The machine is shared and noisy, so
-# refract and nginx take turns, three rounds each, and the median round is reported.
+# refract and nginx take turns, five short rounds each (a noisy neighbour's burst then lands
+# on both), and the median round is reported.
 chmod 755 "$work" "$work/static"
 cp "$corpus/photos/kde-ColorfulCups-2560x1600.jpg" "$work/root/cups.jpg"
 serve hit "$work/hit.log"
@@ -191,13 +198,13 @@ for case in cups big; do
   [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/$case.webp")" = "200 $bytes" ] \
     || { echo "nginx does not serve $case.webp (200, $bytes bytes)" >&2; exit 1; }
   rm -f "$work/rounds.refract" "$work/rounds.nginx"
-  for round in 1 2 3; do
-    conns=32 measure "$hit_pid" ticks "http://$hit$url" >> "$work/rounds.refract"
-    conns=32 measure "$nginx_master" group_ticks "http://127.0.0.1:$port/$case.webp" >> "$work/rounds.nginx"
+  for round in 1 2 3 4 5; do
+    dur=6 conns=32 measure "$hit_pid" ticks "http://$hit$url" >> "$work/rounds.refract"
+    dur=6 conns=32 measure "$nginx_master" group_ticks "http://127.0.0.1:$port/$case.webp" >> "$work/rounds.nginx"
   done
   row "(b) hit: one URL ($kb KB WebP), 32 connections" "$(median "$work/rounds.refract")" "$(hwm "$hit_pid") MiB"
   row "(b) reference: nginx, the same $kb KB from a file" "$(median "$work/rounds.nginx")" "–"
-  echo "    (b) rounds, req/s: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' ')" >&2
+  rounds+=("$kb KB: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' ')")
 done
 kill "$hit_pid" "$nginx_master" 2>/dev/null || true
 fi
@@ -249,9 +256,6 @@ direct_pid=$last_pid
 conns=8
 row "(c) reference: the same, every variant from its original" \
   "$(replay "$direct_pid" "http://$direct" "$work/srcset.paths")" "$(hwm "$direct_pid") MiB"
-echo
-echo "Masters during (c): ${masters%, }"
-echo
 fi
 
 if want d; then
@@ -270,4 +274,26 @@ for fm in jpg webp avif; do
   kill "$last_pid"
 done
 fi
-echo "Command: benches/load.sh $seconds"
+say
+[ ${#rounds[@]} -gt 0 ] && say "(b) req/s per round: ${rounds[0]}; ${rounds[1]}."
+[ -n "$masters" ] && say "Masters during (c): ${masters%, }."
+say "Command: \`benches/load.sh $seconds\`${LOAD_ONLY:+ with LOAD_ONLY=$LOAD_ONLY}."
+
+# A full run replaces the generated block of BENCHMARKS.md (between its bench-load markers);
+# the analysis around it is written by hand.
+if [ -z "${LOAD_ONLY:-}" ]; then
+  python3 - "$here/BENCHMARKS.md" "$report" <<'PY'
+import sys
+path, report = sys.argv[1], open(sys.argv[2]).read()
+text = open(path).read()
+begin, end = "<!-- bench-load:begin -->", "<!-- bench-load:end -->"
+if begin not in text or end not in text:
+    sys.exit("load: BENCHMARKS.md has no bench-load markers; results only printed")
+head, rest = text.split(begin, 1)
+tail = rest.split(end, 1)[1]
+open(path, "w").write(head + begin + "\n" + report + end + tail)
+PY
+  echo "load: results written to BENCHMARKS.md" >&2
+else
+  echo "load: LOAD_ONLY is set, so BENCHMARKS.md is left as it is" >&2
+fi
