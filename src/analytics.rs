@@ -80,6 +80,27 @@ struct State {
     lookups: u64,
 }
 
+impl State {
+    /// Add `other`'s counters (everything but the top-K table) to these.
+    fn add_counts(&mut self, other: &State) {
+        self.bytes_served += other.bytes_served;
+        self.bytes_original += other.bytes_original;
+        self.hits += other.hits;
+        self.lookups += other.lookups;
+        for (total, n) in self.widths.iter_mut().zip(other.widths) {
+            *total += n;
+        }
+        for (name, t) in &other.formats {
+            let total = self.formats.entry(name).or_default();
+            total.requests += t.requests;
+            total.bytes += t.bytes;
+        }
+        for (tenths, n) in &other.dpr {
+            *self.dpr.entry(*tenths).or_default() += n;
+        }
+    }
+}
+
 /// Gives each thread its shard index, once.
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
@@ -177,7 +198,7 @@ impl Analytics {
     /// The shards' top-K tables as one, best first, at most `capacity` long: counts summed,
     /// plus, for each full shard a key is missing from, that shard's smallest count (on the
     /// count and on the error).
-    fn merged_top(&self, shards: &[State]) -> Vec<(String, TopEntry)> {
+    fn merged_top<'a>(&self, shards: &'a [State]) -> Vec<(&'a str, TopEntry)> {
         let floors: Vec<u64> = shards
             .iter()
             .map(|s| {
@@ -209,9 +230,8 @@ impl Analytics {
                 }
             }
         }
-        let mut top: Vec<(String, TopEntry)> =
-            merged.into_iter().map(|(k, e)| (k.to_owned(), e)).collect();
-        top.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(&b.0)));
+        let mut top: Vec<(&str, TopEntry)> = merged.into_iter().collect();
+        top.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
         top.truncate(self.capacity);
         top
     }
@@ -222,21 +242,7 @@ impl Analytics {
         let top = self.merged_top(&shards);
         let mut s = State::default();
         for shard in &shards {
-            s.bytes_served += shard.bytes_served;
-            s.bytes_original += shard.bytes_original;
-            s.hits += shard.hits;
-            s.lookups += shard.lookups;
-            for (total, n) in s.widths.iter_mut().zip(shard.widths) {
-                *total += n;
-            }
-            for (name, t) in &shard.formats {
-                let total = s.formats.entry(name).or_default();
-                total.requests += t.requests;
-                total.bytes += t.bytes;
-            }
-            for (tenths, n) in &shard.dpr {
-                *s.dpr.entry(*tenths).or_default() += n;
-            }
+            s.add_counts(shard);
         }
         let top_json: Vec<String> = top
             .iter()
