@@ -94,17 +94,26 @@ measure() { # measure PID TICKS-FN URL [paths-file] -> "req/s cpu-ms/req p50 p99
   after=$($count "$pid")
   check_2xx "$url" "$out"
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
-    "$(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')")" \
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" "$(per_request "$before" "$after" "$reqs")" \
     "$(echo "$out" | awk '$1 == "50%" {print $2}')" "$(echo "$out" | awk '$1 == "99%" {print $2}')"
 }
 replay() { # replay PID URL PATHS -> "req/s cpu-ms/req p50 p99": every path once, in order
-  local pid=$1 before after out
+  local pid=$1 before after out rps p50 p99 reqs
   before=$(ticks "$pid")
   out=$(python3 "$here/benches/replay.py" "$2" "$3" "$conns")
   after=$(ticks "$pid")
   read -r rps p50 p99 reqs <<< "$out"
-  echo "$rps $(python3 -c "print(f'{($after - $before) * 1000 / $clk / max($reqs, 1):.3f}')") $p50 $p99"
+  echo "$rps $(per_request "$before" "$after" "$reqs") $p50 $p99"
+}
+per_request() { # per_request TICKS-BEFORE TICKS-AFTER REQUESTS -> CPU ms per request
+  python3 -c "print(f'{($2 - $1) * 1000 / $clk / max($3, 1):.3f}')"
+}
+replayed() { # replayed NAME PATHS LOG SERVE-ARGS... -> a table row; the server stays up
+  local name=$1 paths=$2 log=$3 # (last_pid, at $address)
+  shift 3
+  serve address "$log" --max-queue 10000 "$@"
+  conns=8
+  row "$name" "$(replay "$last_pid" "http://$address" "$paths")" "$(hwm "$last_pid") MiB"
 }
 check_2xx() { # check_2xx URL WRK-OUTPUT: a run with error answers measures the wrong thing
   if echo "$2" | grep -q 'Non-2xx'; then
@@ -243,34 +252,26 @@ fi
 
 if want c; then
 # Room for every original's master (≤ 5 MP each, ~15 MB, plus the original it pins).
-serve srcset "$work/srcset.log" --max-queue 10000 --master-cache-size 1GiB
-srcset_pid=$last_pid
-conns=8
-row "(c) srcset: 1,800 URLs over 50 originals, decode-once masters" \
-  "$(replay "$srcset_pid" "http://$srcset" "$work/srcset.paths")" "$(hwm "$srcset_pid") MiB"
-masters=$(curl -sf "http://$srcset/metrics" | sed -n 's/^refract_masters_total{result="\(.*\)"} \(.*\)/\1 \2,/p' | tr '\n' ' ')
-kill "$srcset_pid"
+replayed "(c) srcset: 1,800 URLs over 50 originals, decode-once masters" "$work/srcset.paths" \
+  "$work/srcset.log" --master-cache-size 1GiB
+masters=$(curl -sf "http://$address/metrics" | sed -n 's/^refract_masters_total{result="\(.*\)"} \(.*\)/\1 \2,/p' | tr '\n' ' ')
+kill "$last_pid"
 # The reference: the same workload with every variant rendered from its original.
-serve direct "$work/direct.log" --max-queue 10000 --master-cache-size 0
-direct_pid=$last_pid
-conns=8
-row "(c) reference: the same, every variant from its original" \
-  "$(replay "$direct_pid" "http://$direct" "$work/srcset.paths")" "$(hwm "$direct_pid") MiB"
+replayed "(c) reference: the same, every variant from its original" "$work/srcset.paths" \
+  "$work/direct.log" --master-cache-size 0
+kill "$last_pid"
 fi
 
 if want d; then
 # (d) the same workload one output format at a time (each format's 600 URLs, in the same order),
 # on fresh servers: where the CPU goes that masters cannot remove.
-conns=8
 for fm in jpg webp avif; do
   grep "fm=$fm\$" "$work/srcset.paths" > "$work/srcset.$fm"
-  serve srcset "$work/srcset-$fm.log" --max-queue 10000 --master-cache-size 1GiB
-  row "(d) srcset, $fm only: 600 URLs, decode-once masters" \
-    "$(replay "$last_pid" "http://$srcset" "$work/srcset.$fm")" "$(hwm "$last_pid") MiB"
+  replayed "(d) srcset, $fm only: 600 URLs, decode-once masters" "$work/srcset.$fm" \
+    "$work/srcset-$fm.log" --master-cache-size 1GiB
   kill "$last_pid"
-  serve direct "$work/direct-$fm.log" --max-queue 10000 --master-cache-size 0
-  row "(d) reference: the same, every variant from its original" \
-    "$(replay "$last_pid" "http://$direct" "$work/srcset.$fm")" "$(hwm "$last_pid") MiB"
+  replayed "(d) reference: the same, every variant from its original" "$work/srcset.$fm" \
+    "$work/direct-$fm.log" --master-cache-size 0
   kill "$last_pid"
 done
 fi

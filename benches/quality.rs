@@ -448,18 +448,26 @@ fn distance(reference: &Path, distorted: &Path) -> Distance {
 /// SSIMULACRA2 score from `ssimulacra2_rs` (crates.io, BSD-2-Clause; installed by
 /// `make bench-quality` into ~/.cache/refract, or found on PATH).
 fn ssimulacra2(reference: &Path, distorted: &Path) -> f64 {
-    let out = Command::new(ssimulacra2_bin())
-        .arg("image")
-        .arg(reference)
-        .arg(distorted)
-        .output()
-        .expect("ssimulacra2_rs runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "ssimulacra2_rs failed: {text}");
+    let mut command = Command::new(ssimulacra2_bin());
+    command.arg("image");
+    let text = metric_output(command, reference, distorted);
     text.trim()
         .strip_prefix("Score:")
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected ssimulacra2_rs output: {text}"))
+}
+
+/// Run a metric program on `reference` and `distorted` (appended to `command`): its stdout.
+fn metric_output(mut command: Command, reference: &Path, distorted: &Path) -> String {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let out = command
+        .arg(reference)
+        .arg(distorted)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{program} failed: {text}");
+    text
 }
 
 fn ssimulacra2_bin() -> PathBuf {
@@ -470,13 +478,7 @@ fn ssimulacra2_bin() -> PathBuf {
 
 /// (max distance, 3-norm) from libjxl's `butteraugli_main`.
 fn butteraugli(reference: &Path, distorted: &Path) -> (f64, f64) {
-    let out = Command::new("butteraugli_main")
-        .arg(reference)
-        .arg(distorted)
-        .output()
-        .expect("butteraugli_main runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "butteraugli_main failed: {text}");
+    let text = metric_output(Command::new("butteraugli_main"), reference, distorted);
     let mut lines = text.lines();
     let max = lines.next().and_then(|l| l.trim().parse().ok());
     let norm = lines
