@@ -17,6 +17,7 @@ use crate::request::signature::Verifier;
 use crate::request::{AcceptClass, ImageRequest, Key, ParamLimits};
 use crate::source::mounts::OriginalsCache;
 use crate::source::{Mounts, SourceSettings};
+use crate::store::{Purged, VariantStore};
 use crate::transform::master::Masters;
 use crate::transform::vips::{self, Version};
 use crate::transform::{Limits, Processor, Rendered};
@@ -37,6 +38,7 @@ struct Inner {
     analytics: Analytics,
     access_log: AccessLog,
     uploads: Option<crate::upload::Uploads>,
+    store: Option<VariantStore>,
     accepting: AtomicBool,
     vips: Version,
 }
@@ -118,6 +120,18 @@ impl App {
                 })
             }
         };
+        let store = match &config.variant_store {
+            None => None,
+            Some(url) => Some(VariantStore::new(
+                crate::store::open_backend(url, config.variant_store_timeout)?,
+                format!(
+                    "libvips {vips}; pipeline {}",
+                    crate::transform::PIPELINE_VERSION
+                ),
+                config.variant_store_timeout,
+                metrics.clone(),
+            )),
+        };
         let analytics = Analytics::new(config.analytics_top);
         let access_log = AccessLog::new(
             config.log_format,
@@ -135,6 +149,7 @@ impl App {
                 analytics,
                 access_log,
                 uploads,
+                store,
                 accepting: AtomicBool::new(true),
                 vips,
             }),
@@ -153,8 +168,9 @@ impl App {
         }
     }
 
-    /// The rendered variant of `request` for a client of `accept` class: from the cache, or
-    /// fetched and transformed (once, however many clients ask at the same moment).
+    /// The rendered variant of `request` for a client of `accept` class: from the memory cache,
+    /// else the variant store, else fetched and transformed (once, however many clients ask at
+    /// the same moment) and written behind to the store.
     pub async fn render(
         &self,
         request: &ImageRequest,
@@ -163,17 +179,59 @@ impl App {
         let variant = request.variant(accept);
         let cache_key = variant.cache_key();
         let inner = &self.inner;
-        inner
-            .cache
-            .get_or_render(cache_key, async move {
+        let from_store = AtomicBool::new(false);
+        let render = async {
+            let purge_tag = crate::store::purge_tag(variant.key.as_str());
+            let Some(store) = &inner.store else {
                 let original = inner
                     .mounts
                     .fetch(&variant.key)
                     .instrument(tracing::debug_span!("fetch", key = %variant.key))
                     .await?;
-                inner.processor.render(original, variant).await
-            })
-            .await
+                let mut rendered = inner.processor.render(original, variant).await?;
+                rendered.purge_tag = purge_tag;
+                return Ok(rendered);
+            };
+            let original = inner
+                .mounts
+                .fetch_identified(&variant.key)
+                .instrument(tracing::debug_span!("fetch", key = %variant.key))
+                .await?;
+            let location = store.locate(&cache_key, variant.key.as_str(), &original.digest);
+            let mut rendered = match store.get(&location).await {
+                Some(stored) => {
+                    from_store.store(true, Ordering::Relaxed);
+                    stored
+                }
+                None => {
+                    let rendered = inner.processor.render(original.bytes, variant).await?;
+                    store.put_behind(&location, &rendered);
+                    rendered
+                }
+            };
+            rendered.purge_tag = purge_tag;
+            Ok(rendered)
+        };
+        let (result, lookup) = inner.cache.get_or_render(&cache_key, render).await;
+        if lookup == Lookup::Miss && from_store.load(Ordering::Relaxed) {
+            return (result, Lookup::Store);
+        }
+        (result, lookup)
+    }
+
+    /// Drop every variant of the original `key`: from this replica's memory and from the
+    /// variant store (other replicas' memory keeps theirs until `--cache-ttl`).
+    pub async fn purge(&self, key: &Key) -> Result<Purged, Error> {
+        self.inner.cache.purge(key.as_str());
+        match &self.inner.store {
+            Some(store) => store.purge(key.as_str()).await,
+            None => Ok(Purged { stored: 0 }),
+        }
+    }
+
+    /// The durable variant store, when configured.
+    pub fn variant_store(&self) -> Option<&VariantStore> {
+        self.inner.store.as_ref()
     }
 
     /// The configured presets.

@@ -21,6 +21,8 @@ pub enum Lookup {
     Miss,
     /// Rendered by a concurrent request for the same variant, which this one waited for.
     Coalesced,
+    /// Read from the durable variant store (rendered earlier, by this or another replica).
+    Store,
 }
 
 impl Lookup {
@@ -30,6 +32,7 @@ impl Lookup {
             Lookup::Hit => "hit",
             Lookup::Miss => "miss",
             Lookup::Coalesced => "coalesced",
+            Lookup::Store => "store",
         }
     }
 }
@@ -68,18 +71,18 @@ impl RenderCache {
     /// ask for the same key at the same time.
     pub async fn get_or_render<F>(
         &self,
-        key: String,
+        key: &str,
         render: F,
     ) -> (Result<Arc<Rendered>, Error>, Lookup)
     where
         F: Future<Output = Result<Rendered, Error>>,
     {
-        if let Some(hit) = self.inner.get(&key).await {
+        if let Some(hit) = self.inner.get(key).await {
             return (Ok(hit), Lookup::Hit);
         }
         let entry = self
             .inner
-            .entry(key)
+            .entry(key.to_owned())
             .or_try_insert_with(async { render.await.map(Arc::new) })
             .await;
         match entry {

@@ -169,6 +169,35 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_MASTER_CACHE_SIZE", default_value = "128MiB", value_parser = parse_size)]
     pub master_cache_size: u64,
 
+    /// Keep rendered variants in a durable store shared by every replica: `s3://BUCKET/PREFIX`
+    /// (settings from AWS_*, as for sources) or `file:///DIR`. A miss in memory reads it before
+    /// rendering; renders are written behind. Off when unset.
+    #[arg(long, env = "REFRACT_VARIANT_STORE")]
+    pub variant_store: Option<String>,
+
+    /// A variant-store read slower than this counts as a miss (the variant is rendered).
+    #[arg(long, env = "REFRACT_VARIANT_STORE_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub variant_store_timeout: Duration,
+
+    /// The width ladder (device pixels, comma-separated): a width chosen by a request header
+    /// (Sec-CH-Width, or Sec-CH-DPR × w) snaps up to the next rung.
+    #[arg(long, env = "REFRACT_WIDTHS", value_delimiter = ',', default_values_t = crate::srcset::DEFAULT_WIDTHS)]
+    pub widths: Vec<u32>,
+
+    /// Also snap widths (and heights) written in the URL up to the ladder, bounding the renders
+    /// an unsigned URL space can cost.
+    #[arg(long, env = "REFRACT_SNAP_WIDTHS")]
+    pub snap_widths: bool,
+
+    /// The `q` values accepted (comma-separated); any other is refused (400) unless
+    /// --snap-qualities. Every quality is accepted when unset.
+    #[arg(long, env = "REFRACT_QUALITIES", value_delimiter = ',')]
+    pub qualities: Vec<u8>,
+
+    /// Move a `q` outside --qualities to the nearest listed value instead of refusing it.
+    #[arg(long, env = "REFRACT_SNAP_QUALITIES")]
+    pub snap_qualities: bool,
+
     /// Memory for rendered variants (bytes or units: 256MiB, 1GB).
     #[arg(long, env = "REFRACT_CACHE_SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub cache_size: u64,
@@ -248,7 +277,8 @@ pub struct ServeArgs {
     #[arg(long = "require-header", env = "REFRACT_REQUIRE_HEADERS", value_delimiter = ',', hide_env_values = true, value_parser = parse_header_pair)]
     pub require_headers: Vec<(String, String)>,
 
-    /// Bearer token required for /analytics (open when unset).
+    /// Bearer token required for /analytics (open when unset) and for POST /admin/purge
+    /// (refused when unset).
     #[arg(long, env = "REFRACT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
@@ -352,6 +382,12 @@ pub struct Config {
     pub originals_revalidate_after: Duration,
     /// Masters cache capacity in bytes (0: off).
     pub master_cache_size: u64,
+    /// The durable variant store's URL, when configured.
+    pub variant_store: Option<String>,
+    /// Slowest variant-store read before it counts as a miss.
+    pub variant_store_timeout: Duration,
+    /// The width ladder and quality list.
+    pub bounds: crate::request::Bounds,
     /// Cache capacity in bytes.
     pub cache_size: u64,
     /// Cache entry lifetime.
@@ -483,6 +519,9 @@ impl Config {
         if args.max_frames == 0 {
             return Err("--max-frames must be positive".into());
         }
+        if args.variant_store_timeout.is_zero() {
+            return Err("--variant-store-timeout must be positive".into());
+        }
         if args.transform_timeout.is_zero() {
             return Err("--transform-timeout must be positive".into());
         }
@@ -513,6 +552,14 @@ impl Config {
             originals_cache_size: args.originals_cache_size,
             originals_revalidate_after: args.originals_revalidate_after,
             master_cache_size: args.master_cache_size,
+            variant_store: args.variant_store.clone(),
+            variant_store_timeout: args.variant_store_timeout,
+            bounds: crate::request::Bounds::new(
+                &args.widths,
+                args.snap_widths,
+                &args.qualities,
+                args.snap_qualities,
+            )?,
             cache_size: args.cache_size,
             cache_ttl: args.cache_ttl,
             max_age: args.max_age,

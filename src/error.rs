@@ -94,6 +94,9 @@ pub enum Error {
     Overloaded,
     /// The transform ran past `--transform-timeout` and was abandoned.
     Timeout,
+    /// The durable variant store failed an operation that cannot fall back to rendering (a
+    /// purge). Reads and writes never produce this: they count and carry on.
+    StoreFailed(String),
     /// A failure on our side.
     Internal(String),
 }
@@ -121,7 +124,7 @@ impl Error {
             | Error::TooManyFrames { .. }
             | Error::UnsupportedFormat
             | Error::Undecodable(_) => 422,
-            Error::SourceFailed(_) => 502,
+            Error::SourceFailed(_) | Error::StoreFailed(_) => 502,
             Error::SourceTimeout => 504,
             Error::Internal(_) => 500,
             Error::Overloaded | Error::Timeout => 503,
@@ -152,6 +155,7 @@ impl Error {
             Error::Overloaded => "overloaded",
             Error::Timeout => "timeout",
             Error::Internal(_) => "internal",
+            Error::StoreFailed(_) => "store_failed",
             Error::Unauthorized(_) => "unauthorized",
             Error::ScopeMissing(_) => "scope_missing",
             Error::UploadTooLarge { .. } => "upload_too_large",
@@ -186,7 +190,9 @@ impl Error {
             | Error::SourceFailed(_)
             | Error::SourceTimeout
             | Error::SourceArchived => Blame::Source,
-            Error::Internal(_) | Error::Overloaded | Error::Timeout => Blame::Server,
+            Error::Internal(_) | Error::StoreFailed(_) | Error::Overloaded | Error::Timeout => {
+                Blame::Server
+            }
         }
     }
 
@@ -221,6 +227,7 @@ impl Error {
             Error::Overloaded => "too busy, try again shortly".into(),
             Error::Timeout => "the transform took too long".into(),
             Error::Internal(_) => "internal error".into(),
+            Error::StoreFailed(_) => "the variant store failed".into(),
             Error::Unauthorized(why) => format!("authorization required: {why}"),
             Error::ScopeMissing(scope) => format!("the token lacks the '{scope}' scope"),
             Error::UploadTooLarge { limit } => format!("upload is larger than {limit} bytes"),
@@ -253,6 +260,7 @@ impl fmt::Display for Error {
             Error::Undecodable(detail)
             | Error::SourceFailed(detail)
             | Error::SourceNotAllowed(detail)
+            | Error::StoreFailed(detail)
             | Error::Internal(detail) => {
                 write!(f, "{}: {}", self.code(), detail)
             }

@@ -10,6 +10,7 @@
 //! | [`server`] | accept loop, routes, response headers, graceful shutdown |
 //! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key |
 //! | [`cache`] | moka cache of rendered variants, byte-weighted, coalescing concurrent misses |
+//! | [`store`] | the durable variant store shared by replicas (S3 or a directory): read-through, write-behind, purge by original |
 //! | [`source`] | trait [`source::Source`], its implementations (directory, S3, HTTP, proxy), mounts, the originals cache, the SSRF defence |
 //! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
 //! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
@@ -35,6 +36,7 @@ pub mod request;
 pub mod server;
 pub mod source;
 pub mod srcset;
+pub mod store;
 pub mod transform;
 pub mod upload;
 

@@ -175,10 +175,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!(
             listen = %listener.local_addr().map_or(config.listen, |a| a),
             source = %app.source_description(),
+            variant_store = %app.variant_store().map_or("off".into(), |s| s.describe()),
             libvips = %app.vips_version(),
             "refract serving"
         );
         let log = app.access_log().clone();
+        let store_app = app.clone();
         let code = match server::run(listener, app, server::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -186,6 +188,10 @@ fn serve(args: ServeArgs) -> ExitCode {
                 ExitCode::from(1)
             }
         };
+        // Renders waiting to be written behind are not thrown away by a graceful stop.
+        if let Some(store) = store_app.variant_store() {
+            store.flush(Duration::from_secs(10)).await;
+        }
         // Every request answered has its line out before the process ends.
         log.flush(Duration::from_secs(5));
         code

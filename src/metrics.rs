@@ -35,7 +35,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// `refract_request_duration_seconds`: time from routing to response.
     pub request_duration: Histogram,
-    /// `refract_stage_duration_seconds{stage}`: `queue`, `fetch`, `transform`, `encode`.
+    /// `refract_stage_duration_seconds{stage}`: `store`, `queue`, `fetch`, `transform`, `encode`.
     pub stages: HistogramVec,
     /// `refract_cache_requests_total{result}`: `hit`, `miss`, `coalesced`.
     pub cache_requests: IntCounterVec,
@@ -77,6 +77,10 @@ pub struct Metrics {
     pub vips_memory: IntGauge,
     /// `refract_uploads_total{result}`: uploads by outcome (`created`, `exists`, or an error code).
     pub uploads: IntCounterVec,
+    /// `refract_variant_store_total{result}`: the durable variant store: reads (`hit`, `miss`,
+    /// `corrupt`, `read_error`), writes (`written`, `write_error`, `dropped` when the write
+    /// queue was full) and objects `purged`.
+    pub variant_store: IntCounterVec,
 }
 
 impl Metrics {
@@ -113,8 +117,9 @@ impl Metrics {
         let stages = HistogramVec::new(
             latency(
                 "refract_stage_duration_seconds",
-                "Time spent per stage of a cache miss: queue (waiting for a transform slot), \
-                 fetch (reading the original), transform (planning), encode (pixel work).",
+                "Time spent per stage of a cache miss: store (reading the variant store), queue \
+                 (waiting for a transform slot), fetch (reading the original), transform \
+                 (planning), encode (pixel work).",
             ),
             &["stage"],
         )
@@ -208,6 +213,12 @@ impl Metrics {
                 "Uploads by outcome: created, exists, or the error code.",
                 &["result"],
             ),
+            variant_store: counter_vec(
+                "refract_variant_store_total",
+                "Durable variant store: reads (hit, miss, corrupt, read_error), writes (written, \
+                 write_error, dropped when the write queue was full), objects purged.",
+                &["result"],
+            ),
             registry,
         }
     }
@@ -246,6 +257,8 @@ pub enum Stage {
     Transform,
     /// Encoding, which pulls (decodes, resizes) the pixels.
     Encode,
+    /// Reading the durable variant store.
+    Store,
 }
 
 impl Stage {
@@ -255,6 +268,7 @@ impl Stage {
             Stage::Fetch => "fetch",
             Stage::Transform => "transform",
             Stage::Encode => "encode",
+            Stage::Store => "store",
         }
     }
 }

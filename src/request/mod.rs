@@ -3,6 +3,7 @@
 //! is the cache key. Raw strings do not leave this module.
 
 pub mod accept;
+pub mod bounds;
 pub mod key;
 pub mod params;
 pub mod presets;
@@ -11,6 +12,7 @@ pub mod signature;
 use std::borrow::Cow;
 
 pub use accept::AcceptClass;
+pub use bounds::Bounds;
 pub use key::Key;
 pub use params::{Align, Crop, Fit, FormatChoice, Hints, ParamLimits, Params, Rgba, Varies};
 pub use presets::Presets;

@@ -53,7 +53,12 @@ pub fn image(
             ),
         )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(X_CACHE, lookup.as_str());
+        .header(X_CACHE, lookup.as_str())
+        // The original's purge key, for each CDN's tag purge (one name each: Fastly, Cloudflare,
+        // Varnish xkey).
+        .header("surrogate-key", &rendered.purge_tag)
+        .header("cache-tag", &rendered.purge_tag)
+        .header("xkey", &rendered.purge_tag);
     let vary: Vec<&str> = request
         .varies_on_accept()
         .then_some("Accept")

@@ -30,6 +30,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
             return response::metrics(app.metrics_text().await, head)
         }
         "/analytics" => return analytics(app, &req, head),
+        "/admin/purge" => return admin_purge(app, req).await,
         "/" if app.config().demo => return demo(app, head).await,
         "/upload" if req.method() == Method::POST => {
             if let Some(uploads) = app.uploads() {
@@ -97,8 +98,9 @@ async fn upload(
 }
 
 /// `DELETE /{key}` (with `--upload`): a token with the `delete` scope removes the original from
-/// its store and every cached variant of it; 204, or 404 when there was nothing. CDN copies
-/// expire by their max-age (purge the CDN separately).
+/// its store and every variant of it from this replica's memory and the variant store; 204, or
+/// 404 when there was nothing. CDN copies expire by their max-age: purge them by the purge key
+/// every image response carries (`Surrogate-Key`, `Cache-Tag`, `xkey`).
 async fn delete(
     app: &App,
     uploads: &crate::upload::Uploads,
@@ -112,7 +114,11 @@ async fn delete(
         let claims = uploads.auth.verify(authorization, "delete")?;
         let key = app.key(req.uri().path())?;
         app.mounts().delete(&key).await?;
-        app.cache().purge(key.as_str());
+        // The original is gone, so no stored variant of it can be served again (a fetch comes
+        // first); a store that fails to purge leaves objects for its expiry rule, not an error.
+        if let Err(e) = app.purge(&key).await {
+            tracing::warn!(%key, error = %e, "variant store purge failed after a delete");
+        }
         Ok::<_, Error>((key, claims))
     }
     .await;
@@ -183,13 +189,82 @@ async fn demo(app: &App, head: bool) -> Response<Full<Bytes>> {
     response::demo(html, head)
 }
 
-/// The `/analytics` document, behind the admin token when one is configured.
-fn analytics(app: &App, req: &Request<Incoming>, head: bool) -> Response<Full<Bytes>> {
-    let token = req
-        .headers()
+/// `POST /admin/purge` with the admin token and a JSON body `{"path": "/photos/cat.jpg"}` (a
+/// full URL is taken too; its query is ignored): every variant of that original leaves this
+/// replica's memory and the variant store. Answers the key, its purge key (for the CDN:
+/// `Surrogate-Key`, `Cache-Tag`, Varnish `xkey`) and the number of stored objects deleted.
+async fn admin_purge(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt as _;
+    /// Largest body read: a path is at most a few KiB.
+    const MAX_BODY: usize = 16 * 1024;
+    if req.method() != Method::POST {
+        return response::error(app, &Error::MethodNotAllowed, false);
+    }
+    let Some(expected) = app.config().admin_token.0.first() else {
+        return response::text(403, "admin purge needs --admin-token\n", false);
+    };
+    if !bearer(&req).is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
+        return response::text(401, "admin token required\n", false);
+    }
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return response::text(400, "body unreadable or larger than 16 KiB\n", false),
+    };
+    #[derive(serde::Deserialize)]
+    struct Purge {
+        path: String,
+    }
+    let result = async {
+        let purge: Purge = serde_json::from_slice(&body).map_err(|e| {
+            Error::bad_param("path", format!("expected {{\"path\": \"/key\"}}: {e}"))
+        })?;
+        let path = purge.path.trim();
+        // A full URL names its path; the query does not matter to a purge.
+        let path = match path.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => path,
+        };
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let key = app.key(path)?;
+        let purged = app.purge(&key).await?;
+        Ok::<_, Error>((key, purged))
+    }
+    .await;
+    match result {
+        Ok((key, purged)) => {
+            tracing::info!(%key, stored = purged.stored, "purged");
+            let body = serde_json::json!({
+                "key": key.as_str(),
+                "purge_key": crate::store::purge_tag(key.as_str()),
+                "stored_deleted": purged.stored,
+            });
+            response::json(body.to_string(), false)
+        }
+        Err(e) => {
+            let mut response = response::error(app, &e, false);
+            response.headers_mut().insert(
+                hyper::header::CACHE_CONTROL,
+                hyper::header::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+    }
+}
+
+/// The bearer token of a request, if any.
+fn bearer(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// The `/analytics` document, behind the admin token when one is configured.
+fn analytics(app: &App, req: &Request<Incoming>, head: bool) -> Response<Full<Bytes>> {
+    let token = bearer(req);
     match app.config().admin_token.0.first() {
         Some(expected)
             if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) =>
@@ -240,7 +315,10 @@ async fn image(
     );
     let request = match app.key(path).and_then(|key| {
         guard.source(app.mounts().kind_of(&key));
-        ImageRequest::with_presets(key, query, app.param_limits(), hints, app.presets())
+        let mut request =
+            ImageRequest::with_presets(key, query, app.param_limits(), hints, app.presets())?;
+        app.config().bounds.apply(&mut request.params)?;
+        Ok(request)
     }) {
         Ok(r) => r,
         Err(e) => return fail(guard, &e),

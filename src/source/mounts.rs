@@ -11,12 +11,13 @@
 //! if the store is failing at that moment the cached copy is served, so an outage does not take
 //! hot images down with it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::future::Cache;
 use percent_encoding::percent_decode_str;
+use sha2::{Digest as _, Sha256};
 
 use super::{Fetched, Original, Source, Stored, Validator};
 use crate::error::Error;
@@ -33,7 +34,32 @@ struct Mount {
 struct Cached {
     original: Original,
     checked: Instant,
+    /// SHA-256 of the bytes, computed the first time someone needs the original's identity.
+    digest: OnceLock<[u8; 32]>,
 }
+
+impl Cached {
+    fn new(original: Original) -> Cached {
+        Cached {
+            original,
+            checked: Instant::now(),
+            digest: OnceLock::new(),
+        }
+    }
+}
+
+/// An original's bytes and their SHA-256: what the variant store names variants by, so a
+/// changed original never meets its old variants.
+#[derive(Debug, Clone)]
+pub struct Identified {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// Their SHA-256.
+    pub digest: [u8; 32],
+}
+
+/// Originals at least this large are hashed on the blocking pool rather than on an async worker.
+const HASH_OFF_THREAD: usize = 256 * 1024;
 
 /// Bookkeeping bytes charged per cached original on top of key and body.
 const ENTRY_OVERHEAD: usize = 256;
@@ -188,10 +214,38 @@ impl Mounts {
 
     /// The original under `key`, from the originals cache or its source.
     pub async fn fetch(&self, key: &Key) -> Result<Bytes, Error> {
+        Ok(self.fetch_entry(key).await?.original.bytes.clone())
+    }
+
+    /// The original under `key` with its content hash (computed once per cached original).
+    pub async fn fetch_identified(&self, key: &Key) -> Result<Identified, Error> {
+        let entry = self.fetch_entry(key).await?;
+        let digest = match entry.digest.get() {
+            Some(digest) => *digest,
+            None => {
+                let bytes = entry.original.bytes.clone();
+                let hash = move || -> [u8; 32] { Sha256::digest(&bytes).into() };
+                let digest = if entry.original.bytes.len() >= HASH_OFF_THREAD {
+                    tokio::task::spawn_blocking(hash)
+                        .await
+                        .map_err(|e| Error::Internal(format!("hash task failed: {e}")))?
+                } else {
+                    hash()
+                };
+                *entry.digest.get_or_init(|| digest)
+            }
+        };
+        Ok(Identified {
+            bytes: entry.original.bytes.clone(),
+            digest,
+        })
+    }
+
+    async fn fetch_entry(&self, key: &Key) -> Result<Arc<Cached>, Error> {
         let (mount, object) = self.route(key.as_str()).ok_or(Error::NotFound)?;
         let Some(cache) = &self.originals else {
             return match self.fetch_from(mount, object, None).await? {
-                Fetched::Body(o) => Ok(o.bytes),
+                Fetched::Body(o) => Ok(Arc::new(Cached::new(o))),
                 Fetched::NotModified => Err(not_modified_unasked()),
             };
         };
@@ -204,34 +258,35 @@ impl Mounts {
         if let Some(entry) = cache.get(key.as_str()).await {
             if entry.checked.elapsed() < self.revalidate_after {
                 count("hit");
-                return Ok(entry.original.bytes.clone());
+                return Ok(entry);
             }
             let validator = &entry.original.validator;
             let asked = (!validator.is_empty()).then_some(validator);
             return match self.fetch_from(mount, object, asked).await {
                 Ok(fetched) => {
-                    let original = match fetched {
+                    let fresh = match fetched {
                         Fetched::NotModified => {
                             count("revalidated");
-                            entry.original.clone()
+                            // Same bytes: keep the hash already computed.
+                            Cached {
+                                original: entry.original.clone(),
+                                checked: Instant::now(),
+                                digest: entry.digest.clone(),
+                            }
                         }
                         Fetched::Body(o) => {
                             count("changed");
-                            o
+                            Cached::new(o)
                         }
                     };
-                    let bytes = original.bytes.clone();
-                    let fresh = Cached {
-                        original,
-                        checked: Instant::now(),
-                    };
-                    cache.insert(key.as_str().to_owned(), Arc::new(fresh)).await;
-                    Ok(bytes)
+                    let fresh = Arc::new(fresh);
+                    cache.insert(key.as_str().to_owned(), fresh.clone()).await;
+                    Ok(fresh)
                 }
                 Err(e @ (Error::SourceFailed(_) | Error::SourceTimeout)) => {
                     count("stale");
                     tracing::warn!(%key, error = %e, "store failing; serving the cached original");
-                    Ok(entry.original.bytes.clone())
+                    Ok(entry)
                 }
                 Err(e) => {
                     cache.invalidate(key.as_str()).await;
@@ -243,10 +298,7 @@ impl Mounts {
             .entry(key.as_str().to_owned())
             .or_try_insert_with(async {
                 match self.fetch_from(mount, object, None).await? {
-                    Fetched::Body(original) => Ok(Arc::new(Cached {
-                        original,
-                        checked: Instant::now(),
-                    })),
+                    Fetched::Body(original) => Ok(Arc::new(Cached::new(original))),
                     Fetched::NotModified => Err(not_modified_unasked()),
                 }
             })
@@ -257,7 +309,7 @@ impl Mounts {
         } else {
             "coalesced"
         });
-        Ok(entry.into_value().original.bytes.clone())
+        Ok(entry.into_value())
     }
 
     /// One fetch from a store, under the timeout, counted and timed.

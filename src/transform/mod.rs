@@ -65,23 +65,37 @@ pub struct Rendered {
     /// Strong ETag, quotes included: a hash of the bytes, so it is stable across restarts and
     /// replicas for the same output, and changes whenever the bytes do.
     pub etag: String,
+    /// The original's purge key (see [`crate::store::purge_tag`]), sent in `Surrogate-Key`,
+    /// `Cache-Tag` and `xkey` so a CDN can drop every variant of one original at once. Set
+    /// once per variant by [`crate::App::render`], never per response.
+    pub purge_tag: String,
+}
+
+/// Version of the pipeline's output: bump it whenever a change alters the pixels or bytes any
+/// request renders (a step, an encoder default), so variants in the durable store made by the
+/// old code are never served for the new (the store's object names include it, with the libvips
+/// version).
+pub const PIPELINE_VERSION: u32 = 1;
+
+/// The strong ETag of an encoded body, quotes included: the first 128 bits of its SHA-256.
+pub fn etag_of(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let mut etag = String::with_capacity(34);
+    etag.push('"');
+    etag.push_str(&crate::store::hex(&digest[..16]));
+    etag.push('"');
+    etag
 }
 
 impl Rendered {
     fn new(output: pipeline::Output) -> Rendered {
-        let digest = Sha256::digest(&output.body);
-        let mut etag = String::with_capacity(34);
-        etag.push('"');
-        for b in &digest[..16] {
-            etag.push_str(&format!("{b:02x}"));
-        }
-        etag.push('"');
         Rendered {
+            etag: etag_of(&output.body),
             body: output.body,
             format: output.format,
             size: output.size,
             original_bytes: output.original_bytes,
-            etag,
+            purge_tag: String::new(),
         }
     }
 }
