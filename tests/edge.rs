@@ -309,3 +309,46 @@ fn the_configmap_is_a_valid_refract_configuration() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn one_xkey_purge_drops_every_variant_of_one_original_and_nothing_else() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("a.jpg", &quadrants_jpeg(400, 300));
+    s.put("b.jpg", &quadrants_jpeg(300, 300));
+    let v = Varnish::start(s.base.trim_start_matches("http://"));
+    let c = &s.client;
+    let urls = [
+        format!("{}/a.jpg?w=100", v.base),
+        format!("{}/a.jpg?w=120&fm=auto", v.base),
+        format!("{}/b.jpg?w=100", v.base),
+    ];
+    for url in &urls {
+        assert_eq!(get(c, url, CHROME).await.0, "MISS");
+    }
+    for url in &urls {
+        assert_eq!(get(c, url, CHROME).await.0, "HIT", "{url}");
+    }
+    // The tag a CDN purges by reaches clients as Surrogate-Key; Varnish's own xkey does not.
+    let r = c.get(&urls[0]).send().await.unwrap();
+    let tag = header(&r, "surrogate-key");
+    assert_eq!(tag, refract::store::purge_tag("a.jpg"));
+    assert_eq!(header(&r, "xkey"), "");
+
+    let purge = |key: Option<&str>| {
+        let mut req = c.request(
+            reqwest::Method::from_bytes(b"PURGE").unwrap(),
+            format!("{}/", v.base),
+        );
+        if let Some(k) = key {
+            req = req.header("xkey-purge", k);
+        }
+        req.send()
+    };
+    assert_eq!(purge(None).await.unwrap().status(), 400);
+    let r = purge(Some(&tag)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-purged"), "2");
+    assert_eq!(get(c, &urls[0], CHROME).await.0, "MISS");
+    assert_eq!(get(c, &urls[1], CHROME).await.0, "MISS");
+    assert_eq!(get(c, &urls[2], CHROME).await.0, "HIT");
+}

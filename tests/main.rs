@@ -17,5 +17,6 @@ mod metrics;
 mod operations;
 mod security;
 mod sources;
+mod store;
 mod transform;
 mod uploads;

@@ -7,12 +7,24 @@
 # - Grace keeps serving cached images while Refract is down or being refreshed.
 # - Concurrent misses for one object wait for a single backend fetch (Varnish's waiting list).
 # - X-Cache: HIT|MISS shows what happened.
+# - Purge by original: Refract tags every image with its original's purge key (`xkey` header;
+#   the same value as Surrogate-Key / Cache-Tag). `PURGE /` with `xkey-purge: KEY` (space-
+#   separated for several) from an address in `purgers` drops every cached variant of those
+#   originals. The key is in any image response's Surrogate-Key header, and in the answer of
+#   Refract's `POST /admin/purge`. Needs the xkey vmod (Debian: varnish-modules).
 #
 # Set the backend below (or generate it); for several replicas, see the shard director note at
 # the end. Tested by tests/edge.rs against a real varnishd.
 vcl 4.1;
 
 import std;
+import xkey;
+
+# Who may purge. Add the hosts that run your purge jobs.
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
 
 backend refract {
     .host = "127.0.0.1";
@@ -32,6 +44,16 @@ backend refract {
 }
 
 sub vcl_recv {
+    if (req.method == "PURGE") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        if (!req.http.xkey-purge) {
+            return (synth(400, "xkey-purge header required"));
+        }
+        set req.http.X-Purged = xkey.purge(req.http.xkey-purge);
+        return (synth(200, "Purged " + req.http.X-Purged + " objects"));
+    }
     # Operational endpoints are never cached.
     if (req.url ~ "^/(healthz|readyz|metrics|analytics)(\?|$)") {
         return (pass);
@@ -74,6 +96,12 @@ sub vcl_hash {
     return (lookup);
 }
 
+sub vcl_synth {
+    if (req.http.X-Purged) {
+        set resp.http.X-Purged = req.http.X-Purged;
+    }
+}
+
 sub vcl_backend_response {
     unset beresp.http.Set-Cookie;
     if (beresp.status >= 500) {
@@ -93,6 +121,8 @@ sub vcl_backend_response {
 }
 
 sub vcl_deliver {
+    # The tag is for this cache's purges; Surrogate-Key and Cache-Tag stay for a CDN in front.
+    unset resp.http.xkey;
     if (obj.hits > 0) {
         set resp.http.X-Cache = "HIT";
     } else {

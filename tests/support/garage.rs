@@ -211,6 +211,42 @@ impl Garage {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Start the stopped node again on the same ports and data, and wait until its S3 API
+    /// answers.
+    pub fn restart(&mut self) {
+        self.child = Command::new(garage_binary())
+            .args(["-c", self.config.to_str().unwrap(), "server"])
+            .env("RUST_LOG", "garage=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("garage starts");
+        self.ok(&["bucket", "info", &self.bucket.clone()]);
+        let addr = self.endpoint.trim_start_matches("http://").to_owned();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "garage S3 API did not return"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Keys of the objects under `prefix`, listed by another S3 client than Refract's own
+    /// code path (object_store directly).
+    pub async fn list(&self, prefix: &str) -> Vec<String> {
+        use futures_util::StreamExt as _;
+        use object_store::ObjectStore as _;
+        let store = self.store();
+        let prefix = ObjectPath::from(prefix);
+        store
+            .list(Some(&prefix))
+            .map(|m| m.unwrap().location.to_string())
+            .collect()
+            .await
+    }
 }
 
 impl Drop for Garage {
