@@ -209,6 +209,7 @@ fn the_cloudformation_templates_pass_cfn_lint() {
     let out = Command::new(venv_tool("cfn-lint"))
         .arg(deploy("cloudfront/refract.yaml"))
         .arg(deploy("s3/originals-bucket.yaml"))
+        .arg(deploy("s3/variants-bucket.yaml"))
         .output()
         .unwrap();
     assert!(
