@@ -17,8 +17,12 @@
 #             its length is not SECONDS.
 # (d) srcset by format — (c)'s URLs one output format at a time (600 each), masters and
 #             reference: the decode the masters remove against the encode they cannot.
+# (e) variant store — (c)'s URLs on a replica with --variant-store (a directory): every render
+#             is written behind; the replica stops (SIGTERM: pending writes flushed) and a second
+#             replica, cold in memory, replays the same list over the warm store. Its CPU per
+#             request against the first's is what a restart, a deploy or a new replica costs.
 # For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
-# LOAD_ONLY=c (or a, b, ad, ...) runs only those workloads. A full run (no LOAD_ONLY) also
+# LOAD_ONLY=c (or a, b, ad, e, ...) runs only those workloads. A full run (no LOAD_ONLY) also
 # writes its report (machine, table, command) into BENCHMARKS.md, between the bench-load
 # markers of its Load section.
 # Needs a release build, wrk and nginx (Debian packages; installed if missing) and the corpus.
@@ -137,7 +141,7 @@ say
 say "| workload | req/s | server CPU ms/req | p50 | p99 | peak RSS |"
 say "|---|---|---|---|---|---|"
 
-want() { [[ ${LOAD_ONLY:-abcd} == *$1* ]]; }
+want() { [[ ${LOAD_ONLY:-abcde} == *$1* ]]; }
 
 # The 12 MP photo of (a) and (b).
 cp "$corpus/photos/libavif-dog_exif_extended_xmp_icc.jpg" "$work/root/big.jpg"
@@ -218,7 +222,7 @@ done
 kill "$hit_pid" "$nginx_master" 2>/dev/null || true
 fi
 
-if want c || want d; then
+if want c || want d || want e; then
 
 # (c) the srcset workload, with decode-once masters and without: 50 originals from the corpus
 # photos (re-encoded crops at camera size, so each is a distinct 10–16 MP JPEG — the originals
@@ -275,9 +279,24 @@ for fm in jpg webp avif; do
   kill "$last_pid"
 done
 fi
+if want e; then
+# (e) the variant store: a first replica renders and writes behind; a second reads it back.
+replayed "(e) srcset, first replica: renders, writes behind to the variant store" "$work/srcset.paths" \
+  "$work/store-first.log" --master-cache-size 1GiB --variant-store "file://$work/variants"
+first_pid=$last_pid
+kill -TERM "$first_pid"
+wait "$first_pid" 2>/dev/null || true
+stored=$(find "$work/variants" -type f ! -name '.tmp-*' | wc -l)
+replayed "(e) srcset, second replica over the warm store (cold memory)" "$work/srcset.paths" \
+  "$work/store-second.log" --master-cache-size 1GiB --variant-store "file://$work/variants"
+store_counts=$(curl -sf "http://$address/metrics" | sed -n 's/^refract_variant_store_total{result="\(.*\)"} \(.*\)/\1 \2,/p' | tr '\n' ' ')
+transforms=$(curl -sf "http://$address/metrics" | awk '/^refract_stage_duration_seconds_count\{stage="transform"\}/ {print $2}')
+kill "$last_pid"
+fi
 say
 [ ${#rounds[@]} -gt 0 ] && say "(b) req/s per round: ${rounds[0]}; ${rounds[1]}."
 [ -n "$masters" ] && say "Masters during (c): ${masters%, }."
+[ -n "${stored:-}" ] && say "(e): $stored variants stored by the first replica; the second replica's store reads: ${store_counts%, }; its transforms: ${transforms:-0}."
 say "Command: \`benches/load.sh $seconds\`${LOAD_ONLY:+ with LOAD_ONLY=$LOAD_ONLY}."
 
 # A full run replaces the generated block of BENCHMARKS.md (between its bench-load markers);

@@ -752,3 +752,49 @@ async fn kill_9_mid_upload_leaves_no_partial_file_and_keeps_every_201() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `DELETE /{key}` also purges the original's variants from the durable variant store: one
+/// prefix, the others' variants untouched.
+#[tokio::test]
+async fn delete_purges_the_originals_stored_variants() {
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let s = TestServer::start(move |c| {
+        let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
+        c.upload = Some(upload_config(auth, 5_000_000));
+        c.variant_store = Some(url);
+    })
+    .await;
+    let mut keys = Vec::new();
+    for jpeg in [gradient_jpeg(640, 480), gradient_jpeg(320, 240)] {
+        let r = post(&s, Some(&token()), "image/jpeg", jpeg).await;
+        assert_eq!(r.status(), 201);
+        let body: serde_json::Value = r.json().await.unwrap();
+        keys.push(body["key"].as_str().unwrap().to_owned());
+    }
+    for key in &keys {
+        for q in ["w=100&fm=webp", "w=120&fm=jpg"] {
+            assert_eq!(s.get(&format!("/{key}?{q}")).await.status(), 200);
+        }
+    }
+    let store_api = s.app.variant_store().unwrap();
+    store_api.flush(Duration::from_secs(30)).await;
+    let folder = |key: &str| store.path().join("v1").join(refract::store::purge_tag(key));
+    let count = |key: &str| std::fs::read_dir(folder(key)).map_or(0, |d| d.count());
+    assert_eq!((count(&keys[0]), count(&keys[1])), (2, 2));
+    let deleter = hs256(SECRET, "delete", now() + 3600);
+    let r = s
+        .client
+        .delete(format!("{}/{}", s.base, keys[0]))
+        .bearer_auth(deleter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!((count(&keys[0]), count(&keys[1])), (0, 2));
+    let m = s.app.metrics_text().await;
+    assert_eq!(
+        metric(&m, "refract_variant_store_total", &[("result", "purged")]),
+        2.0
+    );
+}
