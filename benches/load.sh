@@ -17,10 +17,11 @@
 #             its length is not SECONDS.
 # (d) srcset by format — (c)'s URLs one output format at a time (600 each), masters and
 #             reference: the decode the masters remove against the encode they cannot.
-# (e) variant store — (c)'s URLs on a replica with --variant-store (a directory): every render
-#             is written behind; the replica stops (SIGTERM: pending writes flushed) and a second
-#             replica, cold in memory, replays the same list over the warm store. Its CPU per
-#             request against the first's is what a restart, a deploy or a new replica costs.
+# (e) variant store — (c)'s URLs on a replica with --variant-store: every render is written
+#             behind; the replica stops (SIGTERM: pending writes flushed) and a second replica,
+#             cold in memory, replays the same list over the warm store. Its CPU per request
+#             against the first's is what a restart, a deploy or a new replica costs. Once with
+#             a directory, once with S3 (a local Garage node; .ci/garage.sh builds it once).
 # For each: requests/s, server CPU ms per request (/proc), p50/p99 latency, peak RSS.
 # LOAD_ONLY=c (or a, b, ad, e, ...) runs only those workloads. A full run (no LOAD_ONLY) also
 # writes its report (machine, table, command) into BENCHMARKS.md, between the bench-load
@@ -67,6 +68,7 @@ report=$work/report.md
 say() { printf '%s\n' "$*" | tee -a "$report"; } # a line of the report: printed and kept
 rounds=()
 masters=
+store_notes=()
 
 # wrk script: random paths from a file, one per line.
 cat > "$work/paths.lua" <<'EOF'
@@ -281,22 +283,61 @@ done
 fi
 if want e; then
 # (e) the variant store: a first replica renders and writes behind; a second reads it back.
-replayed "(e) srcset, first replica: renders, writes behind to the variant store" "$work/srcset.paths" \
-  "$work/store-first.log" --master-cache-size 1GiB --variant-store "file://$work/variants"
-first_pid=$last_pid
-kill -TERM "$first_pid"
-wait "$first_pid" 2>/dev/null || true
-stored=$(find "$work/variants" -type f ! -name '.tmp-*' | wc -l)
-replayed "(e) srcset, second replica over the warm store (cold memory)" "$work/srcset.paths" \
-  "$work/store-second.log" --master-cache-size 1GiB --variant-store "file://$work/variants"
-store_counts=$(curl -sf "http://$address/metrics" | sed -n 's/^refract_variant_store_total{result="\(.*\)"} \(.*\)/\1 \2,/p' | tr '\n' ' ')
-transforms=$(curl -sf "http://$address/metrics" | awk '/^refract_stage_duration_seconds_count\{stage="transform"\}/ {print $2}')
-kill "$last_pid"
+# Twice: in a directory, and in S3 (a local Garage node, built once per machine by
+# .ci/garage.sh), whose reads go through the S3 client (HTTP, SigV4) as in production.
+store_run() { # store_run NAME URL: first replica, graceful stop, second replica over the store
+  local name=$1 url=$2 metrics
+  replayed "(e) $name store, first replica: renders, writes behind" "$work/srcset.paths" \
+    "$work/store-first-$name.log" --master-cache-size 1GiB --variant-store "$url"
+  kill -TERM "$last_pid"
+  wait "$last_pid" 2>/dev/null || true
+  replayed "(e) $name store, second replica over it (cold memory)" "$work/srcset.paths" \
+    "$work/store-second-$name.log" --master-cache-size 1GiB --variant-store "$url"
+  metrics=$(curl -sf "http://$address/metrics")
+  store_notes+=("$name: the second replica's store reads: $(echo "$metrics" | sed -n 's/^refract_variant_store_total{result="\(.*\)"} \(.*\)/\1 \2/p' | paste -sd, -); its transforms: $(echo "$metrics" | awk '/^refract_stage_duration_seconds_count\{stage="transform"\}/ {n = $2} END {print n + 0}')")
+  kill "$last_pid"
+}
+store_run directory "file://$work/variants"
+# The same over S3: a one-node Garage on loopback, configured as tests/support/garage.rs does.
+garage_bin=$("$here/.ci/garage.sh")
+mkdir -p "$work/garage"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+g_rpc=$(free_port); g_s3=$(free_port); g_admin=$(free_port)
+cat > "$work/garage/garage.toml" <<GARAGE
+metadata_dir = "$work/garage/meta"
+data_dir = "$work/garage/data"
+db_engine = "lmdb"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$g_rpc"
+rpc_public_addr = "127.0.0.1:$g_rpc"
+rpc_secret = "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$g_s3"
+root_domain = ".s3.garage.localhost"
+[admin]
+api_bind_addr = "127.0.0.1:$g_admin"
+GARAGE
+RUST_LOG=garage=warn "$garage_bin" -c "$work/garage/garage.toml" server >/dev/null 2>&1 &
+pids+=($!)
+g() { RUST_LOG=garage=warn "$garage_bin" -c "$work/garage/garage.toml" "$@"; }
+for _ in $(seq 150); do node=$(g node id -q 2>/dev/null) && break; sleep 0.2; done
+[ -n "${node:-}" ] || { echo "load: garage did not start" >&2; exit 1; }
+g layout assign -z dc1 -c 1G "${node%%@*}" >/dev/null
+g layout apply --version 1 >/dev/null
+for _ in $(seq 120); do g bucket create variants >/dev/null 2>&1 && break; sleep 0.25; done
+keyinfo=$(g key create bench)
+g bucket allow --read --write --owner variants --key bench >/dev/null
+export AWS_ENDPOINT_URL="http://127.0.0.1:$g_s3" AWS_REGION=garage
+AWS_ACCESS_KEY_ID=$(echo "$keyinfo" | awk -F: 'tolower($1) ~ /key id/ {gsub(/ /, "", $2); print $2}')
+AWS_SECRET_ACCESS_KEY=$(echo "$keyinfo" | awk -F: 'tolower($1) ~ /secret key/ {gsub(/ /, "", $2); print $2}')
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+store_run s3 "s3://variants/v"
 fi
 say
 [ ${#rounds[@]} -gt 0 ] && say "(b) req/s per round: ${rounds[0]}; ${rounds[1]}."
 [ -n "$masters" ] && say "Masters during (c): ${masters%, }."
-[ -n "${stored:-}" ] && say "(e): $stored variants stored by the first replica; the second replica's store reads: ${store_counts%, }; its transforms: ${transforms:-0}."
+for note in "${store_notes[@]}"; do say "(e) $note."; done
 say "Command: \`benches/load.sh $seconds\`${LOAD_ONLY:+ with LOAD_ONLY=$LOAD_ONLY}."
 
 # A full run replaces the generated block of BENCHMARKS.md (between its bench-load markers);

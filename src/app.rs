@@ -181,7 +181,10 @@ impl App {
         let inner = &self.inner;
         let from_store = AtomicBool::new(false);
         let render = async {
-            let purge_tag = crate::store::purge_tag(variant.key.as_str());
+            let purge_tag = hyper::header::HeaderValue::from_str(&crate::store::purge_tag(
+                variant.key.as_str(),
+            ))
+            .expect("hex digits are a valid header value");
             let Some(store) = &inner.store else {
                 let original = inner
                     .mounts

@@ -259,6 +259,11 @@ async fn the_binary_serves_s3_and_local_mounts_side_by_side() {
     garage
         .put("cats/never-asked.jpg", gradient_jpeg(40, 30))
         .await;
+    // Keys another S3 client wrote, with non-ASCII and characters S3 allows but
+    // `object_store` would escape.
+    garage.put_with_curl("dir/a b/é.jpg", &quadrants_jpeg(80, 60));
+    garage.put_with_curl("dir/a b/e.jpg", &quadrants_jpeg(80, 60));
+    garage.put_with_curl("dir/50%~[off].jpg", &quadrants_jpeg(80, 60));
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("dog.jpg"), quadrants_jpeg(200, 100)).unwrap();
     let mut cmd = refract();
@@ -286,6 +291,15 @@ async fn the_binary_serves_s3_and_local_mounts_side_by_side() {
     assert_eq!((img.width, img.height), (100, 75));
     let r = get(format!("http://{addr}/dog.jpg?w=50")).await;
     assert_eq!(r.status(), 200);
+    for path in [
+        "dir/a%20b/%C3%A9.jpg",
+        "dir/a%20b/e.jpg",
+        "dir/50%25~%5Boff%5D.jpg",
+    ] {
+        let r = get(format!("http://{addr}/s3/{path}?w=40")).await;
+        assert_eq!(r.status(), 200, "{path}: {}", header(&r, "x-refract-error"));
+        assert_eq!(decode(&r.bytes().await.unwrap()).width, 40);
+    }
     let r = get(format!("http://{addr}/s3/cats/missing.jpg?w=100")).await;
     assert_eq!(
         (r.status().as_u16(), header(&r, "x-refract-error")),
@@ -302,7 +316,7 @@ async fn the_binary_serves_s3_and_local_mounts_side_by_side() {
             "refract_source_fetches_total",
             &[("source", "s3"), ("result", "ok")]
         ),
-        1.0
+        4.0
     );
     assert_eq!(
         metric(

@@ -267,16 +267,14 @@ async fn two_binaries_share_a_garage_bucket_and_survive_its_outage() {
     let mut garage = Garage::start();
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("cat.jpg"), quadrants_jpeg(400, 300)).unwrap();
+    let (store_url, env) = (format!("s3://{}/variants", garage.bucket), garage.env());
     let serve = || {
         let mut cmd = refract();
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--access-log", "false"])
             .args(["--root", root.path().to_str().unwrap()])
-            .args([
-                "--variant-store",
-                &format!("s3://{}/variants", garage.bucket),
-            ])
+            .args(["--variant-store", &store_url])
             .args(["--variant-store-timeout", "1s"])
-            .envs(garage.env())
+            .envs(env.clone())
             .stdout(std::process::Stdio::null());
         spawn_command(cmd)
     };
@@ -335,8 +333,30 @@ async fn two_binaries_share_a_garage_bucket_and_survive_its_outage() {
     assert_eq!(get(&addr2, "w=100&fm=webp").await.0, "miss");
     wait_for(&client, &addr2, "written", written + 1.0).await;
     assert_eq!(get(&addr1, "w=100&fm=webp").await.0, "store");
-    let _ = (one.kill(), two.kill());
-    let _ = (one.wait(), two.wait());
+
+    // A restarted process serves what either stored, rendering nothing.
+    let _ = (one.kill(), one.wait());
+    let (mut again, addr3, _) = serve();
+    assert_eq!(get(&addr3, "w=80&fm=webp").await.0, "store");
+    assert_eq!(get(&addr3, "w=100&fm=webp").await.0, "store");
+    let text = client
+        .get(format!("http://{addr3}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            "refract_stage_duration_seconds_count",
+            &[("stage", "transform")]
+        ),
+        0.0
+    );
+    let _ = (two.kill(), again.kill());
+    let _ = (two.wait(), again.wait());
 }
 
 #[tokio::test]

@@ -18,6 +18,14 @@ pub const X_CACHE: &str = "x-refract-cache";
 /// Header carrying the stable error code on error responses.
 pub const X_ERROR: &str = "x-refract-error";
 
+/// The purge-key headers: Fastly's, Cloudflare's and Varnish xkey's names for one tag (built
+/// once: a custom name given as text would be parsed and copied on every response).
+const PURGE_HEADERS: [header::HeaderName; 3] = [
+    header::HeaderName::from_static("surrogate-key"),
+    header::HeaderName::from_static("cache-tag"),
+    header::HeaderName::from_static("xkey"),
+];
+
 /// An image response, or 304 when `if_none_match` already names its ETag. For a signed URL
 /// that `expires` (UNIX seconds), `max-age` never reaches past the expiry.
 pub fn image(
@@ -53,12 +61,11 @@ pub fn image(
             ),
         )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(X_CACHE, lookup.as_str())
-        // The original's purge key, for each CDN's tag purge (one name each: Fastly, Cloudflare,
-        // Varnish xkey).
-        .header("surrogate-key", &rendered.purge_tag)
-        .header("cache-tag", &rendered.purge_tag)
-        .header("xkey", &rendered.purge_tag);
+        .header(X_CACHE, lookup.as_str());
+    // The original's purge key, for each CDN's tag purge.
+    for name in PURGE_HEADERS {
+        builder = builder.header(name, rendered.purge_tag.clone());
+    }
     let vary: Vec<&str> = request
         .varies_on_accept()
         .then_some("Accept")

@@ -83,8 +83,18 @@ impl S3Source {
         })
     }
 
+    /// The object path of `key`, exactly as written: `Path::from` would percent-encode
+    /// non-ASCII and characters such as `%`, `~` or `[` into the object's name, so
+    /// `dir/é.jpg` written by any other S3 client would never be found. Keys reaching a source
+    /// are already free of control characters, empty, `.` and `..` segments (which
+    /// `Path::parse` also refuses).
+    fn path(&self, key: &str) -> Result<Path, Error> {
+        Path::parse(format!("{}{key}", self.prefix))
+            .map_err(|e| Error::BadPath(format!("not an object key: {e}")))
+    }
+
     async fn get(&self, key: &str, current: Option<&Validator>) -> Result<Fetched, Error> {
-        let path = Path::from(format!("{}{key}", self.prefix));
+        let path = self.path(key)?;
         let options = GetOptions {
             if_none_match: current.and_then(|v| v.etag.clone()),
             ..GetOptions::default()
@@ -115,7 +125,7 @@ impl S3Source {
     /// Store unless present: a HEAD, then one PUT (S3 PUTs are atomic, and durable when they
     /// return). Keys are content hashes, so a concurrent PUT of the same key writes the same bytes.
     async fn store(&self, key: &str, bytes: bytes::Bytes) -> Result<Stored, Error> {
-        let path = Path::from(format!("{}{key}", self.prefix));
+        let path = self.path(key)?;
         match self.store.head(&path).await {
             Ok(_) => return Ok(Stored::Existed),
             Err(object_store::Error::NotFound { .. }) => {}
@@ -171,7 +181,7 @@ impl Source for S3Source {
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let path = Path::from(format!("{}{key}", self.prefix));
+            let path = self.path(key)?;
             // S3 deletes succeed on missing keys: ask first, to answer 404.
             self.store.head(&path).await.map_err(store_error)?;
             self.store.delete(&path).await.map_err(store_error)

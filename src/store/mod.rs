@@ -344,7 +344,7 @@ mod tests {
                 height: 1,
             },
             original_bytes: 9,
-            purge_tag: String::new(),
+            purge_tag: hyper::header::HeaderValue::from_static(""),
         };
         let a1 = s.locate("a.jpg?w=1", "a.jpg", &[1; 32]);
         let a2 = s.locate("a.jpg?w=2", "a.jpg", &[1; 32]);

@@ -99,7 +99,7 @@ pub fn inspect(object: &Bytes) -> Result<(String, Rendered), String> {
         },
         original_bytes: head.original_bytes,
         etag,
-        purge_tag: String::new(),
+        purge_tag: hyper::header::HeaderValue::from_static(""),
     };
     Ok((head.key, rendered))
 }
@@ -119,7 +119,7 @@ mod tests {
                 height: 48,
             },
             original_bytes: 1234,
-            purge_tag: String::new(),
+            purge_tag: hyper::header::HeaderValue::from_static(""),
         }
     }
 

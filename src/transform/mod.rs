@@ -67,8 +67,9 @@ pub struct Rendered {
     pub etag: String,
     /// The original's purge key (see [`crate::store::purge_tag`]), sent in `Surrogate-Key`,
     /// `Cache-Tag` and `xkey` so a CDN can drop every variant of one original at once. Set
-    /// once per variant by [`crate::App::render`], never per response.
-    pub purge_tag: String,
+    /// once per variant by [`crate::App::render`], never per response: held as a ready header
+    /// value, so a hit copies no bytes for it.
+    pub purge_tag: hyper::header::HeaderValue,
 }
 
 /// Version of the pipeline's output: bump it whenever a change alters the pixels or bytes any
@@ -95,7 +96,7 @@ impl Rendered {
             format: output.format,
             size: output.size,
             original_bytes: output.original_bytes,
-            purge_tag: String::new(),
+            purge_tag: hyper::header::HeaderValue::from_static(""),
         }
     }
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt as _, PutPayload};
 
 use super::free_port;
 
@@ -186,12 +185,22 @@ api_bind_addr = "127.0.0.1:{admin}"
             .unwrap()
     }
 
-    /// Store `bytes` under `key`.
+    /// Store `bytes` under `key`, written by curl (see [`Garage::put_with_curl`]).
     pub async fn put(&self, key: &str, bytes: Vec<u8>) {
-        self.store()
-            .put(&ObjectPath::from(key), PutPayload::from(bytes))
+        let (garage, key) = (self.clone_handle(), key.to_owned());
+        tokio::task::spawn_blocking(move || garage.put_with_curl(&key, &bytes))
             .await
             .unwrap();
+    }
+
+    /// What [`Garage::put_with_curl`] needs, without the process.
+    fn clone_handle(&self) -> CurlPut {
+        CurlPut {
+            endpoint: self.endpoint.clone(),
+            bucket: self.bucket.clone(),
+            key_id: self.key_id.clone(),
+            secret: self.secret.clone(),
+        }
     }
 
     /// The environment a `refract` process needs to reach the bucket.
@@ -234,6 +243,13 @@ impl Garage {
         }
     }
 
+    /// Store `bytes` under `key` with curl's own S3 signing (`--aws-sigv4`), an S3 client
+    /// independent of Refract's: a key mangled on Refract's side cannot be hidden by the same
+    /// mangling on the way in (as it was while fixtures went through `object_store`).
+    pub fn put_with_curl(&self, key: &str, bytes: &[u8]) {
+        self.clone_handle().put_with_curl(key, bytes);
+    }
+
     /// Keys of the objects under `prefix`, listed by another S3 client than Refract's own
     /// code path (object_store directly).
     pub async fn list(&self, prefix: &str) -> Vec<String> {
@@ -253,5 +269,55 @@ impl Drop for Garage {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Enough of a [`Garage`] to PUT with curl from a blocking task.
+struct CurlPut {
+    endpoint: String,
+    bucket: String,
+    key_id: String,
+    secret: String,
+}
+
+/// Everything but S3's unreserved characters is percent-encoded in a URL path segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+impl CurlPut {
+    fn put_with_curl(&self, key: &str, bytes: &[u8]) {
+        use sha2::Digest as _;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        let encoded: Vec<String> = key
+            .split('/')
+            .map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
+            .collect();
+        let url = format!("{}/{}/{}", self.endpoint, self.bucket, encoded.join("/"));
+        let payload: String = sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let out = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--aws-sigv4"])
+            .arg(format!("aws:amz:{REGION}:s3"))
+            .arg("--user")
+            .arg(format!("{}:{}", self.key_id, self.secret))
+            .arg("-H")
+            .arg(format!("x-amz-content-sha256: {payload}"))
+            .arg("-T")
+            .arg(file.path())
+            .arg(&url)
+            .output()
+            .expect("curl runs");
+        assert!(
+            out.status.success(),
+            "curl PUT {url}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
