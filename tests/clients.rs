@@ -161,15 +161,16 @@ async fn client_hints_choose_the_size_when_the_url_opts_in() {
     let s = TestServer::start(|_| {}).await;
     s.put("g.jpg", &gradient_jpeg(1200, 800));
     let hints = [("sec-ch-dpr", "2"), ("sec-ch-width", "500")];
-    // ch=width: the hinted width (device pixels), and Vary names the hints.
+    // ch=width: the hinted width (device pixels) snapped up to the width ladder (headers are
+    // not signed: they may not pick arbitrary sizes), and Vary names the hints.
     let r = s.get_with("/g.jpg?ch=dpr,width&fm=webp", &hints).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "vary"), "Sec-CH-DPR, Sec-CH-Width");
-    assert_eq!(decode(&r.bytes().await.unwrap()).width, 500);
-    // ch=dpr with a CSS width: multiplied by the hinted DPR.
+    assert_eq!(decode(&r.bytes().await.unwrap()).width, 640);
+    // ch=dpr with a CSS width: multiplied by the hinted DPR (300), then snapped up (320).
     let r = s.get_with("/g.jpg?w=150&ch=dpr&fm=webp", &hints).await;
     assert_eq!(header(&r, "vary"), "Sec-CH-DPR");
-    assert_eq!(decode(&r.bytes().await.unwrap()).width, 300);
+    assert_eq!(decode(&r.bytes().await.unwrap()).width, 320);
     // Without hints the same URL renders at DPR 1.
     let r = s.get("/g.jpg?w=150&ch=dpr&fm=webp").await;
     assert_eq!(decode(&r.bytes().await.unwrap()).width, 150);
@@ -186,7 +187,7 @@ async fn client_hints_choose_the_size_when_the_url_opts_in() {
         .await;
     assert_eq!(header(&r, "vary"), "Accept, Sec-CH-Width");
     let img = decode(&r.bytes().await.unwrap());
-    assert_eq!((img.width, img.format), (400, Format::Avif));
+    assert_eq!((img.width, img.format), (480, Format::Avif));
 }
 
 #[tokio::test]

@@ -238,17 +238,26 @@ async fn header_chosen_widths_cannot_widen_the_variant_space() {
     assert_eq!(snapping.app.transforms(), 1);
 }
 
-/// Metric `name{result=…}` of a running binary.
+/// The `/metrics` page of a running binary.
+async fn metrics_of(client: &reqwest::Client, addr: &str) -> String {
+    let r = client.get(format!("http://{addr}/metrics")).send().await;
+    r.unwrap().text().await.unwrap()
+}
+
+/// `refract_variant_store_total{result}` of a running binary.
 async fn store_count(client: &reqwest::Client, addr: &str, result: &str) -> f64 {
-    let text = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_of(client, addr).await;
     metric(&text, "refract_variant_store_total", &[("result", result)])
+}
+
+/// Transforms a running binary has completed (its `transform` stage's count).
+async fn transforms(client: &reqwest::Client, addr: &str) -> f64 {
+    let text = metrics_of(client, addr).await;
+    metric(
+        &text,
+        "refract_stage_duration_seconds_count",
+        &[("stage", "transform")],
+    )
 }
 
 async fn wait_for(client: &reqwest::Client, addr: &str, result: &str, at_least: f64) {
@@ -304,22 +313,7 @@ async fn two_binaries_share_a_garage_bucket_and_survive_its_outage() {
     assert!(objects[0].starts_with(&format!("variants/v1/{}/", purge_tag("cat.jpg"))));
     // The second process renders nothing: its transform stage never ran.
     assert_eq!(get(&addr2, "w=80&fm=webp").await, ("store".into(), etag));
-    let text = client
-        .get(format!("http://{addr2}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        metric(
-            &text,
-            "refract_stage_duration_seconds_count",
-            &[("stage", "transform")]
-        ),
-        0.0
-    );
+    assert_eq!(transforms(&client, &addr2).await, 0.0);
 
     // Garage down: still answered (rendered); the failed read and write are counted.
     garage.stop();
@@ -339,22 +333,7 @@ async fn two_binaries_share_a_garage_bucket_and_survive_its_outage() {
     let (mut again, addr3, _) = serve();
     assert_eq!(get(&addr3, "w=80&fm=webp").await.0, "store");
     assert_eq!(get(&addr3, "w=100&fm=webp").await.0, "store");
-    let text = client
-        .get(format!("http://{addr3}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        metric(
-            &text,
-            "refract_stage_duration_seconds_count",
-            &[("stage", "transform")]
-        ),
-        0.0
-    );
+    assert_eq!(transforms(&client, &addr3).await, 0.0);
     let _ = (two.kill(), again.kill());
     let _ = (two.wait(), again.wait());
 }

@@ -9,7 +9,7 @@
 //! asked for holds. `--qualities` lists the `q` values accepted; others are refused (400) or,
 //! with `--snap-qualities`, moved to the nearest listed value.
 
-use super::params::Params;
+use super::params::{Hints, Params};
 use crate::error::Error;
 
 /// The configured bounds.
@@ -64,10 +64,13 @@ impl Bounds {
         })
     }
 
-    /// Snap `params` into the bounds (what [`crate::request::ImageRequest`] renders).
-    pub fn apply(&self, params: &mut Params) -> Result<(), Error> {
-        let header_chosen = params.varies.width
-            || (params.varies.dpr && (params.width.is_some() || params.height.is_some()));
+    /// Snap `params`, parsed with the request's `hints`, into the bounds (what
+    /// [`crate::request::ImageRequest`] renders). A dimension is header-chosen when a hint the
+    /// URL opted into was sent and changed it; without the headers the URL's own size stands.
+    pub fn apply(&self, params: &mut Params, hints: Hints) -> Result<(), Error> {
+        let has_size = params.width.is_some() || params.height.is_some();
+        let header_chosen = (params.varies.width && hints.width.is_some())
+            || (params.varies.dpr && has_size && hints.dpr.is_some_and(|d| d != 1.0));
         if header_chosen || self.snap_explicit {
             self.snap_dimensions(params);
         }
@@ -145,7 +148,7 @@ mod tests {
         for width in 1..=3000u32 {
             let hints = Hints::from_values(None, Some(&width.to_string()), None);
             let mut p = parse("ch=width&fm=webp", hints);
-            b.apply(&mut p).unwrap();
+            b.apply(&mut p, hints).unwrap();
             let w = p.width.unwrap();
             assert!(w >= width.min(1920), "{width} → {w}");
             distinct.insert(w);
@@ -159,21 +162,27 @@ mod tests {
         let hints = Hints::from_values(Some("1.37"), None, None);
         let mut p = parse("ch=dpr&w=400&h=200", hints);
         assert_eq!((p.width, p.height), (Some(548), Some(274)));
-        b.apply(&mut p).unwrap();
+        b.apply(&mut p, hints).unwrap();
         assert_eq!((p.width, p.height), (Some(640), Some(320)));
         // Height alone snaps to the ladder too.
         let mut p = parse("ch=dpr&h=333", hints);
-        b.apply(&mut p).unwrap();
+        b.apply(&mut p, hints).unwrap();
         assert_eq!(p.height, Some(480));
+        // No header (or DPR 1): the URL's own size, unsnapped.
+        for hints in [Hints::default(), Hints::from_values(Some("1"), None, None)] {
+            let mut p = parse("ch=dpr,width&w=401", hints);
+            b.apply(&mut p, hints).unwrap();
+            assert_eq!(p.width, Some(401));
+        }
     }
 
     #[test]
     fn url_dimensions_stay_unless_asked() {
         let mut p = parse("w=401", Hints::default());
-        Bounds::default().apply(&mut p).unwrap();
+        Bounds::default().apply(&mut p, Hints::default()).unwrap();
         assert_eq!(p.width, Some(401));
         let snapping = Bounds::new(&[100, 500], true, &[], false).unwrap();
-        snapping.apply(&mut p).unwrap();
+        snapping.apply(&mut p, Hints::default()).unwrap();
         assert_eq!(p.width, Some(500));
     }
 
@@ -181,16 +190,16 @@ mod tests {
     fn qualities_refuse_or_snap() {
         let refuse = Bounds::new(&[100], false, &[90, 50, 75], false).unwrap();
         let mut p = parse("q=75", Hints::default());
-        refuse.apply(&mut p).unwrap();
+        refuse.apply(&mut p, Hints::default()).unwrap();
         assert_eq!(p.quality, Some(75));
         let mut p = parse("q=74", Hints::default());
-        let e = refuse.apply(&mut p).unwrap_err();
+        let e = refuse.apply(&mut p, Hints::default()).unwrap_err();
         assert_eq!(e.status(), 400);
         assert!(e.public_message().contains("50, 75, 90"));
         let snap = Bounds::new(&[100], false, &[50, 75, 90], true).unwrap();
         for (q, want) in [(1, 50), (62, 50), (63, 75), (83, 90), (100, 90)] {
             let mut p = parse(&format!("q={q}"), Hints::default());
-            snap.apply(&mut p).unwrap();
+            snap.apply(&mut p, Hints::default()).unwrap();
             assert_eq!(p.quality, Some(want), "q={q}");
         }
         assert!(Bounds::new(&[], false, &[], false).is_err());

@@ -317,7 +317,7 @@ async fn image(
         guard.source(app.mounts().kind_of(&key));
         let mut request =
             ImageRequest::with_presets(key, query, app.param_limits(), hints, app.presets())?;
-        app.config().bounds.apply(&mut request.params)?;
+        app.config().bounds.apply(&mut request.params, hints)?;
         Ok(request)
     }) {
         Ok(r) => r,
