@@ -29,7 +29,7 @@ use std::sync::Mutex;
 
 use refract::request::{AcceptClass, ImageRequest, ParamLimits};
 use refract::transform::encode::{default_quality, AVIF_EFFORT, WEBP_EFFORT};
-use refract::transform::vips::{Image, SaveOptions, Settings};
+use refract::transform::vips::{Image, SaveOptions};
 use refract::{format::Format, App, Config};
 
 const WIDTHS: [u32; 3] = [320, 640, 1280];
@@ -239,7 +239,7 @@ fn main() {
         photos.len(),
         photos_dir.display(),
         widths,
-        refract::transform::vips::init(Settings { allow_svg: false })
+        refract::transform::vips::init()
             .map(|v| v.to_string())
             .unwrap_or_default()
     );

@@ -346,7 +346,7 @@ fn srcset_cpu(_: &mut Criterion) {
 }
 
 fn avif_effort(c: &mut Criterion) {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let bytes = std::fs::read(corpus().join(PHOTO_DIR).join(PHOTO)).unwrap();
     let mut group = c.benchmark_group("avif_effort");
     group.sample_size(10);

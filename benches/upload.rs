@@ -33,7 +33,7 @@ fn photo() -> Bytes {
 }
 
 fn steps(c: &mut Criterion) {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let bytes = photo();
     let limits = Limits {
         max_pixels: 50_000_000,

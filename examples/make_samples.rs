@@ -11,7 +11,7 @@ use std::path::Path;
 use refract::transform::vips::{self, Image, SaveOptions};
 
 fn main() {
-    vips::init(vips::Settings { allow_svg: false }).expect("libvips starts");
+    vips::init().expect("libvips starts");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/images");
     std::fs::create_dir_all(&dir).unwrap();
 

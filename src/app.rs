@@ -47,7 +47,7 @@ impl App {
     /// Build the origin: initialise libvips (once per process), open the source, size the cache
     /// and the transform permits.
     pub fn new(config: Config) -> Result<App, String> {
-        let vips = vips::init(vips::Settings { allow_svg: false })
+        let vips = vips::init()
             .map_err(|e| format!("libvips failed to start: {e}"))?;
         let metrics = Arc::new(Metrics::new());
         let settings = SourceSettings {
@@ -79,15 +79,17 @@ impl App {
             config.cache_ttl,
             metrics.cache_evictions.clone(),
         );
+        // The same limits bound what is rendered and what is uploaded.
+        let limits = Limits {
+            max_pixels: config.max_pixels,
+            max_frames: config.max_frames,
+            max_dimension: config.max_dimension,
+            deadline: config.transform_timeout,
+        };
         let processor = Processor::new(
             config.max_concurrency,
             config.max_queue,
-            Limits {
-                max_pixels: config.max_pixels,
-                max_frames: config.max_frames,
-                max_dimension: config.max_dimension,
-                deadline: config.transform_timeout,
-            },
+            limits,
             Masters::new(config.master_cache_size, metrics.masters.clone()),
             metrics.clone(),
         );
@@ -110,12 +112,7 @@ impl App {
                         sign_key: config.sign_keys.0.first().cloned(),
                         ..Default::default()
                     },
-                    limits: Limits {
-                        max_pixels: config.max_pixels,
-                        max_frames: config.max_frames,
-                        max_dimension: config.max_dimension,
-                        deadline: config.transform_timeout,
-                    },
+                    limits,
                     locks: crate::upload::lock_stripes(),
                 })
             }

@@ -10,32 +10,8 @@ use moka::future::Cache;
 use prometheus::IntCounter;
 
 use crate::error::Error;
+pub use crate::metrics::Lookup;
 use crate::transform::Rendered;
-
-/// How a lookup was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// Already cached.
-    Hit,
-    /// Rendered by this request.
-    Miss,
-    /// Rendered by a concurrent request for the same variant, which this one waited for.
-    Coalesced,
-    /// Read from the durable variant store (rendered earlier, by this or another replica).
-    Store,
-}
-
-impl Lookup {
-    /// Lower-case name, for headers, logs and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lookup::Hit => "hit",
-            Lookup::Miss => "miss",
-            Lookup::Coalesced => "coalesced",
-            Lookup::Store => "store",
-        }
-    }
-}
 
 /// Rendered variants by cache key.
 #[derive(Clone)]

@@ -19,9 +19,34 @@ use prometheus::{
 };
 
 use crate::access_log::{AccessLog, Entry};
-use crate::cache::Lookup;
 use crate::error::Error;
 use crate::format::Format;
+
+/// How the render cache answered a lookup (defined here, where it is counted, so that the
+/// cache → transform → metrics imports run one way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Already cached.
+    Hit,
+    /// Rendered by this request.
+    Miss,
+    /// Rendered by a concurrent request for the same variant, which this one waited for.
+    Coalesced,
+    /// Read from the durable variant store (rendered earlier, by this or another replica).
+    Store,
+}
+
+impl Lookup {
+    /// Lower-case name, for headers, logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lookup::Hit => "hit",
+            Lookup::Miss => "miss",
+            Lookup::Coalesced => "coalesced",
+            Lookup::Store => "store",
+        }
+    }
+}
 
 /// Latency buckets (seconds): from a cache hit (~µs) to a heavy AVIF encode (tens of seconds).
 const LATENCY_BUCKETS: &[f64] = &[

@@ -88,7 +88,7 @@ fn distance(a: &[u8], b: &[u8]) -> Option<(f64, f64)> {
 
 #[tokio::test]
 async fn outputs_match_their_golden_references() {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let regenerate = regenerate();
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -181,7 +181,7 @@ async fn outputs_match_their_golden_references() {
 
 #[test]
 fn the_distance_sees_a_visible_change_and_ignores_an_invisible_one() {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let image = |shift: u8| {
         let px: Vec<u8> = (0..64u32 * 64)
             .flat_map(|i| {

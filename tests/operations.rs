@@ -10,7 +10,7 @@ use crate::support::{body, corpus_file, header, TestServer};
 
 /// The quadrant image (red, green / blue, white) as a lossless PNG.
 fn quadrants_png(w: u32, h: u32) -> Vec<u8> {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     Image::from_pixels(&quadrant_pixels(w, h), w, h, 3)
         .unwrap()
         .save(SaveOptions::Png { compression: 6 })
@@ -354,7 +354,7 @@ async fn every_bad_value_is_a_400_with_its_reason() {
 
 /// A `w`×`h` PNG of `background` with a `bw`×`bh` block of `block` at (`bx`, `by`).
 fn block_png(w: u32, h: u32, background: [u8; 3], block: (u32, u32, u32, u32, [u8; 3])) -> Vec<u8> {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let (bx, by, bw, bh, colour) = block;
     let mut px = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
@@ -459,7 +459,7 @@ async fn pad_adds_a_border_in_bg_inside_or_around_the_box() {
 async fn auto_enhance_stretches_the_levels() {
     let s = TestServer::start(|_| {}).await;
     // A washed-out ramp: levels 100..150 only.
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let (w, h) = (200u32, 50u32);
     let px: Vec<u8> = (0..w * h)
         .flat_map(|i| {
@@ -513,7 +513,7 @@ async fn png8_and_q_on_png_quantise_to_a_palette() {
 
 /// Frames, frame size and loop count of an encoded image.
 fn animation(bytes: &[u8]) -> (u32, (u32, u32), Option<i32>) {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let img = Image::header(bytes).unwrap();
     (
         img.pages(),

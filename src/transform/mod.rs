@@ -217,11 +217,6 @@ impl Processor {
     pub fn completed(&self) -> u64 {
         self.completed.load(Ordering::Relaxed)
     }
-
-    /// The limits applied to originals.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
 }
 
 /// Map a failure to read an original's header: the format is unknown (or its loader blocked),

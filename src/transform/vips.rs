@@ -325,13 +325,6 @@ fn take_error(operation: &'static str) -> VipsError {
     VipsError { operation, message }
 }
 
-/// Process-wide libvips settings, applied once by [`init`].
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// Allow the SVG loader (off: SVG sources are refused before any parsing).
-    pub allow_svg: bool,
-}
-
 static INIT: OnceLock<Result<Version, String>> = OnceLock::new();
 
 /// The libvips version in use.
@@ -356,9 +349,9 @@ impl fmt::Display for Version {
 /// Turns off libvips's operation cache (we cache encoded variants ourselves; its cache would
 /// hold decoded pixels of every recent original), runs each image on one thread (we parallelise
 /// across requests instead, under our own permits), and blocks every loader we have not chosen
-/// to support: libvips's "untrusted" loaders (ImageMagick, PDF, FITS, ...) and, unless asked
-/// for, SVG.
-pub fn init(settings: Settings) -> Result<Version, String> {
+/// to support: libvips's "untrusted" loaders (ImageMagick, PDF, FITS, ...) and SVG (scripts,
+/// external references, rendering bombs).
+pub fn init() -> Result<Version, String> {
     INIT.get_or_init(|| {
         // SAFETY: vips_init is safe to call with a NUL-terminated argv0; the rest are plain
         // setters on process-wide state, called once before any image work.
@@ -386,9 +379,6 @@ pub fn init(settings: Settings) -> Result<Version, String> {
             vips_operation_block_set(c"VipsForeignLoad".as_ptr(), TRUE);
             for allowed in ALLOWED_LOADERS {
                 vips_operation_block_set(allowed.as_ptr(), FALSE);
-            }
-            if settings.allow_svg {
-                vips_operation_block_set(c"VipsForeignLoadSvg".as_ptr(), FALSE);
             }
             Ok(Version {
                 major: vips_version(0),

@@ -3,7 +3,7 @@
 use refract::transform::vips::{self, Image, SaveOptions};
 
 fn init() {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
 }
 
 /// Colour of each quadrant of [`quadrants`]: top-left, top-right, bottom-left, bottom-right.

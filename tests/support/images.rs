@@ -18,7 +18,7 @@ pub struct Decoded {
 
 /// Identify and measure encoded bytes. Panics if they are not an image we write.
 pub fn decode(bytes: &[u8]) -> Decoded {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let format = Format::sniff(bytes).unwrap_or_else(|| {
         panic!(
             "not a known image signature: {:02x?}",
@@ -36,7 +36,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
 
 /// All pixels, interleaved, plus the band count.
 pub fn pixels(bytes: &[u8]) -> (Vec<u8>, u32, u32, u32) {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let img = Image::header(bytes).expect("output decodes");
     let (w, h, b) = (img.width(), img.height(), img.bands());
     (img.pixels().expect("pixels decode"), w, h, b)
@@ -69,7 +69,7 @@ pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
 
 /// Whether libvips finds any metadata that should have been stripped.
 pub fn metadata_fields(bytes: &[u8]) -> Vec<&'static str> {
-    vips::init(vips::Settings { allow_svg: false }).unwrap();
+    vips::init().unwrap();
     let img = Image::header(bytes).expect("output decodes");
     [
         (c"exif-data", "exif"),
