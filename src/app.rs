@@ -47,8 +47,7 @@ impl App {
     /// Build the origin: initialise libvips (once per process), open the source, size the cache
     /// and the transform permits.
     pub fn new(config: Config) -> Result<App, String> {
-        let vips = vips::init()
-            .map_err(|e| format!("libvips failed to start: {e}"))?;
+        let vips = vips::init().map_err(|e| format!("libvips failed to start: {e}"))?;
         let metrics = Arc::new(Metrics::new());
         let settings = SourceSettings {
             max_bytes: config.max_source_bytes,

@@ -140,8 +140,9 @@ pub struct ServeArgs {
     )]
     pub allow_hosts: Vec<String>,
 
-    /// Let HTTP and proxy sources reach loopback, private (RFC 1918, ULA) and CGNAT addresses.
-    /// Link-local and metadata addresses (169.254.0.0/16, fe80::/10) stay refused.
+    /// Let HTTP and proxy sources reach any loopback, private (RFC 1918, ULA) and CGNAT address.
+    /// Without it, only the host an HTTP origin names (`--source web=http://10.0.0.5/`) may be
+    /// private. Link-local and metadata addresses (169.254.0.0/16, fe80::/10) stay refused.
     #[arg(long, env = "REFRACT_ALLOW_PRIVATE_SOURCES")]
     pub allow_private_sources: bool,
 
@@ -547,6 +548,7 @@ impl Config {
                 allow_hosts,
                 allow_private: args.allow_private_sources,
                 pins: args.resolve.iter().cloned().collect(),
+                trusted_hosts: Vec::new(),
             },
             source_timeout: args.source_timeout,
             originals_cache_size: args.originals_cache_size,

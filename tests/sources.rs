@@ -587,3 +587,36 @@ async fn proxy_allow_list_and_ssrf_defence() {
     assert_eq!(code(&r), (403, "source_not_allowed".into()));
     strict.stop().await;
 }
+
+/// An HTTP origin the operator configured on a private address is trusted without
+/// `--allow-private-sources`; the proxy source, asked for the same address, stays strict.
+#[tokio::test]
+async fn a_configured_private_origin_is_trusted_and_the_proxy_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.jpg"), gradient_jpeg(300, 200)).unwrap();
+    let origin = Origin::start(dir.path().to_path_buf()).await;
+    let port = origin.port();
+    let base = origin.url();
+    let s = TestServer::start(move |c| {
+        assert!(!c.net.allow_private);
+        c.sources.push(("/web".into(), base));
+        c.sources.push(("/remote".into(), "proxy://".into()));
+        c.net
+            .allow_hosts
+            .push(AllowedHost::parse(&format!("127.0.0.1:{port}")).unwrap());
+    })
+    .await;
+    let r = s.get("/web/a.jpg?w=60").await;
+    assert_eq!(r.status(), 200, "{}", header(&r, "x-refract-error"));
+    assert_eq!(decode(&r.bytes().await.unwrap()).width, 60);
+    let proxied = percent_encoding::utf8_percent_encode(
+        &format!("http://127.0.0.1:{port}/a.jpg"),
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .to_string();
+    let r = s.get(&format!("/remote/{proxied}?w=60")).await;
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-refract-error")),
+        (403, "source_not_allowed".into())
+    );
+}

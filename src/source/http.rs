@@ -62,9 +62,18 @@ impl HttpSource {
             url.set_path(&format!("{}/", url.path()));
         }
         let mut net = settings.net.clone();
+        let host = AllowedHost::of(&url).ok_or_else(|| format!("{base}: no host"))?;
+        // The operator named this host: trust its addresses, private ones included (not
+        // link-local or metadata). Redirects elsewhere, and the proxy, stay strict.
+        net.trusted_hosts.push(
+            url.host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
+        );
         if !net.allow_hosts.is_empty() {
-            net.allow_hosts
-                .push(AllowedHost::of(&url).ok_or_else(|| format!("{base}: no host"))?);
+            net.allow_hosts.push(host);
         }
         net.check_url(&url).map_err(|e| format!("{base}: {e}"))?;
         Self::build(Some(url), net, settings)

@@ -1,7 +1,8 @@
 //! Where HTTP and proxy sources may connect: the SSRF defence. Three checks, all before a byte is
 //! sent: the URL (http/https only, no userinfo, host on the allow-list when there is one), every
 //! address the host resolves to (never link-local/metadata, unspecified, multicast or broadcast;
-//! loopback, private and CGNAT only with `--allow-private-sources`), and the same again for every
+//! loopback, private and CGNAT only with `--allow-private-sources`, or for the host of an origin
+//! the operator configured, `--source PREFIX=http://10.0.0.5/`), and the same again for every
 //! redirect hop. Resolution and checking happen in one place, the resolver the HTTP client
 //! connects through, so a name cannot resolve to one address when checked and another when used.
 
@@ -94,6 +95,11 @@ pub struct NetPolicy {
     pub allow_private: bool,
     /// `host → address` pins (like curl's `--resolve`), consulted before DNS.
     pub pins: HashMap<String, IpAddr>,
+    /// Host names (lower case) the operator configured as an origin (`--source
+    /// PREFIX=http://10.0.0.5/`): their loopback and private addresses are trusted without
+    /// `--allow-private-sources`. Link-local and metadata addresses stay refused, and a redirect
+    /// to any other host is checked as strictly as ever.
+    pub trusted_hosts: Vec<String>,
 }
 
 impl NetPolicy {
@@ -124,16 +130,24 @@ impl NetPolicy {
             url::Host::Domain(_) => None,
         };
         if let Some(ip) = literal {
-            self.check_ip(ip)?;
+            let trusted = url.host_str().is_some_and(|h| self.trusts(h));
+            self.check_ip(ip, trusted)?;
         }
         Ok(())
     }
 
-    /// Check one resolved address.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
+    /// Whether `host` is an origin the operator configured (its private addresses are allowed).
+    pub fn trusts(&self, host: &str) -> bool {
+        self.trusted_hosts
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']')))
+    }
+
+    /// Check one resolved address; `trusted`: it belongs to a configured origin's host.
+    pub fn check_ip(&self, ip: IpAddr, trusted: bool) -> Result<(), Refused> {
         match classify(ip) {
             AddressClass::Public => Ok(()),
-            AddressClass::Private if self.allow_private => Ok(()),
+            AddressClass::Private if self.allow_private || trusted => Ok(()),
             AddressClass::Private => Err(Refused(format!(
                 "{ip} is a loopback or private address (see --allow-private-sources)"
             ))),
@@ -234,9 +248,10 @@ impl Resolve for GuardedResolver {
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
                     .collect(),
             };
+            let trusted = policy.trusts(&host);
             for addr in &addrs {
                 policy
-                    .check_ip(addr.ip())
+                    .check_ip(addr.ip(), trusted)
                     .map_err(|e| Refused(format!("{host}: {e}")))?;
             }
             let addrs: Addrs = Box::new(addrs.into_iter());
@@ -298,7 +313,7 @@ mod tests {
                 AllowedHost::parse("img.test:8080").unwrap(),
             ],
             allow_private: false,
-            pins: HashMap::new(),
+            ..NetPolicy::default()
         };
         let ok = |u: &str| policy.check_url(&Url::parse(u).unwrap()).is_ok();
         assert!(ok("https://example.com/a.jpg"));
@@ -335,6 +350,33 @@ mod tests {
         assert!(private
             .check_url(&Url::parse("http://169.254.169.254/").unwrap())
             .is_err());
+        // A configured origin's own host is trusted, nothing else; metadata never.
+        let trusting = NetPolicy {
+            trusted_hosts: vec!["10.0.0.5".into(), "::1".into(), "169.254.169.254".into()],
+            ..NetPolicy::default()
+        };
+        let ok = |u: &str| trusting.check_url(&Url::parse(u).unwrap()).is_ok();
+        assert!(ok("http://10.0.0.5/a.jpg"));
+        assert!(ok("http://[::1]:8080/a.jpg"));
+        assert!(!ok("http://10.0.0.6/a.jpg"));
+        assert!(!ok("http://169.254.169.254/"));
+    }
+
+    #[tokio::test]
+    async fn resolver_trusts_a_configured_origins_private_addresses_only() {
+        let mut pins = HashMap::new();
+        pins.insert("images.internal".to_owned(), ip("10.0.0.5"));
+        pins.insert("other.internal".to_owned(), ip("10.0.0.6"));
+        pins.insert("meta.internal".to_owned(), ip("169.254.169.254"));
+        let resolver = GuardedResolver::new(Arc::new(NetPolicy {
+            pins,
+            trusted_hosts: vec!["images.internal".into(), "meta.internal".into()],
+            ..NetPolicy::default()
+        }));
+        let name = |s: &str| -> Name { s.parse().unwrap() };
+        assert!(resolver.resolve(name("images.internal")).await.is_ok());
+        assert!(resolver.resolve(name("other.internal")).await.is_err());
+        assert!(resolver.resolve(name("meta.internal")).await.is_err());
     }
 
     #[tokio::test]
@@ -343,9 +385,9 @@ mod tests {
         pins.insert("metadata.test".to_owned(), ip("169.254.169.254"));
         pins.insert("intranet.test".to_owned(), ip("10.0.0.7"));
         let policy = Arc::new(NetPolicy {
-            allow_hosts: vec![],
             allow_private: true,
             pins,
+            ..NetPolicy::default()
         });
         let resolver = GuardedResolver::new(policy);
         let name = |s: &str| -> Name { s.parse().unwrap() };
