@@ -126,17 +126,23 @@ impl AccessLog {
         let ts = humantime::format_rfc3339_millis(now);
         let ms = e.duration.as_secs_f64() * 1000.0;
         match self.format {
-            LogFormat::Json => format!(
-                "{{\"ts\":\"{ts}\",\"method\":{},\"path\":{},\"status\":{},\"bytes\":{},\
-                 \"duration_ms\":{ms:.3},\"cache\":{},\"format\":{},\"source\":{}}}\n",
-                json_string(e.method),
-                json_string(e.path),
-                e.status,
-                e.bytes,
-                e.cache.map_or("null".into(), json_string),
-                e.format.map_or("null".into(), json_string),
-                json_string(e.source),
-            ),
+            LogFormat::Json => {
+                let line = JsonLine {
+                    ts,
+                    method: e.method,
+                    path: e.path,
+                    status: e.status,
+                    bytes: e.bytes,
+                    // Microsecond precision is all a log needs.
+                    duration_ms: (ms * 1000.0).round() / 1000.0,
+                    cache: e.cache,
+                    format: e.format,
+                    source: e.source,
+                };
+                let mut out = serde_json::to_string(&line).expect("serialisable");
+                out.push('\n');
+                out
+            }
             LogFormat::Text => format!(
                 "{ts} {} {} {} {}B {ms:.1}ms cache={} format={} source={}\n",
                 e.method,
@@ -180,20 +186,27 @@ fn write_lines(queue: Receiver<Message>, out: impl Write) {
     let _ = out.flush();
 }
 
-/// A JSON string literal (paths and keys are arbitrary text from URLs).
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// A value written through its `Display` (no intermediate `String`).
+fn as_text<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+/// One JSON access-log line (paths are arbitrary text from URLs: serde escapes them).
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    #[serde(serialize_with = "as_text")]
+    ts: humantime::Rfc3339Timestamp,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    bytes: u64,
+    duration_ms: f64,
+    cache: Option<&'a str>,
+    format: Option<&'a str>,
+    source: &'a str,
 }
 
 #[cfg(test)]
@@ -224,7 +237,7 @@ mod tests {
         assert_eq!(
             line,
             "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"method\":\"GET\",\"path\":\"/a \\\"b\\\".jpg?w=1\",\
-             \"status\":200,\"bytes\":42,\"duration_ms\":1.500,\"cache\":\"hit\",\"format\":\"webp\",\
+             \"status\":200,\"bytes\":42,\"duration_ms\":1.5,\"cache\":\"hit\",\"format\":\"webp\",\
              \"source\":\"file\"}\n"
         );
         let mut e = entry();
@@ -319,7 +332,13 @@ mod tests {
     }
 
     #[test]
-    fn json_escaping() {
-        assert_eq!(json_string("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
+    fn json_lines_escape_control_characters_and_parse_back() {
+        let mut e = entry();
+        e.path = "/a\\b\n\u{1}\u{e9}.jpg";
+        let line =
+            AccessLog::new(LogFormat::Json, false, counter()).line(&e, SystemTime::UNIX_EPOCH);
+        assert_eq!(line.lines().count(), 1);
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["path"], e.path);
     }
 }

@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::access_log::json_string;
 use crate::cache::Lookup;
 use crate::format::Format;
+use serde::Serialize;
 
 /// Upper bounds (device pixels) of the width buckets; wider outputs go in the last one.
 const WIDTH_BUCKETS: &[(u32, &str)] = &[
@@ -244,55 +244,91 @@ impl Analytics {
         for shard in &shards {
             s.add_counts(shard);
         }
-        let top_json: Vec<String> = top
-            .iter()
-            .map(|(k, e)| {
-                format!(
-                    r#"{{"key":{},"requests":{},"error":{},"bytes":{}}}"#,
-                    json_string(k),
-                    e.requests,
-                    e.error,
-                    e.bytes
-                )
-            })
-            .collect();
-        let mut formats: Vec<_> = s.formats.iter().collect();
-        formats.sort_by_key(|(name, _)| **name);
-        let formats_json: Vec<String> = formats
-            .iter()
-            .map(|(name, t)| {
-                format!(
-                    r#""{name}":{{"requests":{},"bytes":{}}}"#,
-                    t.requests, t.bytes
-                )
-            })
-            .collect();
-        let mut dpr: Vec<_> = s.dpr.iter().collect();
-        dpr.sort();
-        let dpr_json: Vec<String> = dpr
-            .iter()
-            .map(|(tenths, n)| format!(r#""{}":{n}"#, **tenths as f64 / 10.0))
-            .collect();
-        let widths_json: Vec<String> = WIDTH_BUCKETS
-            .iter()
-            .zip(s.widths.iter())
-            .map(|((_, label), n)| format!(r#""{label}":{n}"#))
-            .collect();
+        let mut dpr: Vec<(u32, u64)> = s.dpr.iter().map(|(k, n)| (*k, *n)).collect();
+        dpr.sort_unstable();
         let hit_ratio = if s.lookups == 0 {
             0.0
         } else {
             s.hits as f64 / s.lookups as f64
         };
-        format!(
-            r#"{{"top":[{}],"formats":{{{}}},"dpr":{{{}}},"widths":{{{}}},"bytes_served":{},"bytes_original":{},"cache_hit_ratio":{:.4}}}"#,
-            top_json.join(","),
-            formats_json.join(","),
-            dpr_json.join(","),
-            widths_json.join(","),
-            s.bytes_served,
-            s.bytes_original,
-            hit_ratio
-        )
+        let document = Document {
+            top: top
+                .iter()
+                .map(|(key, e)| TopJson {
+                    key,
+                    requests: e.requests,
+                    error: e.error,
+                    bytes: e.bytes,
+                })
+                .collect(),
+            formats: s
+                .formats
+                .iter()
+                .map(|(name, t)| {
+                    let tally = TallyJson {
+                        requests: t.requests,
+                        bytes: t.bytes,
+                    };
+                    (*name, tally)
+                })
+                .collect(),
+            dpr: Ordered(
+                dpr.into_iter()
+                    .map(|(tenths, n)| ((f64::from(tenths) / 10.0).to_string(), n))
+                    .collect(),
+            ),
+            widths: Ordered(
+                WIDTH_BUCKETS
+                    .iter()
+                    .zip(s.widths.iter())
+                    .map(|((_, label), n)| (*label, *n))
+                    .collect(),
+            ),
+            bytes_served: s.bytes_served,
+            bytes_original: s.bytes_original,
+            cache_hit_ratio: (hit_ratio * 10_000.0).round() / 10_000.0,
+        };
+        serde_json::to_string(&document).expect("serialisable")
+    }
+}
+
+/// The `/analytics` document, in the order it is read.
+#[derive(Serialize)]
+struct Document<'a> {
+    top: Vec<TopJson<'a>>,
+    formats: std::collections::BTreeMap<&'static str, TallyJson>,
+    dpr: Ordered<String>,
+    widths: Ordered<&'static str>,
+    bytes_served: u64,
+    bytes_original: u64,
+    cache_hit_ratio: f64,
+}
+
+#[derive(Serialize)]
+struct TopJson<'a> {
+    key: &'a str,
+    requests: u64,
+    error: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct TallyJson {
+    requests: u64,
+    bytes: u64,
+}
+
+/// A JSON object whose keys keep the order given (DPRs ascending, width buckets small to large).
+struct Ordered<K>(Vec<(K, u64)>);
+
+impl<K: Serialize> Serialize for Ordered<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }
 
@@ -332,7 +368,7 @@ mod tests {
         assert!(json.contains(r#""webp":{"requests":102000,"#));
         assert!(json.contains(r#""dpr":{"2":102000}"#));
         assert!(json.contains(r#""<=960":102000"#));
-        assert!(json.contains(r#""cache_hit_ratio":0.0000"#));
+        assert!(json.contains(r#""cache_hit_ratio":0.0"#));
     }
 
     /// The `requests` and `error` of `key` in the document.

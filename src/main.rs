@@ -50,21 +50,17 @@ fn upload(args: UploadArgs) -> ExitCode {
         let path = file.display().to_string();
         if json {
             let line = match outcome {
-                Outcome::Uploaded { created, body } => format!(
-                    "{{\"path\":{},\"status\":\"{}\",\"upload\":{}}}",
-                    refract::access_log::json_string(&path),
-                    if *created { "created" } else { "exists" },
-                    body.trim()
-                ),
-                Outcome::Skipped => format!(
-                    "{{\"path\":{},\"status\":\"skipped\"}}",
-                    refract::access_log::json_string(&path)
-                ),
-                Outcome::Failed(why) => format!(
-                    "{{\"path\":{},\"status\":\"failed\",\"error\":{}}}",
-                    refract::access_log::json_string(&path),
-                    refract::access_log::json_string(why)
-                ),
+                Outcome::Uploaded { created, body } => serde_json::json!({
+                    "path": path,
+                    "status": if *created { "created" } else { "exists" },
+                    // The server's answer, as it sent it (not text: a JSON object).
+                    "upload": serde_json::from_str::<serde_json::Value>(body)
+                        .unwrap_or_else(|_| body.trim().into()),
+                }),
+                Outcome::Skipped => serde_json::json!({"path": path, "status": "skipped"}),
+                Outcome::Failed(why) => {
+                    serde_json::json!({"path": path, "status": "failed", "error": why})
+                }
             };
             println!("{line}");
         } else {
