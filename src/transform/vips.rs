@@ -515,8 +515,17 @@ pub enum SaveOptions {
         /// Lossless.
         lossless: bool,
     },
-    /// GIF (palette-quantised).
-    Gif,
+    /// GIF (palette-quantised, a palette per frame where the previous one does not fit).
+    Gif {
+        /// Quantiser effort, 1 (fastest) – 10; libvips's default is 7.
+        effort: u8,
+        /// Error-diffusion dithering in tenths, 0 (none) – 10 (libvips's default, full).
+        dither_tenths: u8,
+        /// How far (0–255) the previous frame's palette may be from a frame's colours before
+        /// the frame gets a palette of its own (libvips's `interpalette_maxerror`, default 3):
+        /// each new palette is a quantisation, the encoder's main cost.
+        palette_error: u8,
+    },
 }
 
 impl<'a> Image<'a> {
@@ -1178,11 +1187,21 @@ impl<'a> Image<'a> {
                     ),
                     "heifsave",
                 ),
-                SaveOptions::Gif => (
+                SaveOptions::Gif {
+                    effort,
+                    dither_tenths,
+                    palette_error,
+                } => (
                     vips_gifsave_buffer(
                         input,
                         &mut buf,
                         &mut len,
+                        c"effort".as_ptr(),
+                        c_int::from(effort),
+                        c"dither".as_ptr(),
+                        c_double::from(dither_tenths) / 10.0,
+                        c"interpalette_maxerror".as_ptr(),
+                        c_double::from(palette_error),
                         meta_key.as_ptr(),
                         meta_val,
                         END,
