@@ -88,3 +88,42 @@ async fn hostile_corpus_is_answered_quickly_with_bounded_memory() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Good, corrupt and non-image originals asked for at once: each answer is classified from its
+/// own bytes (libvips's error buffer is shared by every thread, so a classification read from
+/// it could take another request's message).
+#[tokio::test]
+async fn concurrent_good_corrupt_and_non_images_each_get_their_own_answer() {
+    use crate::support::fixtures::gradient_jpeg;
+    use crate::support::{header, TestServer};
+    let s = std::sync::Arc::new(TestServer::start(|c| c.cache_size = 0).await);
+    let good = gradient_jpeg(600, 400);
+    s.put("good.jpg", &good);
+    s.put("corrupt.jpg", &good[..good.len() / 2]);
+    s.put("text.jpg", b"just text that names itself an image");
+    s.put(
+        "vector.jpg",
+        br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#,
+    );
+    let expected = [
+        ("good.jpg", 200, ""),
+        ("corrupt.jpg", 422, "undecodable"),
+        ("text.jpg", 422, "unsupported_format"),
+        ("vector.jpg", 422, "unsupported_format"),
+    ];
+    let mut tasks = Vec::new();
+    for round in 0..12u32 {
+        for (name, status, code) in expected {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = s.get(&format!("/{name}?w={}", 50 + round)).await;
+                let got = (r.status().as_u16(), header(&r, "x-refract-error"));
+                (name, got, (status, code.to_owned()))
+            }));
+        }
+    }
+    for task in tasks {
+        let (name, got, want) = task.await.unwrap();
+        assert_eq!(got, want, "{name}");
+    }
+}

@@ -2,8 +2,8 @@
 //! and format, and refuse it if it breaks a limit. Everything here runs before any decode.
 
 use super::plan::Size;
-use super::vips::Image;
-use super::{classify_header, Limits};
+use super::vips::{self, Image};
+use super::Limits;
 use crate::error::Error;
 use crate::format::Format;
 
@@ -26,10 +26,13 @@ pub struct SourceInfo {
 
 /// Read the header of `bytes` and check it against `limits`.
 pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
-    if bytes.is_empty() {
+    // The format is known by the bytes themselves (each allowed loader's signature check), so
+    // an unknown or blocked format is told from a broken file without reading an error message.
+    if bytes.is_empty() || vips::loader_for(bytes).is_none() {
         return Err(Error::UnsupportedFormat);
     }
-    let header = Image::header(bytes).map_err(classify_header)?;
+    // A loader claims the bytes: failing to read the header now means they are broken.
+    let header = Image::header(bytes).map_err(|e| Error::Undecodable(e.to_string()))?;
     // Opened at one page: height is one frame's. Animations count every frame.
     let (width, height, frames) = (header.width(), header.height(), header.pages());
     if frames > limits.max_frames {

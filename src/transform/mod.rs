@@ -219,28 +219,9 @@ impl Processor {
     }
 }
 
-/// Map a failure to read an original's header: the format is unknown (or its loader blocked),
-/// or the data is broken. Never our fault: the header is the first thing that touches the bytes.
-pub(crate) fn classify_header(e: VipsError) -> Error {
-    if is_unknown_format(&e) {
-        Error::UnsupportedFormat
-    } else {
-        Error::Undecodable(e.to_string())
-    }
-}
-
-fn is_unknown_format(e: &VipsError) -> bool {
-    let m = e.message.to_ascii_lowercase();
-    m.contains("not a known") || m.contains("is blocked") || m.contains("not in a known")
-}
-
-/// Map a libvips failure after the header was read. Unknown formats are recognisable by
-/// message; anything else is provisionally ours — [`pipeline::render`] re-blames the original
-/// if it turns out not to decode.
+/// Map a libvips failure after the header was read: provisionally ours —
+/// [`pipeline::render`] re-blames the original if it turns out not to decode. (Unknown formats
+/// never get this far: [`load::inspect`] asks libvips's loader search first.)
 pub(crate) fn classify(e: VipsError) -> Error {
-    if is_unknown_format(&e) {
-        Error::UnsupportedFormat
-    } else {
-        Error::Internal(e.to_string())
-    }
+    Error::Internal(e.to_string())
 }

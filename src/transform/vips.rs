@@ -209,6 +209,7 @@ extern "C" {
         len: *mut usize,
         ...
     ) -> c_int;
+    fn vips_foreign_find_load_buffer(data: *const c_void, size: usize) -> *const c_char;
     fn vips_gifsave_buffer(
         input: *mut VipsImage,
         buf: *mut *mut c_void,
@@ -388,6 +389,26 @@ pub fn init() -> Result<Version, String> {
         }
     })
     .clone()
+}
+
+/// The loader libvips picks for `bytes` (its type name, e.g. `VipsForeignLoadJpegBuffer`) when
+/// it is one we allow; `None` for bytes no loader recognises and for blocked loaders (SVG, PDF,
+/// ImageMagick, ...). Decided by each loader's own signature check on these bytes — never by
+/// libvips's error buffer, which is shared by every thread and may hold another call's message.
+pub fn loader_for(bytes: &[u8]) -> Option<&'static str> {
+    // SAFETY: libvips reads `len` bytes of the live slice; the returned name is a GType name,
+    // static for the life of the process, never freed. A failed search leaves a line in the
+    // error buffer, which nothing here reads.
+    let name = unsafe { vips_foreign_find_load_buffer(bytes.as_ptr().cast(), bytes.len()) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated static string, as above.
+    let name = unsafe { CStr::from_ptr(name) }.to_str().ok()?;
+    ALLOWED_LOADERS
+        .iter()
+        .any(|allowed| allowed.to_str().is_ok_and(|a| name.starts_with(a)))
+        .then_some(name)
 }
 
 /// GLib's WARNING | MESSAGE | INFO | DEBUG level flags (errors and criticals keep GLib's handler).
