@@ -19,8 +19,8 @@ use prometheus::{
 };
 
 use crate::access_log::{AccessLog, Entry};
+use crate::analytics::{Analytics, Served};
 use crate::error::Error;
-use crate::format::Format;
 
 /// How the render cache answered a lookup (defined here, where it is counted, so that the
 /// cache → transform → metrics imports run one way).
@@ -351,11 +351,14 @@ impl<'a> RequestGuard<'a> {
             .inc();
     }
 
-    /// The request was answered with an image.
-    pub fn image(&mut self, status: u16, format: Format, bytes: usize) {
+    /// The request was answered with an image (`status` 200 or 304): recorded here for the
+    /// metrics and the access log (on drop), and in `analytics` now — the one place a served
+    /// image is observed.
+    pub fn image(&mut self, status: u16, analytics: &Analytics, served: Served<'_>) {
         self.status = status;
-        self.format = format.name();
-        self.bytes = bytes as u64;
+        self.format = served.format.name();
+        self.bytes = served.bytes;
+        analytics.record(served);
     }
 
     /// The request was answered with an error.
@@ -432,9 +435,25 @@ mod tests {
         assert_eq!(m.errors.with_label_values(&["overloaded"]).get(), 1);
         assert_eq!(m.rejected.with_label_values(&["shed"]).get(), 1);
         let mut g = guard();
-        g.image(200, Format::Webp, 1234);
+        let analytics = Analytics::new(10);
+        g.image(
+            200,
+            &analytics,
+            Served {
+                key: "x.jpg",
+                format: crate::format::Format::Webp,
+                dpr: 1.0,
+                width: 64,
+                bytes: 1234,
+                original_bytes: 5000,
+                lookup: Lookup::Miss,
+            },
+        );
         drop(g);
         assert_eq!(m.response_bytes.with_label_values(&["webp"]).get(), 1234);
+        assert!(analytics
+            .to_json()
+            .contains(r#""key":"x.jpg","requests":1"#));
         let text = m.encode();
         assert!(text.contains("refract_requests_total{format=\"webp\",status=\"200\"} 1"));
         assert!(text.contains("refract_request_duration_seconds_bucket"));

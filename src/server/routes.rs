@@ -341,18 +341,21 @@ async fn image(
             let sent = if head || response.status() != 200 {
                 0
             } else {
-                rendered.body.len()
+                rendered.body.len() as u64
             };
-            guard.image(response.status().as_u16(), rendered.format, sent);
-            app.analytics().record(Served {
-                key: request.key.as_str(),
-                format: rendered.format,
-                dpr: request.params.dpr,
-                width: rendered.size.width,
-                bytes: sent as u64,
-                original_bytes: rendered.original_bytes,
-                lookup,
-            });
+            guard.image(
+                response.status().as_u16(),
+                app.analytics(),
+                Served {
+                    key: request.key.as_str(),
+                    format: rendered.format,
+                    dpr: request.params.dpr,
+                    width: rendered.size.width,
+                    bytes: sent,
+                    original_bytes: rendered.original_bytes,
+                    lookup,
+                },
+            );
             response
         }
         Err(e) => {
