@@ -1,0 +1,57 @@
+//! [`SharedImage`]: a finished image in memory that several threads may read (decode-once
+//! masters).
+
+use std::marker::PhantomData;
+
+use super::ffi::*;
+use super::image::Image;
+
+/// An image whose pixels are in memory, owned, and never modified again: safe to read from
+/// many threads at once (libvips operations on it each build their own regions, and its
+/// reference count is atomic). Made by [`Image::share`]; the decode-once masters
+/// (`transform::master`) keep these in a cache that every transform thread reads.
+pub struct SharedImage(pub(super) Image<'static>);
+
+// SAFETY: the image owns its pixels (copy_memory), nothing holds a mutable handle to it, and
+// libvips supports concurrent reads of one image from several threads; GObject reference
+// counting is atomic.
+unsafe impl Send for SharedImage {}
+// SAFETY: as above: shared access only reads.
+unsafe impl Sync for SharedImage {}
+
+impl SharedImage {
+    /// A new reference to the image, to build operations on (they borrow nothing).
+    pub fn image(&self) -> Image<'static> {
+        // SAFETY: a valid image; the new reference is dropped by the returned value.
+        unsafe { g_object_ref(self.0.ptr.as_ptr().cast()) };
+        Image {
+            ptr: self.0.ptr,
+            _input: PhantomData,
+        }
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.0.width()
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.0.height()
+    }
+
+    /// Bytes its pixels take in memory.
+    pub fn memory(&self) -> u64 {
+        // SAFETY: valid image pointer.
+        let format = unsafe { vips_image_get_format(self.0.ptr.as_ptr()) };
+        let band_bytes = match format {
+            VIPS_FORMAT_UCHAR => 1,
+            VIPS_FORMAT_USHORT => 2,
+            _ => 8, // float, double, complex: count the most a band can take
+        };
+        u64::from(self.0.width())
+            * u64::from(self.0.height())
+            * u64::from(self.0.bands())
+            * band_bytes
+    }
+}
