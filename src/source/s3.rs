@@ -32,11 +32,12 @@ pub struct S3Source {
 impl S3Source {
     /// Open `s3://bucket/prefix/` with settings from the `AWS_*` environment.
     pub fn from_env(url: &str, settings: &SourceSettings) -> Result<S3Source, String> {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .or_else(|_| std::env::var("AWS_ENDPOINT"))
-            .unwrap_or_default();
-        let allow_http = endpoint.starts_with("http://");
-        Self::open(url, settings, AmazonS3Builder::from_env(), allow_http)
+        Self::open(
+            url,
+            settings,
+            AmazonS3Builder::from_env(),
+            endpoint_is_http(),
+        )
     }
 
     /// Open `s3://bucket/prefix/` with explicit store settings (`builder` carries endpoint,
@@ -47,38 +48,11 @@ impl S3Source {
         builder: AmazonS3Builder,
         allow_http: bool,
     ) -> Result<S3Source, String> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("{url}: expected s3://BUCKET/PREFIX/"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(format!("{url}: no bucket name"));
-        }
-        let prefix = match prefix.trim_matches('/') {
-            "" => String::new(),
-            p => format!("{p}/"),
-        };
-        let client = ClientOptions::new()
-            .with_timeout(settings.timeout)
-            .with_connect_timeout(settings.timeout)
-            .with_allow_http(allow_http);
-        // A store that keeps failing is reported, not retried for minutes: one quick retry, and
-        // never past the fetch timeout.
-        let retry = RetryConfig {
-            max_retries: 1,
-            retry_timeout: settings.timeout.min(Duration::from_secs(10)),
-            ..RetryConfig::default()
-        };
-        let store = builder
-            .with_bucket_name(bucket)
-            .with_client_options(client)
-            .with_retry(retry)
-            .build()
-            .map_err(|e| format!("{url}: {e}"))?;
+        let bucket = open_bucket(url, builder, allow_http, settings.timeout)?;
         Ok(S3Source {
-            store,
-            bucket: bucket.to_owned(),
-            prefix,
+            store: bucket.store,
+            bucket: bucket.name,
+            prefix: bucket.prefix,
             max_bytes: settings.max_bytes,
         })
     }
@@ -137,6 +111,67 @@ impl S3Source {
             .map_err(store_error)?;
         Ok(Stored::Created)
     }
+}
+
+/// A bucket opened from an `s3://bucket/prefix/` URL: what S3 sources and the S3 variant store
+/// share.
+pub struct Bucket {
+    /// The client, bound to the bucket.
+    pub store: AmazonS3,
+    /// The bucket's name.
+    pub name: String,
+    /// The key prefix, empty or ending in `/`.
+    pub prefix: String,
+}
+
+/// The `allow_http` setting `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`) calls for: a plain-HTTP
+/// endpoint is allowed because it was configured explicitly.
+pub fn endpoint_is_http() -> bool {
+    std::env::var("AWS_ENDPOINT_URL")
+        .or_else(|_| std::env::var("AWS_ENDPOINT"))
+        .is_ok_and(|e| e.starts_with("http://"))
+}
+
+/// Open `s3://bucket/prefix/` with `builder`'s endpoint, region and credentials. Requests time
+/// out after `timeout`; a store that keeps failing is reported, not retried for minutes: one
+/// quick retry, never past the timeout (or 10 s).
+pub fn open_bucket(
+    url: &str,
+    builder: AmazonS3Builder,
+    allow_http: bool,
+    timeout: Duration,
+) -> Result<Bucket, String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{url}: expected s3://BUCKET/PREFIX/"))?;
+    let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Err(format!("{url}: no bucket name"));
+    }
+    let prefix = match prefix.trim_matches('/') {
+        "" => String::new(),
+        p => format!("{p}/"),
+    };
+    let client = ClientOptions::new()
+        .with_timeout(timeout)
+        .with_connect_timeout(timeout)
+        .with_allow_http(allow_http);
+    let retry = RetryConfig {
+        max_retries: 1,
+        retry_timeout: timeout.min(Duration::from_secs(10)),
+        ..RetryConfig::default()
+    };
+    let store = builder
+        .with_bucket_name(name)
+        .with_client_options(client)
+        .with_retry(retry)
+        .build()
+        .map_err(|e| format!("{url}: {e}"))?;
+    Ok(Bucket {
+        store,
+        name: name.to_owned(),
+        prefix,
+    })
 }
 
 /// Map an `object_store` error to ours.

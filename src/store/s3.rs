@@ -8,9 +8,10 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt as _, PutPayload, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 
 use super::Backend;
+use crate::source::s3::{endpoint_is_http, open_bucket};
 use crate::source::{error_chain, BoxFuture};
 
 /// A bucket (and prefix) of stored variants.
@@ -24,40 +25,17 @@ impl S3Backend {
     /// Open `s3://bucket/prefix` with settings from the `AWS_*` environment; requests time out
     /// after `timeout`.
     pub fn from_env(url: &str, timeout: Duration) -> Result<S3Backend, String> {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .or_else(|_| std::env::var("AWS_ENDPOINT"))
-            .unwrap_or_default();
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("{url}: expected s3://BUCKET/PREFIX"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(format!("--variant-store {url}: no bucket name"));
-        }
-        let prefix = match prefix.trim_matches('/') {
-            "" => String::new(),
-            p => format!("{p}/"),
-        };
-        let client = ClientOptions::new()
-            .with_timeout(timeout)
-            .with_connect_timeout(timeout)
-            .with_allow_http(endpoint.starts_with("http://"));
-        // A failing store is reported quickly: a request renders instead of waiting on it.
-        let retry = RetryConfig {
-            max_retries: 1,
-            retry_timeout: timeout,
-            ..RetryConfig::default()
-        };
-        let store = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_client_options(client)
-            .with_retry(retry)
-            .build()
-            .map_err(|e| format!("--variant-store {url}: {e}"))?;
+        let bucket = open_bucket(
+            url,
+            AmazonS3Builder::from_env(),
+            endpoint_is_http(),
+            timeout,
+        )
+        .map_err(|e| format!("--variant-store {e}"))?;
         Ok(S3Backend {
-            store,
-            bucket: bucket.to_owned(),
-            prefix,
+            store: bucket.store,
+            bucket: bucket.name,
+            prefix: bucket.prefix,
         })
     }
 
