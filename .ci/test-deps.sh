@@ -11,6 +11,7 @@ set -euo pipefail
 missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v curl >/dev/null 2>&1 || missing+=(curl) # S3 test fixtures, written with --aws-sigv4
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v varnishd >/dev/null 2>&1 || missing+=(varnish)
 dpkg -s varnish-modules >/dev/null 2>&1 || missing+=(varnish-modules)
