@@ -39,6 +39,8 @@ struct Inner {
     access_log: AccessLog,
     uploads: Option<crate::upload::Uploads>,
     store: Option<VariantStore>,
+    /// `Cache-Control` of image responses (made once: hits format nothing).
+    cache_control: hyper::header::HeaderValue,
     accepting: AtomicBool,
     vips: Version,
 }
@@ -134,6 +136,10 @@ impl App {
             config.access_log,
             metrics.access_log_dropped.clone(),
         );
+        let cache_control = hyper::header::HeaderValue::from_str(
+            &crate::server::response::cache_control(config.max_age.as_secs()),
+        )
+        .expect("digits are a valid header value");
         Ok(App {
             inner: Arc::new(Inner {
                 config,
@@ -146,6 +152,7 @@ impl App {
                 access_log,
                 uploads,
                 store,
+                cache_control,
                 accepting: AtomicBool::new(true),
                 vips,
             }),
@@ -226,6 +233,11 @@ impl App {
             Some(store) => store.purge(key.as_str()).await,
             None => Ok(Purged { stored: 0 }),
         }
+    }
+
+    /// `Cache-Control` for image responses with the configured `--max-age`.
+    pub fn image_cache_control(&self) -> &hyper::header::HeaderValue {
+        &self.inner.cache_control
     }
 
     /// The durable variant store, when configured.

@@ -304,8 +304,9 @@ impl Stage {
 pub struct RequestGuard<'a> {
     metrics: &'a Metrics,
     access_log: &'a AccessLog,
-    method: String,
-    path: String,
+    /// The request's method and URI, shared with the request (cloning them copies no bytes).
+    method: hyper::Method,
+    uri: hyper::Uri,
     source: &'static str,
     started: Instant,
     status: u16,
@@ -315,19 +316,19 @@ pub struct RequestGuard<'a> {
 }
 
 impl<'a> RequestGuard<'a> {
-    /// Start timing a request for `path` (with query); the source is `none` until
+    /// Start timing a request (`uri`'s path and query are logged); the source is `none` until
     /// [`RequestGuard::source`] names it.
     pub fn new(
         metrics: &'a Metrics,
         access_log: &'a AccessLog,
-        method: &str,
-        path: &str,
+        method: hyper::Method,
+        uri: hyper::Uri,
     ) -> RequestGuard<'a> {
         RequestGuard {
             metrics,
             access_log,
-            method: method.to_owned(),
-            path: path.to_owned(),
+            method,
+            uri,
             source: "none",
             started: Instant::now(),
             status: 499,
@@ -387,8 +388,8 @@ impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
         let duration = self.started.elapsed();
         self.access_log.write(&Entry {
-            method: &self.method,
-            path: &self.path,
+            method: self.method.as_str(),
+            path: self.uri.path_and_query().map_or("/", |p| p.as_str()),
             status: self.status,
             bytes: self.bytes,
             duration,
@@ -396,10 +397,10 @@ impl Drop for RequestGuard<'_> {
             format: (self.format != "none").then_some(self.format),
             source: self.source,
         });
-        let status = self.status.to_string();
+        let status = status_label(self.status);
         self.metrics
             .requests
-            .with_label_values(&[status.as_str(), self.format])
+            .with_label_values(&[&status, self.format])
             .inc();
         self.metrics
             .request_duration
@@ -410,6 +411,18 @@ impl Drop for RequestGuard<'_> {
                 .with_label_values(&[self.format])
                 .inc_by(self.bytes);
         }
+    }
+}
+
+/// A status code as a label, without formatting the common ones.
+fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    match status {
+        200 => "200".into(),
+        304 => "304".into(),
+        400 => "400".into(),
+        404 => "404".into(),
+        499 => "499".into(),
+        other => other.to_string().into(),
     }
 }
 
@@ -425,7 +438,14 @@ mod tests {
             false,
             m.access_log_dropped.clone(),
         );
-        let guard = || RequestGuard::new(&m, &log, "GET", "/x.jpg");
+        let guard = || {
+            RequestGuard::new(
+                &m,
+                &log,
+                hyper::Method::GET,
+                hyper::Uri::from_static("/x.jpg"),
+            )
+        };
         drop(guard());
         assert_eq!(m.requests.with_label_values(&["499", "none"]).get(), 1);
         let mut g = guard();

@@ -1,6 +1,8 @@
 //! Building responses: the headers a CDN needs for an image (type, length, strong ETag and 304,
 //! `Cache-Control`, `Vary`), and the one place an [`Error`] becomes an HTTP answer.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
@@ -10,13 +12,14 @@ use crate::app::App;
 use crate::cache::Lookup;
 use crate::error::Error;
 use crate::request::signature::unix_now;
-use crate::request::ImageRequest;
+use crate::request::{ImageRequest, Varies};
 use crate::transform::Rendered;
 
-/// Header naming how the cache answered (`hit`, `miss`, `coalesced`); handy behind a CDN.
-pub const X_CACHE: &str = "x-refract-cache";
+/// Header naming how the cache answered (`hit`, `miss`, `coalesced`, `store`); handy behind a
+/// CDN.
+pub const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-refract-cache");
 /// Header carrying the stable error code on error responses.
-pub const X_ERROR: &str = "x-refract-error";
+pub const X_ERROR: header::HeaderName = header::HeaderName::from_static("x-refract-error");
 
 /// The purge-key headers: Fastly's, Cloudflare's and Varnish xkey's names for one tag (built
 /// once: a custom name given as text would be parsed and copied on every response).
@@ -50,30 +53,30 @@ pub fn image(
     } else {
         rendered.body.clone()
     };
+    // A hit formats nothing: every value below is static, kept with the variant, or made once
+    // per process — except a signed URL's max-age, which depends on the clock.
+    let cache_control = match expires {
+        None => app.image_cache_control().clone(),
+        Some(_) => {
+            let seconds = max_age(app.config().max_age.as_secs(), expires);
+            HeaderValue::from_str(&cache_control(seconds)).expect("digits")
+        }
+    };
     let mut builder = Response::builder()
         .status(status)
         .header(header::ETAG, &rendered.etag)
+        .header(header::CACHE_CONTROL, cache_control)
         .header(
-            header::CACHE_CONTROL,
-            format!(
-                "public, max-age={}",
-                max_age(app.config().max_age.as_secs(), expires)
-            ),
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
         )
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(X_CACHE, lookup.as_str());
+        .header(X_CACHE, HeaderValue::from_static(lookup.as_str()));
     // The original's purge key, for each CDN's tag purge.
     for name in PURGE_HEADERS {
         builder = builder.header(name, rendered.purge_tag.clone());
     }
-    let vary: Vec<&str> = request
-        .varies_on_accept()
-        .then_some("Accept")
-        .into_iter()
-        .chain(request.params.varies.names())
-        .collect();
-    if !vary.is_empty() {
-        builder = builder.header(header::VARY, vary.join(", "));
+    if let Some(vary) = vary(request.varies_on_accept(), request.params.varies) {
+        builder = builder.header(header::VARY, vary);
     }
     if let Some(name) = &request.params.download {
         let disposition = if name.is_empty() {
@@ -89,11 +92,55 @@ pub fn image(
         builder = builder.header(header::CONTENT_DISPOSITION, disposition);
     }
     if !not_modified {
-        builder = builder
-            .header(header::CONTENT_TYPE, rendered.format.mime())
-            .header(header::CONTENT_LENGTH, rendered.body.len());
+        builder = builder.header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(rendered.format.mime()),
+        );
+        // hyper writes the length of a full body itself; a HEAD answer has none to measure.
+        if head {
+            builder = builder.header(header::CONTENT_LENGTH, rendered.body.len());
+        }
     }
     builder.body(Full::new(body)).expect("valid response")
+}
+
+/// `Cache-Control` for an image cacheable for `max_age` seconds.
+pub fn cache_control(max_age: u64) -> String {
+    format!("public, max-age={max_age}")
+}
+
+/// The `Vary` value for a response negotiated on `Accept` (when `accept`) and on the hints in
+/// `varies`; `None` when it depends on no request header. The 16 possible values are built once.
+fn vary(accept: bool, varies: Varies) -> Option<HeaderValue> {
+    static VALUES: OnceLock<Vec<Option<HeaderValue>>> = OnceLock::new();
+    let index = |accept: bool, v: Varies| {
+        usize::from(accept) << 3
+            | usize::from(v.dpr) << 2
+            | usize::from(v.width) << 1
+            | usize::from(v.save_data)
+    };
+    let values = VALUES.get_or_init(|| {
+        let mut values = vec![None; 16];
+        for bits in 0..16usize {
+            let (accept, v) = (
+                bits & 8 != 0,
+                Varies {
+                    dpr: bits & 4 != 0,
+                    width: bits & 2 != 0,
+                    save_data: bits & 1 != 0,
+                },
+            );
+            let names: Vec<&str> = accept
+                .then_some("Accept")
+                .into_iter()
+                .chain(v.names())
+                .collect();
+            values[index(accept, v)] = (!names.is_empty())
+                .then(|| HeaderValue::from_str(&names.join(", ")).expect("header names"));
+        }
+        values
+    });
+    values[index(accept, varies)].clone()
 }
 
 /// The configured `max-age`, cut so that a cached copy never outlives a signed URL's expiry.

@@ -44,12 +44,11 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         }
         _ => {}
     }
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut guard = RequestGuard::new(
         app.metrics(),
         app.access_log(),
-        req.method().as_str(),
-        path_and_query,
+        req.method().clone(),
+        req.uri().clone(),
     );
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
