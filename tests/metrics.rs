@@ -270,7 +270,10 @@ async fn analytics_ranks_the_most_requested_original_first() {
 
 #[tokio::test]
 async fn a_real_prometheus_scrapes_the_origin() {
-    let s = TestServer::start(|_| {}).await;
+    // With a variant store, so its series exist for the dashboard's queries.
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let s = TestServer::start(move |c| c.variant_store = Some(url)).await;
     s.put("cat.jpg", &quadrants_jpeg(100, 100));
     for _ in 0..3 {
         assert_eq!(s.get("/cat.jpg?w=20").await.status(), 200);
