@@ -6,9 +6,10 @@
 # (a) miss  — one 12 MP photo at 300 distinct widths, JPEG and WebP (q80), variant cache off:
 #             every request is a transform (the original stays in the originals cache), scaled
 #             from the photo's decode-once master; again with masters off as the reference.
-# (b) hit   — one URL at 32 connections, against nginx serving the same bytes from a file
-#             (sendfile on; the two take turns, median of five 6-s rounds each); for a typical
-#             ~21 KB variant and for a large ~87 KB one.
+# (b) hit   — one URL at 32 connections, with the access log off and on (to a file), against
+#             nginx serving the same bytes from a file as Debian ships it (sendfile on) and tuned
+#             (open_file_cache, keepalive_requests 100000); the four take turns, median of five
+#             6-s rounds each; for a typical ~21 KB variant and for a large ~87 KB one.
 # (c) srcset — 50 originals x 6 widths x 2 DPR x 3 formats (1,800 URLs) in random order, as
 #             pages full of srcsets ask for them: each URL once, in one fixed shuffled order,
 #             from 8 connections (benches/replay.py), timed to the last answer; the variant
@@ -55,13 +56,14 @@ mkdir -p "$work/root" "$work/static" "$work/nginx"
 serve() { # serve VAR LOG ARGS... -> VAR=address, last_pid=its pid
   local var=$1 log=$2; shift 2
   "$bin" serve --listen 127.0.0.1:0 --root "$work/root" --access-log false "$@" \
-    >/dev/null 2>"$log" &
+    >"${SERVE_STDOUT:-/dev/null}" 2>"$log" &
   last_pid=$!
   pids+=("$last_pid")
   until grep -q 'listen=' "$log" 2>/dev/null; do sleep 0.1; done
   printf -v "$var" '%s' "$(sed -n 's/.*listen=\([^ ]*\).*/\1/p' "$log" | head -1)"
 }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 hwm() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
 clk=$(getconf CLK_TCK)
 report=$work/report.md
@@ -178,50 +180,72 @@ chmod 755 "$work" "$work/static"
 cp "$corpus/photos/kde-ColorfulCups-2560x1600.jpg" "$work/root/cups.jpg"
 serve hit "$work/hit.log"
 hit_pid=$last_pid
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/nginx/nginx.conf" <<EOF
+# The same with the access log on, written to a file (as a deployment runs it).
+SERVE_STDOUT="$work/access.log" serve hit_logged "$work/hit-logged.log" --access-log true
+hit_logged_pid=$last_pid
+# nginx twice: as Debian's nginx.conf ships it, and tuned as a static server is in production
+# (open_file_cache: no open/stat per request; keepalive_requests: connections never recycled).
+start_nginx() { # start_nginx NAME EXTRA-HTTP-DIRECTIVES -> nginx_port, nginx_master
+  local name=$1 extra=$2 dir=$work/nginx-$1
+  mkdir -p "$dir"
+  nginx_port=$(free_port)
+  cat > "$dir/nginx.conf" <<EOF
 daemon off;
 worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
 events { worker_connections 1024; }
 http {
   access_log off;
   sendfile on;
   tcp_nopush on;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  $extra
+  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;
+  uwsgi_temp_path $dir; scgi_temp_path $dir;
   types { image/webp webp; }
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:$nginx_port;
     root $work/static;
     location / { add_header Cache-Control "public, max-age=31536000"; etag on; }
   }
 }
 EOF
-"$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
-pids+=($!)
-sleep 0.5
-nginx_master=$(cat "$work/nginx/nginx.pid")
-group_ticks() { for p in $(pgrep -P "$nginx_master") "$nginx_master"; do ticks "$p"; done | paste -sd+ | bc; }
+  "$nginx_bin" -c "$dir/nginx.conf" -p "$dir" >/dev/null 2>&1 &
+  pids+=($!)
+  until [ -s "$dir/nginx.pid" ]; do sleep 0.1; done
+  nginx_master=$(cat "$dir/nginx.pid")
+}
+start_nginx debian ""
+debian_port=$nginx_port debian_master=$nginx_master
+start_nginx tuned "open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s; keepalive_requests 100000;"
+tuned_port=$nginx_port tuned_master=$nginx_master
+group_ticks() { for p in $(pgrep -P "$1") "$1"; do ticks "$p"; done | paste -sd+ | bc; }
+debian_ticks() { group_ticks "$debian_master"; }
+tuned_ticks() { group_ticks "$tuned_master"; }
 for case in cups big; do
   url="/$case.jpg?w=640&fm=webp"
   curl -sf "http://$hit$url" -o "$work/static/$case.webp"
   chmod 644 "$work/static/$case.webp"
   bytes=$(stat -c %s "$work/static/$case.webp")
   kb=$((bytes / 1024))
-  [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port/$case.webp")" = "200 $bytes" ] \
-    || { echo "nginx does not serve $case.webp (200, $bytes bytes)" >&2; exit 1; }
-  rm -f "$work/rounds.refract" "$work/rounds.nginx"
+  for p in "$debian_port" "$tuned_port"; do
+    [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$p/$case.webp")" = "200 $bytes" ] \
+      || { echo "nginx does not serve $case.webp (200, $bytes bytes)" >&2; exit 1; }
+  done
+  rm -f "$work"/rounds.*
   for round in 1 2 3 4 5; do
     dur=6 conns=32 measure "$hit_pid" ticks "http://$hit$url" >> "$work/rounds.refract"
-    dur=6 conns=32 measure "$nginx_master" group_ticks "http://127.0.0.1:$port/$case.webp" >> "$work/rounds.nginx"
+    dur=6 conns=32 measure "$hit_logged_pid" ticks "http://$hit_logged$url" >> "$work/rounds.logged"
+    dur=6 conns=32 measure "$debian_master" debian_ticks "http://127.0.0.1:$debian_port/$case.webp" >> "$work/rounds.nginx"
+    dur=6 conns=32 measure "$tuned_master" tuned_ticks "http://127.0.0.1:$tuned_port/$case.webp" >> "$work/rounds.tuned"
   done
   row "(b) hit: one URL ($kb KB WebP), 32 connections" "$(median "$work/rounds.refract")" "$(hwm "$hit_pid") MiB"
-  row "(b) reference: nginx, the same $kb KB from a file" "$(median "$work/rounds.nginx")" "–"
-  rounds+=("$kb KB: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' ')")
+  row "(b) the same, access log on (to a file)" "$(median "$work/rounds.logged")" "$(hwm "$hit_logged_pid") MiB"
+  row "(b) reference: nginx as Debian ships it, the same $kb KB from a file" "$(median "$work/rounds.nginx")" "–"
+  row "(b) reference: nginx tuned (open_file_cache, keepalive_requests 100000)" "$(median "$work/rounds.tuned")" "–"
+  rounds+=("$kb KB: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), logged $(cut -d' ' -f1 "$work/rounds.logged" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' '), tuned $(cut -d' ' -f1 "$work/rounds.tuned" | paste -sd' ')")
 done
-kill "$hit_pid" "$nginx_master" 2>/dev/null || true
+kill "$hit_pid" "$hit_logged_pid" "$debian_master" "$tuned_master" 2>/dev/null || true
 fi
 
 if want c || want d || want e; then
@@ -301,7 +325,6 @@ store_run directory "file://$work/variants"
 # The same over S3: a one-node Garage on loopback, configured as tests/support/garage.rs does.
 garage_bin=$("$here/.ci/garage.sh")
 mkdir -p "$work/garage"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 g_rpc=$(free_port); g_s3=$(free_port); g_admin=$(free_port)
 cat > "$work/garage/garage.toml" <<GARAGE
 metadata_dir = "$work/garage/meta"
