@@ -184,38 +184,33 @@ impl App {
         let inner = &self.inner;
         let from_store = AtomicBool::new(false);
         let render = async {
-            let purge_tag = hyper::header::HeaderValue::from_str(&crate::store::purge_tag(
-                variant.key.as_str(),
-            ))
-            .expect("hex digits are a valid header value");
-            let Some(store) = &inner.store else {
-                let original = inner
-                    .mounts
-                    .fetch(&variant.key)
-                    .instrument(tracing::debug_span!("fetch", key = %variant.key))
-                    .await?;
-                let mut rendered = inner.processor.render(original, variant).await?;
-                rendered.purge_tag = purge_tag;
-                return Ok(rendered);
-            };
+            let purge_key = crate::store::purge_tag(variant.key.as_str());
             let original = inner
                 .mounts
-                .fetch_identified(&variant.key)
+                .fetch_original(&variant.key)
                 .instrument(tracing::debug_span!("fetch", key = %variant.key))
                 .await?;
-            let location = store.locate(&cache_key, variant.key.as_str(), &original.digest);
-            let mut rendered = match store.get(&location).await {
-                Some(stored) => {
-                    from_store.store(true, Ordering::Relaxed);
-                    stored
-                }
-                None => {
-                    let rendered = inner.processor.render(original.bytes, variant).await?;
-                    store.put_behind(&location, &rendered);
-                    rendered
+            let mut rendered = match &inner.store {
+                None => inner.processor.render(original.bytes(), variant).await?,
+                Some(store) => {
+                    let digest = original.digest().await?;
+                    let location = store.locate(&cache_key, &purge_key, &digest);
+                    match store.get(&location).await {
+                        Some(stored) => {
+                            from_store.store(true, Ordering::Relaxed);
+                            stored
+                        }
+                        None => {
+                            let rendered =
+                                inner.processor.render(original.bytes(), variant).await?;
+                            store.put_behind(&location, &rendered);
+                            rendered
+                        }
+                    }
                 }
             };
-            rendered.purge_tag = purge_tag;
+            rendered.purge_tag = hyper::header::HeaderValue::from_str(&purge_key)
+                .expect("hex digits are a valid header value");
             Ok(rendered)
         };
         let (result, lookup) = inner.cache.get_or_render(&cache_key, render).await;
@@ -229,10 +224,12 @@ impl App {
     /// variant store (other replicas' memory keeps theirs until `--cache-ttl`).
     pub async fn purge(&self, key: &Key) -> Result<Purged, Error> {
         self.inner.cache.purge(key.as_str());
-        match &self.inner.store {
-            Some(store) => store.purge(key.as_str()).await,
-            None => Ok(Purged { stored: 0 }),
-        }
+        let purge_key = crate::store::purge_tag(key.as_str());
+        let stored = match &self.inner.store {
+            Some(store) => store.purge(&purge_key).await?,
+            None => 0,
+        };
+        Ok(Purged { purge_key, stored })
     }
 
     /// `Cache-Control` for image responses with the configured `--max-age`.

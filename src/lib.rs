@@ -13,6 +13,7 @@
 //! | [`store`] | the durable variant store shared by replicas (S3 or a directory): read-through, write-behind, purge by original |
 //! | [`source`] | trait [`source::Source`], its implementations (directory, S3, HTTP, proxy), mounts, the originals cache, the SSRF defence |
 //! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
+//! | [`digest`] | hashes as lowercase hex (ETags, upload keys, store names, signatures) |
 //! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
 //! | [`error`] | the one [`Error`] type: status, public message, stable code |
 //! | [`access_log`] | one line per request on stdout, JSON or text |
@@ -29,6 +30,7 @@ pub mod app;
 pub mod cache;
 pub mod config;
 pub mod config_file;
+pub mod digest;
 pub mod error;
 pub mod format;
 pub mod metrics;

@@ -282,7 +282,6 @@ async fn two_binaries_share_a_garage_bucket_and_survive_its_outage() {
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--access-log", "false"])
             .args(["--root", root.path().to_str().unwrap()])
             .args(["--variant-store", &store_url])
-            .args(["--variant-store-timeout", "1s"])
             .envs(env.clone())
             .stdout(std::process::Stdio::null());
         spawn_command(cmd)

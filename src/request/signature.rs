@@ -67,11 +67,7 @@ pub fn canonical_message(path: &str, query: Option<&str>) -> String {
 pub fn sign(key: &[u8], message: &str) -> String {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
     mac.update(message.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::hex(&mac.finalize().into_bytes())
 }
 
 /// Sign `path_and_query` (e.g. `/cat.jpg?w=400`), optionally expiring at `expires` (UNIX

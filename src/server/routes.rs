@@ -221,7 +221,8 @@ async fn admin_purge(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>>
             Error::bad_param("path", format!("expected {{\"path\": \"/key\"}}: {e}"))
         })?;
         let path = purge.path.trim();
-        // A full URL names its path; the query does not matter to a purge.
+        // A full URL names its path; the query does not matter to a purge. (Not `Uri::parse`:
+        // an operator may paste a path with raw spaces or non-ASCII, which `Mounts::key` takes.)
         let path = match path.split_once("://") {
             Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
             None => path,
@@ -237,7 +238,7 @@ async fn admin_purge(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>>
             tracing::info!(%key, stored = purged.stored, "purged");
             let body = serde_json::json!({
                 "key": key.as_str(),
-                "purge_key": crate::store::purge_tag(key.as_str()),
+                "purge_key": purged.purge_key,
                 "stored_deleted": purged.stored,
             });
             response::json(body.to_string(), false)

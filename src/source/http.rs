@@ -65,13 +65,8 @@ impl HttpSource {
         let host = AllowedHost::of(&url).ok_or_else(|| format!("{base}: no host"))?;
         // The operator named this host: trust its addresses, private ones included (not
         // link-local or metadata). Redirects elsewhere, and the proxy, stay strict.
-        net.trusted_hosts.push(
-            url.host_str()
-                .unwrap_or_default()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase(),
-        );
+        net.trusted_hosts
+            .push(url.host_str().unwrap_or_default().to_owned());
         if !net.allow_hosts.is_empty() {
             net.allow_hosts.push(host);
         }

@@ -48,14 +48,33 @@ impl Cached {
     }
 }
 
-/// An original's bytes and their SHA-256: what the variant store names variants by, so a
-/// changed original never meets its old variants.
-#[derive(Debug, Clone)]
-pub struct Identified {
-    /// The bytes.
-    pub bytes: Bytes,
-    /// Their SHA-256.
-    pub digest: [u8; 32],
+/// A fetched original: its bytes, and on demand their SHA-256 — what the variant store names
+/// variants by, so a changed original never meets its old variants. The hash is computed once
+/// per cached original.
+pub struct FetchedOriginal(Arc<Cached>);
+
+impl FetchedOriginal {
+    /// The bytes (shared, not copied).
+    pub fn bytes(&self) -> Bytes {
+        self.0.original.bytes.clone()
+    }
+
+    /// The SHA-256 of the bytes; large originals are hashed on the blocking pool.
+    pub async fn digest(&self) -> Result<[u8; 32], Error> {
+        if let Some(digest) = self.0.digest.get() {
+            return Ok(*digest);
+        }
+        let bytes = self.bytes();
+        let hash = move || -> [u8; 32] { Sha256::digest(&bytes).into() };
+        let digest = if self.0.original.bytes.len() >= HASH_OFF_THREAD {
+            tokio::task::spawn_blocking(hash)
+                .await
+                .map_err(|e| Error::Internal(format!("hash task failed: {e}")))?
+        } else {
+            hash()
+        };
+        Ok(*self.0.digest.get_or_init(|| digest))
+    }
 }
 
 /// Originals at least this large are hashed on the blocking pool rather than on an async worker.
@@ -217,28 +236,9 @@ impl Mounts {
         Ok(self.fetch_entry(key).await?.original.bytes.clone())
     }
 
-    /// The original under `key` with its content hash (computed once per cached original).
-    pub async fn fetch_identified(&self, key: &Key) -> Result<Identified, Error> {
-        let entry = self.fetch_entry(key).await?;
-        let digest = match entry.digest.get() {
-            Some(digest) => *digest,
-            None => {
-                let bytes = entry.original.bytes.clone();
-                let hash = move || -> [u8; 32] { Sha256::digest(&bytes).into() };
-                let digest = if entry.original.bytes.len() >= HASH_OFF_THREAD {
-                    tokio::task::spawn_blocking(hash)
-                        .await
-                        .map_err(|e| Error::Internal(format!("hash task failed: {e}")))?
-                } else {
-                    hash()
-                };
-                *entry.digest.get_or_init(|| digest)
-            }
-        };
-        Ok(Identified {
-            bytes: entry.original.bytes.clone(),
-            digest,
-        })
+    /// The original under `key`, able to tell its content hash (see [`FetchedOriginal`]).
+    pub async fn fetch_original(&self, key: &Key) -> Result<FetchedOriginal, Error> {
+        self.fetch_entry(key).await.map(FetchedOriginal)
     }
 
     async fn fetch_entry(&self, key: &Key) -> Result<Arc<Cached>, Error> {

@@ -95,7 +95,7 @@ pub struct NetPolicy {
     pub allow_private: bool,
     /// `host → address` pins (like curl's `--resolve`), consulted before DNS.
     pub pins: HashMap<String, IpAddr>,
-    /// Host names (lower case) the operator configured as an origin (`--source
+    /// Host names the operator configured as an origin (`--source
     /// PREFIX=http://10.0.0.5/`): their loopback and private addresses are trusted without
     /// `--allow-private-sources`. Link-local and metadata addresses stay refused, and a redirect
     /// to any other host is checked as strictly as ever.
@@ -138,9 +138,13 @@ impl NetPolicy {
 
     /// Whether `host` is an origin the operator configured (its private addresses are allowed).
     pub fn trusts(&self, host: &str) -> bool {
+        // URLs bracket IPv6 literals; the resolver and the configuration may not.
+        fn bare(h: &str) -> &str {
+            h.trim_start_matches('[').trim_end_matches(']')
+        }
         self.trusted_hosts
             .iter()
-            .any(|t| t.eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']')))
+            .any(|t| bare(t).eq_ignore_ascii_case(bare(host)))
     }
 
     /// Check one resolved address; `trusted`: it belongs to a configured origin's host.

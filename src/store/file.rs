@@ -1,8 +1,9 @@
 //! The variant store in a local directory (`file:///dir`): one file per variant, written to a
-//! temporary name in the same folder, fsynced, renamed into place and the folder fsynced — a
-//! reader sees the old state or the whole new file, and `kill -9` at any point leaves at most a
-//! stray temporary file (named `.tmp-…`, never read, swept by [`FileBackend::new`]).
-//! Blocking file work runs on the blocking pool.
+//! temporary file in `incoming/` (same file system), fsynced, renamed into place and the folder
+//! fsynced — a reader sees the old state or the whole new file, and `kill -9` at any point leaves
+//! at most a stray temporary file in `incoming/` (named `.tmp-…`, never read, swept by
+//! [`FileBackend::new`], which so reads one folder, not the whole store). Blocking file work runs
+//! on the blocking pool.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ use crate::source::BoxFuture;
 /// Prefix of files being written.
 const TEMP_PREFIX: &str = ".tmp-";
 
+/// The folder (under the root) where files are written before they are renamed into place.
+const INCOMING: &str = "incoming";
+
 /// A directory of stored variants.
 pub struct FileBackend {
     root: PathBuf,
@@ -27,9 +31,10 @@ impl FileBackend {
     /// Use (creating it if needed) the directory `root`, and sweep temporary files a killed
     /// process may have left.
     pub fn new(root: &Path) -> Result<FileBackend, String> {
-        std::fs::create_dir_all(root)
+        let incoming = root.join(INCOMING);
+        std::fs::create_dir_all(&incoming)
             .map_err(|e| format!("--variant-store {}: {e}", root.display()))?;
-        sweep_temporaries(root);
+        sweep_temporaries(&incoming);
         Ok(FileBackend {
             root: root.to_path_buf(),
             counter: AtomicU64::new(0),
@@ -49,21 +54,14 @@ impl FileBackend {
     }
 }
 
-/// Remove `.tmp-*` files under `dir` (two levels: `v1/{tag}/`), best effort.
-fn sweep_temporaries(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+/// Remove the `.tmp-*` files in `incoming`, best effort.
+fn sweep_temporaries(incoming: &Path) {
+    let Ok(entries) = std::fs::read_dir(incoming) else {
         return;
     };
     for entry in entries.flatten() {
-        let path = entry.path();
-        let is_temp = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(TEMP_PREFIX));
-        if is_temp {
-            let _ = std::fs::remove_file(&path);
-        } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            sweep_temporaries(&path);
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -110,8 +108,10 @@ impl Backend for FileBackend {
             let path = self.path(path)?;
             let n = self.counter.fetch_add(1, Ordering::Relaxed);
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let temp =
-                path.with_file_name(format!("{TEMP_PREFIX}{name}-{}-{n}", std::process::id()));
+            let temp = self
+                .root
+                .join(INCOMING)
+                .join(format!("{TEMP_PREFIX}{name}-{}-{n}", std::process::id()));
             blocking(move || {
                 write_atomically(&path, &temp, &object)
                     .map_err(|e| format!("{}: {e}", path.display()))
@@ -132,9 +132,6 @@ impl Backend for FileBackend {
                 let mut deleted = 0;
                 for entry in entries {
                     let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-                    if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-                        continue; // a write in progress: its rename may still land
-                    }
                     match std::fs::remove_file(entry.path()) {
                         Ok(()) => deleted += 1,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -169,7 +166,7 @@ mod tests {
         assert!(b.get("../etc/passwd").await.is_err());
         assert!(b.put("v1/../x", Bytes::new()).await.is_err());
         // What a process killed mid-write leaves behind is never a variant, and goes at start.
-        let stray = dir.path().join("v1/ab/.tmp-cd-1-0");
+        let stray = dir.path().join("incoming/.tmp-cd-1-0");
         std::fs::write(&stray, b"tw").unwrap();
         FileBackend::new(dir.path()).unwrap();
         assert!(!stray.exists());

@@ -28,6 +28,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::digest::hex;
 use crate::error::Error;
 use crate::metrics::{Metrics, Stage};
 use crate::source::BoxFuture;
@@ -69,17 +70,6 @@ pub fn open_backend(url: &str, timeout: Duration) -> Result<Arc<dyn Backend>, St
     ))
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}
-
 /// The purge key of an original: 32 hex digits of the SHA-256 of its key (mount prefix
 /// included). The same text names the original's folder in the store and goes out in every
 /// image response's `Surrogate-Key`, `Cache-Tag` and `xkey` headers: safe in all three (no
@@ -98,10 +88,19 @@ pub struct Location {
 }
 
 /// What a purge removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Purged {
+    /// The original's purge key (for the CDN's tag purge).
+    pub purge_key: String,
     /// Objects deleted from the store.
     pub stored: u64,
+}
+
+/// A write waiting for the writer task: encoded there, not on the request path.
+struct Write {
+    path: String,
+    cache_key: String,
+    rendered: Rendered,
 }
 
 /// The store, its write-behind queue and its counters.
@@ -110,9 +109,9 @@ pub struct VariantStore {
     /// Identifies the renderer in object names: libvips and pipeline versions.
     renderer: String,
     timeout: Duration,
-    writes: mpsc::Sender<(String, Bytes)>,
+    writes: mpsc::Sender<Write>,
     /// The receiving end, until the first write starts the writer task (which needs a runtime).
-    pending_writer: Mutex<Option<mpsc::Receiver<(String, Bytes)>>>,
+    pending_writer: Mutex<Option<mpsc::Receiver<Write>>>,
     /// Writes accepted and not yet finished (queued or in flight).
     outstanding: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
@@ -139,14 +138,9 @@ impl VariantStore {
         }
     }
 
-    /// Where the variant `cache_key` of the original `original_key`, whose content hashes to
-    /// `original_digest`, is stored.
-    pub fn locate(
-        &self,
-        cache_key: &str,
-        original_key: &str,
-        original_digest: &[u8; 32],
-    ) -> Location {
+    /// Where the variant `cache_key` of an original, whose [`purge_tag`] is `purge_key` and whose
+    /// content hashes to `original_digest`, is stored.
+    pub fn locate(&self, cache_key: &str, purge_key: &str, original_digest: &[u8; 32]) -> Location {
         let mut h = Sha256::new();
         for part in [
             cache_key.as_bytes(),
@@ -157,11 +151,7 @@ impl VariantStore {
             h.update(part);
         }
         Location {
-            path: format!(
-                "v1/{}/{}",
-                purge_tag(original_key),
-                hex(&h.finalize()[..20])
-            ),
+            path: format!("v1/{purge_key}/{}", hex(&h.finalize()[..20])),
             cache_key: cache_key.to_owned(),
         }
     }
@@ -172,34 +162,26 @@ impl VariantStore {
         let started = Instant::now();
         let result = tokio::time::timeout(self.timeout, self.backend.get(&location.path)).await;
         self.metrics.stage(Stage::Store, started.elapsed());
-        let outcome = match result {
-            Err(_) => Err("timed out".to_owned()),
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(None)) => Ok(None),
+        let (label, found) = match result {
             Ok(Ok(Some(object))) => match record::decode(&location.cache_key, &object) {
-                Ok(rendered) => Ok(Some(rendered)),
+                Ok(rendered) => ("hit", Some(rendered)),
                 Err(e) => {
                     tracing::warn!(path = %location.path, error = %e, "unreadable stored variant");
-                    self.count("corrupt");
-                    return None;
+                    ("corrupt", None)
                 }
             },
-        };
-        match outcome {
-            Ok(Some(rendered)) => {
-                self.count("hit");
-                Some(rendered)
-            }
-            Ok(None) => {
-                self.count("miss");
-                None
-            }
-            Err(e) => {
+            Ok(Ok(None)) => ("miss", None),
+            Ok(Err(e)) => {
                 tracing::warn!(path = %location.path, error = %e, "variant store read failed");
-                self.count("read_error");
-                None
+                ("read_error", None)
             }
-        }
+            Err(_) => {
+                tracing::warn!(path = %location.path, "variant store read timed out");
+                ("read_error", None)
+            }
+        };
+        self.count(label);
+        found
     }
 
     /// Queue `rendered` for writing at `location`; returns at once. A full queue drops the
@@ -207,21 +189,23 @@ impl VariantStore {
     /// again, and a request never waits for the store.
     pub fn put_behind(&self, location: &Location, rendered: &Rendered) {
         self.start_writer();
-        let object = record::encode(&location.cache_key, rendered);
         self.outstanding.fetch_add(1, Ordering::AcqRel);
-        if self
-            .writes
-            .try_send((location.path.clone(), object))
-            .is_err()
-        {
+        let write = Write {
+            path: location.path.clone(),
+            cache_key: location.cache_key.clone(),
+            // Shares the body: nothing is copied until the writer encodes it.
+            rendered: rendered.clone(),
+        };
+        if self.writes.try_send(write).is_err() {
             self.outstanding.fetch_sub(1, Ordering::AcqRel);
             self.count("dropped");
         }
     }
 
-    /// Delete every stored variant of the original `original_key`: one prefix delete.
-    pub async fn purge(&self, original_key: &str) -> Result<Purged, Error> {
-        let prefix = format!("v1/{}/", purge_tag(original_key));
+    /// Delete every stored variant of the original whose [`purge_tag`] is `purge_key`: one
+    /// prefix delete; how many objects there were.
+    pub async fn purge(&self, purge_key: &str) -> Result<u64, Error> {
+        let prefix = format!("v1/{purge_key}/");
         let stored = self
             .backend
             .delete_prefix(&prefix)
@@ -231,7 +215,7 @@ impl VariantStore {
             .variant_store
             .with_label_values(&["purged"])
             .inc_by(stored);
-        Ok(Purged { stored })
+        Ok(stored)
     }
 
     /// Writes accepted and not yet finished (queued or in flight).
@@ -270,13 +254,19 @@ impl VariantStore {
         let outstanding = self.outstanding.clone();
         tokio::spawn(async move {
             let permits = Arc::new(Semaphore::new(WRITERS));
-            while let Some((path, object)) = receiver.recv().await {
+            while let Some(write) = receiver.recv().await {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
                 let (backend, metrics) = (backend.clone(), metrics.clone());
                 let outstanding = outstanding.clone();
                 tokio::spawn(async move {
+                    let Write {
+                        path,
+                        cache_key,
+                        rendered,
+                    } = write;
+                    let object = record::encode(&cache_key, &rendered);
                     let result = backend.put(&path, object).await;
                     let label = match &result {
                         Ok(()) => "written",
@@ -311,20 +301,21 @@ mod tests {
     fn names_change_with_the_original_the_variant_and_the_renderer() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
-        let base = s.locate("a.jpg?w=1&fm=webp", "a.jpg", &[1; 32]);
+        let tag = purge_tag("a.jpg");
+        let base = s.locate("a.jpg?w=1&fm=webp", &tag, &[1; 32]);
         assert!(base
             .path
             .starts_with(&format!("v1/{}/", purge_tag("a.jpg"))));
-        assert_ne!(base, s.locate("a.jpg?w=2&fm=webp", "a.jpg", &[1; 32]));
+        assert_ne!(base, s.locate("a.jpg?w=2&fm=webp", &tag, &[1; 32]));
         assert_ne!(
             base.path,
-            s.locate("a.jpg?w=1&fm=webp", "a.jpg", &[2; 32]).path
+            s.locate("a.jpg?w=1&fm=webp", &tag, &[2; 32]).path
         );
         let mut other = store(dir.path());
         other.renderer = "vips 8.18.1; pipeline 1".into();
         assert_ne!(
             base.path,
-            other.locate("a.jpg?w=1&fm=webp", "a.jpg", &[1; 32]).path
+            other.locate("a.jpg?w=1&fm=webp", &tag, &[1; 32]).path
         );
         assert_eq!(purge_tag("a.jpg").len(), 32);
         assert_ne!(purge_tag("a.jpg"), purge_tag("b.jpg"));
@@ -346,16 +337,17 @@ mod tests {
             original_bytes: 9,
             purge_tag: hyper::header::HeaderValue::from_static(""),
         };
-        let a1 = s.locate("a.jpg?w=1", "a.jpg", &[1; 32]);
-        let a2 = s.locate("a.jpg?w=2", "a.jpg", &[1; 32]);
-        let b1 = s.locate("b.jpg?w=1", "b.jpg", &[1; 32]);
+        let (a, b) = (purge_tag("a.jpg"), purge_tag("b.jpg"));
+        let a1 = s.locate("a.jpg?w=1", &a, &[1; 32]);
+        let a2 = s.locate("a.jpg?w=2", &a, &[1; 32]);
+        let b1 = s.locate("b.jpg?w=1", &b, &[1; 32]);
         assert!(s.get(&a1).await.is_none());
         for l in [&a1, &a2, &b1] {
             s.put_behind(l, &rendered);
         }
         s.flush(Duration::from_secs(30)).await;
         assert_eq!(s.get(&a1).await.unwrap().body, rendered.body);
-        assert_eq!(s.purge("a.jpg").await.unwrap(), Purged { stored: 2 });
+        assert_eq!(s.purge(&a).await.unwrap(), 2);
         assert!(s.get(&a1).await.is_none() && s.get(&a2).await.is_none());
         assert!(s.get(&b1).await.is_some());
         let count = |r: &str| s.metrics.variant_store.with_label_values(&[r]).get();

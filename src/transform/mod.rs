@@ -83,7 +83,7 @@ pub fn etag_of(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let mut etag = String::with_capacity(34);
     etag.push('"');
-    etag.push_str(&crate::store::hex(&digest[..16]));
+    etag.push_str(&crate::digest::hex(&digest[..16]));
     etag.push('"');
     etag
 }

@@ -132,7 +132,7 @@ impl Uploads {
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
 
-        let digest = hex(&Sha256::digest(&bytes));
+        let digest = crate::digest::hex(&Sha256::digest(&bytes));
         let object = format!("{}/{}.{ext}", &digest[..2], &digest[..HASH_HEX]);
         let key = match self.prefix.as_str() {
             "" => object,
@@ -260,8 +260,4 @@ fn inspect(bytes: &[u8], limits: &Limits) -> Result<(load::SourceInfo, &'static 
 
 fn digest_byte(hex: &str) -> u8 {
     u8::from_str_radix(&hex[..2], 16).unwrap_or(0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

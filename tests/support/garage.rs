@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::path::Path as ObjectPath;
+use object_store::aws::AmazonS3Builder;
 
 use super::free_port;
 
@@ -177,14 +176,6 @@ api_bind_addr = "127.0.0.1:{admin}"
             .with_allow_http(true)
     }
 
-    /// A client for the bucket (to put test objects).
-    pub fn store(&self) -> AmazonS3 {
-        self.builder()
-            .with_bucket_name(&self.bucket)
-            .build()
-            .unwrap()
-    }
-
     /// Store `bytes` under `key`, written by curl (see [`Garage::put_with_curl`]).
     pub async fn put(&self, key: &str, bytes: Vec<u8>) {
         let (garage, key) = (self.clone_handle(), key.to_owned());
@@ -250,18 +241,21 @@ impl Garage {
         self.clone_handle().put_with_curl(key, bytes);
     }
 
-    /// Keys of the objects under `prefix`, listed by another S3 client than Refract's own
-    /// code path (object_store directly).
-    pub async fn list(&self, prefix: &str) -> Vec<String> {
-        use futures_util::StreamExt as _;
-        use object_store::ObjectStore as _;
-        let store = self.store();
-        let prefix = ObjectPath::from(prefix);
-        store
-            .list(Some(&prefix))
-            .map(|m| m.unwrap().location.to_string())
-            .collect()
+    /// The object under `key`, read by curl (an S3 client independent of Refract's).
+    pub async fn get(&self, key: &str) -> Vec<u8> {
+        let (garage, key) = (self.clone_handle(), key.to_owned());
+        tokio::task::spawn_blocking(move || garage.get_with_curl(&key))
             .await
+            .unwrap()
+    }
+
+    /// Keys of the objects under `prefix`, listed by curl (an S3 client independent of
+    /// Refract's object_store).
+    pub async fn list(&self, prefix: &str) -> Vec<String> {
+        let (garage, prefix) = (self.clone_handle(), prefix.to_owned());
+        tokio::task::spawn_blocking(move || garage.list_with_curl(&prefix))
+            .await
+            .unwrap()
     }
 }
 
@@ -272,13 +266,16 @@ impl Drop for Garage {
     }
 }
 
-/// Enough of a [`Garage`] to PUT with curl from a blocking task.
+/// Enough of a [`Garage`] to PUT and list with curl from a blocking task.
 struct CurlPut {
     endpoint: String,
     bucket: String,
     key_id: String,
     secret: String,
 }
+
+/// The SHA-256 of an empty body (what a signed GET declares).
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Everything but S3's unreserved characters is percent-encoded in a URL path segment.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -288,36 +285,61 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'~');
 
 impl CurlPut {
-    fn put_with_curl(&self, key: &str, bytes: &[u8]) {
-        use sha2::Digest as _;
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), bytes).unwrap();
-        let encoded: Vec<String> = key
-            .split('/')
-            .map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
-            .collect();
-        let url = format!("{}/{}/{}", self.endpoint, self.bucket, encoded.join("/"));
-        let payload: String = sha2::Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+    /// Run curl with S3 signing against `url`, with `extra` arguments; its stdout.
+    fn signed(&self, url: &str, payload_sha256: &str, extra: &[&std::ffi::OsStr]) -> Vec<u8> {
         let out = Command::new("curl")
             .args(["-sS", "--fail-with-body", "--aws-sigv4"])
             .arg(format!("aws:amz:{REGION}:s3"))
             .arg("--user")
             .arg(format!("{}:{}", self.key_id, self.secret))
             .arg("-H")
-            .arg(format!("x-amz-content-sha256: {payload}"))
-            .arg("-T")
-            .arg(file.path())
-            .arg(&url)
+            .arg(format!("x-amz-content-sha256: {payload_sha256}"))
+            .args(extra)
+            .arg(url)
             .output()
             .expect("curl runs");
         assert!(
             out.status.success(),
-            "curl PUT {url}: {}{}",
+            "curl {url}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        out.stdout
+    }
+
+    /// The URL of `key` (each segment percent-encoded).
+    fn object_url(&self, key: &str) -> String {
+        let encoded: Vec<String> = key
+            .split('/')
+            .map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
+            .collect();
+        format!("{}/{}/{}", self.endpoint, self.bucket, encoded.join("/"))
+    }
+
+    fn put_with_curl(&self, key: &str, bytes: &[u8]) {
+        use sha2::Digest as _;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        let payload = refract::digest::hex(&sha2::Sha256::digest(bytes));
+        let extra = ["-T".as_ref(), file.path().as_os_str()];
+        self.signed(&self.object_url(key), &payload, &extra);
+    }
+
+    fn get_with_curl(&self, key: &str) -> Vec<u8> {
+        self.signed(&self.object_url(key), EMPTY_SHA256, &[])
+    }
+
+    /// Keys under `prefix` (ListObjectsV2; one page is plenty for a test).
+    fn list_with_curl(&self, prefix: &str) -> Vec<String> {
+        let prefix = percent_encoding::utf8_percent_encode(prefix, SEGMENT);
+        let url = format!(
+            "{}/{}?list-type=2&prefix={prefix}",
+            self.endpoint, self.bucket
+        );
+        let xml = String::from_utf8(self.signed(&url, EMPTY_SHA256, &[])).unwrap();
+        xml.split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
+            .collect()
     }
 }
