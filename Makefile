@@ -28,6 +28,7 @@ toolchain:
 	  echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
 
 deps: $(VIPS_STAMP)
+	@.ci/heic.sh
 
 $(VIPS_DIR)/.complete: .ci/libvips.sh
 	.ci/libvips.sh $(VIPS_NPM_VERSION) $(VIPS_DIR)

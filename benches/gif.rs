@@ -66,6 +66,7 @@ fn main() {
             crop: None,
             no_rotate: false,
             pages: Pages::All,
+            to_srgb: false,
         };
         let Ok(frames) = Image::thumbnail(&bytes, options).and_then(|i| i.materialize()) else {
             continue; // not an animation libvips opens (the corpus README says which)
@@ -158,6 +159,7 @@ fn distance(gif: &[u8], frames: &Image<'_>, reference: &[u8]) -> Option<(f64, f6
         crop: None,
         no_rotate: true,
         pages: Pages::All,
+        to_srgb: false,
     };
     let decoded = Image::thumbnail(gif, options).unwrap();
     if (decoded.width(), decoded.height()) != (frames.width(), frames.height()) {

@@ -87,6 +87,7 @@ fn raw(bytes: &[u8], save: SaveOptions) -> usize {
         crop: None,
         no_rotate: false,
         pages: vips::Pages::First,
+        to_srgb: false,
     };
     let image = Image::thumbnail(bytes, opts).unwrap();
     image.save(save).unwrap().len()

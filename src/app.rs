@@ -86,6 +86,7 @@ impl App {
             max_frames: config.max_frames,
             max_dimension: config.max_dimension,
             deadline: config.transform_timeout,
+            inputs: config.formats,
         };
         let processor = Processor::new(
             config.max_concurrency,

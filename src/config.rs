@@ -231,6 +231,13 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_MAX_FRAMES", default_value_t = 256)]
     pub max_frames: u32,
 
+    /// Input formats accepted, comma-separated (jpeg, png, webp, gif, avif, heic, tiff); others
+    /// answer 415. HEIC needs the host's libheif (Debian: libheif1); leave it out to refuse HEVC
+    /// (see the README on patents).
+    #[arg(long, env = "REFRACT_FORMATS", default_value = "jpeg,png,webp,gif,avif,heic,tiff",
+          value_parser = crate::format::Inputs::parse)]
+    pub formats: crate::format::Inputs,
+
     /// Transforms running at once [default: number of CPUs].
     #[arg(long, env = "REFRACT_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
@@ -405,6 +412,8 @@ pub struct Config {
     pub max_source_bytes: u64,
     /// Source frame cap.
     pub max_frames: u32,
+    /// Input formats accepted.
+    pub formats: crate::format::Inputs,
     /// Transform permits.
     pub max_concurrency: usize,
     /// Requests allowed to wait for a permit.
@@ -570,6 +579,7 @@ impl Config {
             max_pixels: args.max_pixels,
             max_source_bytes: args.max_source_bytes,
             max_frames: args.max_frames,
+            formats: args.formats,
             max_concurrency,
             max_queue: args.max_queue,
             transform_timeout: args.transform_timeout,

@@ -1,6 +1,138 @@
 //! Image formats Refract reads and writes: names in URLs, MIME types, what each can hold, and the
 //! format a source is in (from the libvips loader that opened it).
 
+/// An input format: what an original is coded as, told from the bytes by the libvips loader
+/// that claims them (and, for HEIF, the coding its header names). Operators choose which are
+/// accepted with `--formats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// JPEG.
+    Jpeg,
+    /// PNG.
+    Png,
+    /// WebP (still or animated).
+    Webp,
+    /// GIF (still or animated).
+    Gif,
+    /// AVIF: AV1 in HEIF, decoded by libvips.
+    Avif,
+    /// HEIC: HEVC in HEIF (phones), decoded by the system's libheif with libde265.
+    Heic,
+    /// TIFF.
+    Tiff,
+}
+
+impl Input {
+    /// Every input format, in the order `--formats` lists them.
+    pub const ALL: [Input; 7] = [
+        Input::Jpeg,
+        Input::Png,
+        Input::Webp,
+        Input::Gif,
+        Input::Avif,
+        Input::Heic,
+        Input::Tiff,
+    ];
+
+    /// Name in `--formats` (and the file extension an upload of this format is stored under,
+    /// except JPEG's `jpg` and TIFF's `tif`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Input::Jpeg => "jpeg",
+            Input::Png => "png",
+            Input::Webp => "webp",
+            Input::Gif => "gif",
+            Input::Avif => "avif",
+            Input::Heic => "heic",
+            Input::Tiff => "tiff",
+        }
+    }
+
+    /// File extension for stored uploads.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Input::Jpeg => "jpg",
+            Input::Tiff => "tif",
+            other => other.name(),
+        }
+    }
+
+    /// The input format of bytes a libvips `loader` claimed (e.g. `jpegload_buffer`), with the
+    /// HEIF coding from the header (`heif-compression`) for HEIF files. `None`: a loader we do
+    /// not accept input from.
+    pub fn of_loader(loader: &str, heif_compression: Option<&str>) -> Option<Input> {
+        let name = loader
+            .trim_end_matches("_buffer")
+            .trim_end_matches("_source");
+        Some(match name.trim_end_matches("load") {
+            "jpeg" => Input::Jpeg,
+            "png" => Input::Png,
+            "webp" => Input::Webp,
+            "gif" => Input::Gif,
+            "heif" if heif_compression == Some("av1") => Input::Avif,
+            "heif" => Input::Heic,
+            "tiff" => Input::Tiff,
+            _ => return None,
+        })
+    }
+}
+
+/// A set of [`Input`] formats: the `--formats` allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inputs(u8);
+
+impl Inputs {
+    /// Every format Refract can read.
+    pub const ALL: Inputs = Inputs(0b111_1111);
+
+    /// Whether `input` is in the set.
+    pub fn contains(self, input: Input) -> bool {
+        self.0 & (1 << input as u8) != 0
+    }
+
+    /// The set without `input`.
+    pub fn without(self, input: Input) -> Inputs {
+        Inputs(self.0 & !(1 << input as u8))
+    }
+
+    /// Parse a comma-separated list of names (`jpeg,png,webp`; `jpg` and `tif` accepted too).
+    pub fn parse(list: &str) -> Result<Inputs, String> {
+        let mut set = 0u8;
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let name = name.to_ascii_lowercase();
+            let input = Input::ALL
+                .into_iter()
+                .find(|i| {
+                    i.name() == name
+                        || i.extension() == name
+                        || (name == "heif" && *i == Input::Heic)
+                })
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Input::ALL.iter().map(|i| i.name()).collect();
+                    format!(
+                        "unknown input format {name:?} (known: {})",
+                        known.join(", ")
+                    )
+                })?;
+            set |= 1 << input as u8;
+        }
+        if set == 0 {
+            return Err("--formats needs at least one format".into());
+        }
+        Ok(Inputs(set))
+    }
+
+    /// The names in the set, comma-separated.
+    pub fn names(self) -> String {
+        let names: Vec<&str> = Input::ALL
+            .into_iter()
+            .filter(|i| self.contains(*i))
+            .map(Input::name)
+            .collect();
+        names.join(",")
+    }
+}
+
 /// An output encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -121,6 +253,33 @@ impl Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_lists_parse_and_name_every_format() {
+        assert_eq!(Inputs::parse(&Inputs::ALL.names()).unwrap(), Inputs::ALL);
+        let some = Inputs::parse("jpg, PNG,heif").unwrap();
+        assert!(some.contains(Input::Jpeg) && some.contains(Input::Png));
+        assert!(some.contains(Input::Heic) && !some.contains(Input::Avif));
+        assert_eq!(some.names(), "jpeg,png,heic");
+        assert!(!Inputs::ALL.without(Input::Heic).contains(Input::Heic));
+        assert!(Inputs::parse("jpeg,bmp").unwrap_err().contains("bmp"));
+        assert!(Inputs::parse("").is_err());
+    }
+
+    #[test]
+    fn loaders_name_their_input_format() {
+        assert_eq!(Input::of_loader("jpegload_buffer", None), Some(Input::Jpeg));
+        assert_eq!(
+            Input::of_loader("heifload_buffer", Some("av1")),
+            Some(Input::Avif)
+        );
+        assert_eq!(
+            Input::of_loader("heifload_buffer", Some("hevc")),
+            Some(Input::Heic)
+        );
+        assert_eq!(Input::of_loader("tiffload_buffer", None), Some(Input::Tiff));
+        assert_eq!(Input::of_loader("svgload_buffer", None), None);
+    }
 
     #[test]
     fn params_round_trip_through_names() {

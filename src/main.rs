@@ -173,8 +173,18 @@ fn serve(args: ServeArgs) -> ExitCode {
             source = %app.source_description(),
             variant_store = %app.variant_store().map_or("off".into(), |s| s.describe()),
             libvips = %app.vips_version(),
+            formats = %config.formats.names(),
             "refract serving"
         );
+        if config.formats.contains(refract::format::Input::Heic) {
+            match refract::transform::vips::heic_decoder() {
+                Ok(version) => tracing::info!(libheif = %version, "HEIC input on"),
+                Err(why) => tracing::warn!(
+                    error = %why,
+                    "HEIC input off: libheif.so.1 not found (Debian: apt-get install libheif1)"
+                ),
+            }
+        }
         let log = app.access_log().clone();
         let store_app = app.clone();
         let code = match server::run(listener, app, server::shutdown_signal()).await {

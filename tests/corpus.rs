@@ -45,13 +45,11 @@ fn url_path(rel: &str) -> String {
         .join("/")
 }
 
-/// Files (or folders) that are refused on purpose: hostile inputs; SVG (loader disabled);
-/// HEIC (no HEVC decoder in the prebuilt libvips); AVIF sequences and a multi-page TIFF with
+/// Files (or folders) that are refused on purpose: hostile inputs; SVG (loader disabled); AVIF sequences and a multi-page TIFF with
 /// mixed sample formats that this libvips cannot read; the PngSuite text files.
 const EXPECTED_4XX: &[&str] = &[
     "hostile/",
     "formats/svg/",
-    "formats/heic/",
     "animated/libavif-colors-animated-8bpc.avif",
     "animated/pillow-star.avifs",
     "formats/tiff/skimage-multipage_rgb.tif",

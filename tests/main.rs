@@ -9,6 +9,7 @@ mod clients;
 mod corpus;
 mod edge;
 mod golden;
+mod heic;
 mod hostile;
 mod http;
 mod lifecycle;

@@ -161,6 +161,7 @@ async fn blur_softens_and_sharp_hardens_edges() {
             crop: None,
             no_rotate: false,
             pages: vips::Pages::First,
+            to_srgb: false,
         },
     )
     .unwrap()

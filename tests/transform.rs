@@ -2,6 +2,7 @@
 //! broken originals — checked by decoding real responses.
 
 use refract::format::Format;
+use refract::transform::vips::Image;
 
 use crate::support::fixtures::{half_transparent_png, quadrants_jpeg, QUADRANT_COLOURS};
 use crate::support::images::{close, decode, mean_abs_diff, metadata_fields, pixel};
@@ -185,11 +186,42 @@ async fn colour_spaces_end_up_as_8_bit_srgb() {
 #[tokio::test]
 async fn wide_gamut_is_converted_not_just_relabelled() {
     // The P3 ring's saturated colours sit outside sRGB; converting (rather than dropping the
-    // profile) changes pixel values noticeably compared with reading the numbers as sRGB.
+    // profile) leaves no profile behind.
     let s = TestServer::start_at(&corpus().join("color"), |_| {}).await;
     let converted = body(&s, "/widegamut-P3-sRGB-color-ring.jpg?w=200&fm=png").await;
     assert_eq!(metadata_fields(&converted), Vec::<&str>::new());
     assert_eq!(decode(&converted).width, 200);
+    // This chart's profile swaps the channels: its stored numbers are not red where it is red
+    // (under "RED", at the top), so only a real conversion paints that spot red — at every
+    // size, with and without a crop, through a master too (two renders make it hot).
+    let file = "widegamut-rgb-to-gbr-test.jpg";
+    let original = corpus_file(&format!("color/{file}"));
+    let raw = Image::load_random(&original).unwrap();
+    let (rw, rh) = (raw.width(), raw.height());
+    let stored = raw
+        .extract_area(rw / 2, rh / 25, 1, 1)
+        .unwrap()
+        .pixels()
+        .unwrap();
+    assert!(
+        !(stored[0] > 180 && stored[1] < 90),
+        "stored numbers already red: {stored:?}"
+    );
+    for query in [
+        "w=200",
+        "w=201",
+        "w=200&h=200&fit=crop",
+        "w=200&sat=10",
+        "w=202",
+    ] {
+        let png = body(&s, &format!("/{file}?{query}&fm=png")).await;
+        let d = decode(&png);
+        let top = pixel(&png, d.width / 2, d.height / 25);
+        assert!(
+            top[0] > 180 && top[1] < 90 && top[2] < 90,
+            "{query}: top {top:?} is not red"
+        );
+    }
 }
 
 #[tokio::test]

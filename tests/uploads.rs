@@ -789,3 +789,26 @@ async fn delete_purges_the_originals_stored_variants() {
         2.0
     );
 }
+
+#[tokio::test]
+async fn phone_heic_uploads_are_kept_as_heic_and_served_as_any_format() {
+    let s = upload_server(5_000_000).await;
+    let heic = corpus_file("formats/heic/pillowheif-pug.heic");
+    let r = post(&s, Some(&token()), "image/heic", heic.clone()).await;
+    assert_eq!(r.status(), 201, "{}", header(&r, "x-refract-error"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    let key = body["key"].as_str().unwrap().to_owned();
+    assert!(key.ends_with(".heic"), "{key}");
+    assert_eq!(body["format"], "heic");
+    assert_eq!(
+        (body["width"].as_u64(), body["height"].as_u64()),
+        (Some(4032), Some(3024))
+    );
+    assert_eq!(std::fs::read(s.root.join(&key)).unwrap(), heic);
+    for fm in ["jpg", "webp", "avif"] {
+        let r = s.get(&format!("/{key}?w=320&fm={fm}")).await;
+        assert_eq!(r.status(), 200, "{fm}");
+        let d = decode(&r.bytes().await.unwrap());
+        assert_eq!((d.width, d.height), (320, 240), "{fm}");
+    }
+}

@@ -5,7 +5,7 @@ use super::plan::Size;
 use super::vips::{self, Image};
 use super::Limits;
 use crate::error::Error;
-use crate::format::Format;
+use crate::format::{Format, Input};
 
 /// What the header says about an original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,12 +16,18 @@ pub struct SourceInfo {
     pub has_alpha: bool,
     /// Its format, as the output format when the URL names none.
     pub format: Format,
+    /// What it is coded as.
+    pub input: Input,
     /// Size as stored, before any orientation.
     pub raw: Size,
     /// Its EXIF orientation (1–8; 1 when absent).
     pub orientation: u8,
     /// Frames (pages): more than 1 for an animation.
     pub frames: u32,
+    /// Stored as CMYK (made sRGB while it is decoded).
+    pub cmyk: bool,
+    /// Carries an ICC profile (converted to sRGB while it is decoded).
+    pub icc: bool,
 }
 
 /// Read the header of `bytes` and check it against `limits`.
@@ -32,7 +38,19 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
         return Err(Error::UnsupportedFormat);
     }
     // A loader claims the bytes: failing to read the header now means they are broken.
-    let header = Image::header(bytes).map_err(|e| Error::Undecodable(e.to_string()))?;
+    let header = Image::header(bytes).map_err(|e| {
+        tracing::debug!(error = %e, "original's header does not read");
+        Error::Undecodable(e.to_string())
+    })?;
+    let loader = header.loader().unwrap_or_default();
+    let compression = header.get_string(c"heif-compression");
+    let input =
+        Input::of_loader(&loader, compression.as_deref()).ok_or(Error::UnsupportedFormat)?;
+    // HEIC is decoded by the system's libheif (see `vips::heic_to_tiff`): refused when the
+    // operator turned it off or the host has no libheif.
+    if !limits.inputs.contains(input) || (input == Input::Heic && vips::heic_decoder().is_err()) {
+        return Err(Error::UnsupportedFormat);
+    }
     // Opened at one page: height is one frame's. Animations count every frame.
     let (width, height, frames) = (header.width(), header.height(), header.pages());
     if frames > limits.max_frames {
@@ -56,20 +74,16 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
     let raw = Size::new(width, height);
     let size = oriented(raw, orientation);
     let has_alpha = header.has_alpha();
-    let loader = header.loader().unwrap_or_default();
-    let compression = header.get_string(c"heif-compression");
-    // HEIF holding HEVC (Apple's HEIC) opens, but the prebuilt libvips carries no HEVC decoder
-    // (patents): refuse it here instead of failing halfway through the decode.
-    if loader.starts_with("heif") && compression.as_deref().is_some_and(|c| c != "av1") {
-        return Err(Error::UnsupportedFormat);
-    }
     Ok(SourceInfo {
         size,
         has_alpha,
         format: Format::of_source(&loader, compression.as_deref(), has_alpha),
+        input,
         raw,
         orientation,
         frames,
+        cmyk: header.interpretation() == vips::Interpretation::Cmyk,
+        icc: header.has_field(c"icc-profile-data"),
     })
 }
 

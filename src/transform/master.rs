@@ -167,7 +167,8 @@ pub fn master_size(source: &SourceInfo) -> Option<Size> {
     Some(Size::new(width.div_ceil(d), height.div_ceil(d)))
 }
 
-/// Decode `original` at `dims` (upright, sRGB) into shared memory.
+/// Decode `original` at `dims` (upright, in its own colour space with its ICC profile, CMYK
+/// already made sRGB) into shared memory.
 fn build(original: &[u8], dims: Size) -> Result<SharedImage, Error> {
     let opts = ThumbnailOptions {
         width: dims.width,
@@ -175,6 +176,9 @@ fn build(original: &[u8], dims: Size) -> Result<SharedImage, Error> {
         crop: None,
         no_rotate: false,
         pages: Pages::First,
+        // Kept in the original's colour space, profile attached: each variant is converted to
+        // sRGB after its own scaling, in the order a render from the original takes.
+        to_srgb: false,
     };
     Image::thumbnail(original, opts)
         .and_then(|image| image.share())
@@ -191,9 +195,12 @@ mod tests {
             size: Size::new(width, height),
             has_alpha: false,
             format: Format::JPEG,
+            input: crate::format::Input::Jpeg,
             raw: Size::new(width, height),
             orientation: 1,
             frames: 1,
+            cmyk: false,
+            icc: false,
         }
     }
 

@@ -49,6 +49,19 @@ pub struct Limits {
     pub max_dimension: u32,
     /// How long a transform's decode may run before it is abandoned.
     pub deadline: Duration,
+    /// Input formats accepted (`--formats`); anything else is `415 unsupported_format`.
+    pub inputs: crate::format::Inputs,
+}
+
+impl Limits {
+    /// These limits with every input format allowed: for intermediates Refract made itself
+    /// (a HEIC's decoded TIFF), which the operator's `--formats` list is not about.
+    pub fn every_input(&self) -> Limits {
+        Limits {
+            inputs: crate::format::Inputs::ALL,
+            ..*self
+        }
+    }
 }
 
 /// A finished variant, as cached and served.
@@ -76,7 +89,7 @@ pub struct Rendered {
 /// request renders (a step, an encoder default), so variants in the durable store made by the
 /// old code are never served for the new (the store's object names include it, with the libvips
 /// version).
-pub const PIPELINE_VERSION: u32 = 1;
+pub const PIPELINE_VERSION: u32 = 2;
 
 /// The strong ETag of an encoded body, quotes included: the first 128 bits of its SHA-256.
 pub fn etag_of(body: &[u8]) -> String {

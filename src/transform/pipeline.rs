@@ -7,13 +7,13 @@ use bytes::Bytes;
 
 use super::master::Masters;
 use super::plan::{self, Plan, Size};
-use super::vips::Pages;
+use super::vips::{self, HeicError, Pages};
 use super::{
     colour, crop, encode, enhance, filters, flatten, load, orient, pad, region, resize, rotate,
     Limits,
 };
 use crate::error::Error;
-use crate::format::Format;
+use crate::format::{Format, Input};
 use crate::request::{Params, Variant};
 
 /// The encoded output of one variant, before it is hashed and cached.
@@ -44,7 +44,37 @@ pub fn render(
 ) -> Result<Output, Error> {
     let deadline = Instant::now() + limits.deadline;
     let source = load::inspect(bytes, limits)?;
-    run(bytes, &source, variant, limits, masters, deadline).map_err(|e| match e {
+    if source.input == Input::Heic {
+        // Decoded outside libvips into an uncompressed TIFF, which the steps read instead.
+        let tiff = vips::heic_to_tiff(bytes, limits.max_pixels).map_err(|e| match e {
+            HeicError::Unavailable(_) => Error::UnsupportedFormat,
+            HeicError::TooManyPixels(pixels) => Error::TooManyPixels {
+                pixels,
+                limit: limits.max_pixels,
+            },
+            HeicError::Undecodable(detail) => Error::Undecodable(detail),
+        })?;
+        let decoded = load::SourceInfo {
+            input: Input::Heic,
+            ..load::inspect(&tiff, &Limits::every_input(limits))?
+        };
+        let mut output = run_checked(&tiff, &decoded, variant, limits, masters, deadline)?;
+        output.original_bytes = bytes.len() as u64;
+        return Ok(output);
+    }
+    run_checked(bytes, &source, variant, limits, masters, deadline)
+}
+
+/// [`run`], blaming the original for a failure when it does not decode on its own.
+fn run_checked(
+    bytes: &Bytes,
+    source: &load::SourceInfo,
+    variant: &Variant,
+    limits: &Limits,
+    masters: Option<&Masters>,
+    deadline: Instant,
+) -> Result<Output, Error> {
+    run(bytes, source, variant, limits, masters, deadline).map_err(|e| match e {
         // Pixels decode lazily, so a broken original can fail any later step, sometimes with
         // no message at all. Only blame ourselves if the original decodes on its own.
         Error::Internal(detail) if !resize::decodes(bytes) => Error::Undecodable(detail),
@@ -120,12 +150,14 @@ fn run(
         Some(image) => orient::apply(region::scale(image, &plan)?, None, params.flip)?,
         None => {
             // A master holds the upright image: only for the original's own orientation, one
-            // frame, and scale-then-crop geometry (saliency needs thumbnail's own look).
+            // frame, and scale-then-crop geometry (saliency needs thumbnail's own look); not
+            // for CMYK, whose conversion to sRGB belongs before the final scaling.
             let from_master = match masters {
                 Some(masters)
                     if params.orient.is_none()
                         && pages == Pages::First
                         && source.frames == 1
+                        && !source.cmyk
                         && !matches!(plan.window, Some(plan::Window::Smart { .. })) =>
                 {
                     masters.scaled(variant.key.as_str(), bytes, source, plan.resize)?
@@ -134,7 +166,7 @@ fn run(
             };
             let image = match from_master {
                 Some(image) => image,
-                None => resize::apply(bytes, &plan, params.orient, pages)?,
+                None => resize::apply(bytes, &plan, params.orient, pages, source.icc)?,
             };
             orient::apply(image, params.orient, params.flip)?
         }

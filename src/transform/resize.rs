@@ -19,6 +19,7 @@ pub fn apply<'a>(
     plan: &Plan,
     orient: Option<u8>,
     pages: Pages,
+    icc: bool,
 ) -> Result<Image<'a>, Error> {
     let (size, crop) = match plan.window {
         Some(Window::Smart { size, attention }) => (
@@ -38,6 +39,7 @@ pub fn apply<'a>(
         crop,
         no_rotate: orient.is_some(),
         pages,
+        to_srgb: icc,
     };
     Image::thumbnail(bytes, opts).map_err(classify)
 }
@@ -51,6 +53,7 @@ pub fn decodes(bytes: &[u8]) -> bool {
         crop: None,
         no_rotate: false,
         pages: Pages::First,
+        to_srgb: false,
     };
     Image::thumbnail(bytes, probe)
         .and_then(|img| img.pixels())

@@ -27,7 +27,6 @@ use crate::error::Error;
 use crate::request::Key;
 use crate::source::{Mounts, Stored};
 use crate::srcset::UrlBuilder;
-use crate::transform::vips::Image;
 use crate::transform::{load, Limits};
 
 /// Widths offered in an upload's ready-made `srcset` (those not wider than the image).
@@ -242,19 +241,7 @@ fn inspect(bytes: &[u8], limits: &Limits) -> Result<(load::SourceInfo, &'static 
         other => other,
     };
     let info = load::inspect(bytes, limits).map_err(not_an_image)?;
-    let loader = Image::header(bytes)
-        .ok()
-        .and_then(|h| h.loader())
-        .unwrap_or_default();
-    let ext = match loader.trim_end_matches("_buffer").trim_end_matches("load") {
-        "jpeg" => "jpg",
-        "png" => "png",
-        "webp" => "webp",
-        "gif" => "gif",
-        "heif" => "avif",
-        "tiff" => "tif",
-        _ => return Err(Error::NotAnImage),
-    };
+    let ext = info.input.extension();
     Ok((info, ext))
 }
 

@@ -5,6 +5,7 @@
 
 pub mod fixtures;
 pub mod garage;
+pub mod heic;
 pub mod images;
 pub mod origin;
 

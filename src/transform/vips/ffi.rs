@@ -85,6 +85,12 @@ extern "C" {
         out: *mut *const c_char,
     ) -> c_int;
     pub(super) fn vips_image_set_int(image: *mut VipsImage, name: *const c_char, value: c_int);
+    pub(super) fn vips_image_set_blob_copy(
+        image: *mut VipsImage,
+        name: *const c_char,
+        data: *const c_void,
+        length: usize,
+    );
 
     pub(super) fn vips_thumbnail_buffer(
         buf: *const c_void,
@@ -142,7 +148,6 @@ extern "C" {
     ) -> c_int;
     pub(super) fn vips_autorot(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
     pub(super) fn vips_image_copy_memory(image: *mut VipsImage) -> *mut VipsImage;
-    pub(super) fn vips_image_remove(image: *mut VipsImage, name: *const c_char) -> c_int;
     pub(super) fn vips_arrayjoin(
         input: *mut *mut VipsImage,
         out: *mut *mut VipsImage,
@@ -207,6 +212,12 @@ extern "C" {
     ) -> c_int;
 
     pub(super) fn vips_jpegsave_buffer(
+        input: *mut VipsImage,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+        ...
+    ) -> c_int;
+    pub(super) fn vips_tiffsave_buffer(
         input: *mut VipsImage,
         buf: *mut *mut c_void,
         len: *mut usize,

@@ -91,6 +91,12 @@ pub struct ThumbnailOptions {
     pub no_rotate: bool,
     /// Which pages (frames) to load.
     pub pages: Pages,
+    /// Import the embedded ICC profile and export sRGB. Set it for originals that have one:
+    /// without it thumbnail keeps an RGB image's own profile (only CMYK is converted), which
+    /// the encoder then strips — a Display P3 photo would be served with its P3 numbers read
+    /// as sRGB, dull. (Unset for untagged originals: a no-op conversion costs CPU, and turns
+    /// greyscale into three bands. Unset for masters too, scaled and converted later.)
+    pub to_srgb: bool,
 }
 
 /// Which frames of a multi-page original [`Image::thumbnail`] loads.
@@ -179,9 +185,9 @@ impl<'a> Image<'a> {
             Pages::One(page) => std::ffi::CString::new(format!("fail_on=warning,page={page}"))
                 .expect("no NUL in digits"),
         };
-        // A NULL name ends the option list early when the flag is off.
-        let no_rotate: *const c_char = if opts.no_rotate {
-            c"no_rotate".as_ptr()
+        // A NULL name ends the option list before the output profile.
+        let output_profile: *const c_char = if opts.to_srgb {
+            c"output_profile".as_ptr()
         } else {
             ptr::null()
         };
@@ -198,8 +204,10 @@ impl<'a> Image<'a> {
                 mode_value,
                 c"option_string".as_ptr(),
                 load_options.as_ptr(),
-                no_rotate,
-                1 as c_int,
+                c"no_rotate".as_ptr(),
+                c_int::from(opts.no_rotate),
+                output_profile,
+                c"srgb".as_ptr(),
                 END,
             )
         };
@@ -308,6 +316,19 @@ impl<'a> Image<'a> {
     pub fn set_int(&mut self, name: &CStr, value: i32) {
         // SAFETY: we hold the only Rust handle; libvips copies the value.
         unsafe { vips_image_set_int(self.ptr.as_ptr(), name.as_ptr(), value) }
+    }
+
+    /// Attach a copy of `data` as a metadata blob (e.g. `icc-profile-data`).
+    pub fn set_blob(&mut self, name: &CStr, data: &[u8]) {
+        // SAFETY: we hold the only Rust handle; libvips copies `data.len()` bytes.
+        unsafe {
+            vips_image_set_blob_copy(
+                self.ptr.as_ptr(),
+                name.as_ptr(),
+                data.as_ptr().cast(),
+                data.len(),
+            )
+        }
     }
 
     /// The rectangle `width` × `height` at (`left`, `top`).
@@ -448,14 +469,12 @@ impl<'a> Image<'a> {
         })
     }
 
-    /// Compute the pixels into memory, drop the ICC profile (the pixels are sRGB by then, so
-    /// later scaling has nothing to convert) and make the result shareable between threads.
+    /// Compute the pixels into memory (metadata, ICC profile included, kept: scaling it later
+    /// converts to sRGB) and make the result shareable between threads.
     pub fn share(&self) -> Result<SharedImage, VipsError> {
         // SAFETY: valid image; returns a new reference (or NULL with the error set).
         let raw = unsafe { vips_image_copy_memory(self.ptr.as_ptr()) };
         let image: Image<'static> = Image::wrap(raw, "copy_memory")?;
-        // SAFETY: a fresh image only we hold; removing a field that is absent is a no-op.
-        unsafe { vips_image_remove(image.ptr.as_ptr(), c"icc-profile-data".as_ptr()) };
         Ok(SharedImage(image))
     }
 
@@ -506,9 +525,14 @@ impl<'a> Image<'a> {
         })
     }
 
-    /// Scale an already open image to exactly `width` × `height`, importing its ICC profile and
-    /// exporting sRGB as [`Image::thumbnail`] does (but without shrink-on-load).
+    /// Scale an already open image to exactly `width` × `height`, importing its ICC profile (if
+    /// it has one) and exporting sRGB as [`Image::thumbnail`] does (but without shrink-on-load).
     pub fn thumbnail_image(&self, width: u32, height: u32) -> Result<Image<'a>, VipsError> {
+        let output_profile: *const c_char = if self.has_field(c"icc-profile-data") {
+            c"output_profile".as_ptr()
+        } else {
+            ptr::null()
+        };
         self.derive("thumbnail_image", |input, out| {
             // SAFETY: valid pointers; options typed as libvips declares them.
             unsafe {
@@ -520,6 +544,8 @@ impl<'a> Image<'a> {
                     dim(height),
                     c"size".as_ptr(),
                     VIPS_SIZE_FORCE,
+                    output_profile,
+                    c"srgb".as_ptr(),
                     END,
                 )
             }

@@ -3,7 +3,8 @@
 //!
 //! Files: `ffi` (the extern declarations and libvips's constants), this file (start-up, the
 //! version, errors, the loader search), `image` (the [`Image`] type and its operations), `save`
-//! (encoders), `shared` (an image several threads may read).
+//! (encoders), `shared` (an image several threads may read), `heic` (HEVC-coded HEIF through the
+//! system's libheif, opened at run time).
 //!
 //! Why our own binding: the third-party crates either double-free on `Clone` or break their
 //! option calls across libvips versions. libvips's C API passes optional arguments as
@@ -15,10 +16,12 @@
 //! derived from it, so [`Image<'a>`] borrows the input bytes for as long as any derived image lives.
 
 mod ffi;
+mod heic;
 mod image;
 mod save;
 mod shared;
 
+pub use heic::{heic_decoder, heic_to_tiff, HeicError};
 pub use image::{Image, Interesting, Interpretation, Pages, ThumbnailOptions};
 pub use save::SaveOptions;
 pub use shared::SharedImage;

@@ -94,6 +94,17 @@ impl Image<'_> {
         result
     }
 
+    /// An uncompressed TIFF keeping the ICC profile: the hand-over format for pixels decoded
+    /// outside libvips (HEIC), read back by libvips's TIFF loader at memory speed.
+    pub fn save_tiff(&self) -> Result<Bytes, VipsError> {
+        let mut buf: *mut c_void = ptr::null_mut();
+        let mut len: usize = 0;
+        // SAFETY: valid image; default options (no compression, metadata kept); the buffer is
+        // g_malloc'd, owned by the GBuffer below.
+        let rc = unsafe { vips_tiffsave_buffer(self.ptr.as_ptr(), &mut buf, &mut len, END) };
+        owned_buffer(rc, buf, len, "tiffsave")
+    }
+
     /// Encode, with all metadata (EXIF, XMP, IPTC, ICC, comments) stripped. This is where the
     /// pixels are actually decoded and processed, so decode errors surface here too.
     pub fn save(&self, opts: SaveOptions) -> Result<Bytes, VipsError> {
@@ -231,17 +242,27 @@ impl Image<'_> {
                 ),
             }
         };
-        if rc != 0 {
-            if !buf.is_null() {
-                // SAFETY: g_malloc'd by libvips.
-                unsafe { g_free(buf) };
-            }
-            return Err(take_error(operation));
+        owned_buffer(rc, buf, len, operation)
+    }
+}
+
+/// An encoder's output as [`Bytes`] (no copy), or its error.
+fn owned_buffer(
+    rc: c_int,
+    buf: *mut c_void,
+    len: usize,
+    operation: &'static str,
+) -> Result<Bytes, VipsError> {
+    if rc != 0 {
+        if !buf.is_null() {
+            // SAFETY: g_malloc'd by libvips.
+            unsafe { g_free(buf) };
         }
-        match NonNull::new(buf.cast::<u8>()) {
-            Some(ptr) => Ok(Bytes::from_owner(GBuffer { ptr, len })),
-            None => Err(take_error(operation)),
-        }
+        return Err(take_error(operation));
+    }
+    match NonNull::new(buf.cast::<u8>()) {
+        Some(ptr) => Ok(Bytes::from_owner(GBuffer { ptr, len })),
+        None => Err(take_error(operation)),
     }
 }
 
