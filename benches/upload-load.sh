@@ -81,3 +81,47 @@ print(f"wall {wall:.2f} s: {per_s:.0f} uploads/s ({mb / wall:.0f} MB/s) on this 
 print(f"server CPU {cpu:.2f} s: {cpu_ms:.2f} ms per upload (read, header check, SHA-256, fsync'd write)")
 print(f"5M uploads/h = 1,389/s -> {cores:.1f} cores of upload handling at this cost")
 EOF
+
+# Phase 2: wrk on the same cores for UPLOAD_SECONDS (10), each request a distinct upload — one of
+# the files with a per-request trailer after the JPEG's end marker (decoders ignore it; the
+# SHA-256, and so the key, differ), so every request stores a new object.
+if command -v wrk >/dev/null; then
+  seconds=${UPLOAD_SECONDS:-10}
+  ls "$work"/in/*.jpg > "$work/files.txt"
+  cat > "$work/upload.lua" <<LUA
+local bodies, n, count = {}, 0, 0
+for path in io.lines("$work/files.txt") do
+  local f = io.open(path, "rb"); n = n + 1; bodies[n] = f:read("*a"); f:close()
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "image/jpeg"
+wrk.headers["Authorization"] = "Bearer $token"
+function setup(thread) thread:set("tag", tostring(math.random(1, 1e9))) end
+function request()
+  count = count + 1
+  return wrk.format(nil, "/upload", nil, bodies[(count % n) + 1] .. tag .. ":" .. count)
+end
+LUA
+  # Phase 1's files stay: deleting them now would slow ext4's inode allocation (it skips
+  # recently freed inodes) and charge this run for the clean-up.
+  already=$(find "$work/store" -type f | wc -l)
+  before=$(cpu_ticks)
+  # UPLOAD_PERF=FILE: also record a CPU profile of the server during the run (perf record -g).
+  if [ -n "${UPLOAD_PERF:-}" ]; then
+    perf record -g -o "$UPLOAD_PERF" -p "$srv_pid" -- sleep "$seconds" 2>/dev/null &
+    perf_pid=$!
+  fi
+  wrk -t2 -c"$concurrency" -d"${seconds}s" -s "$work/upload.lua" "http://$srv" > "$work/wrk.txt"
+  [ -z "${perf_pid:-}" ] || wait "$perf_pid"
+  after=$(cpu_ticks)
+  stored=$(( $(find "$work/store" -type f -not -path '*/.refract-tmp/*' | wc -l) - already ))
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/wrk.txt")
+  python3 - "$rps" "$stored" "$before" "$after" "$ticks_per_s" "${non2xx:-0}" "$seconds" <<'PY'
+import sys
+rps, stored = float(sys.argv[1]), int(sys.argv[2])
+cpu = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5])
+print(f"wrk, {sys.argv[7]} s, distinct bodies: {rps:.0f} uploads/s, {stored} objects stored, "
+      f"non-2xx {sys.argv[6]}; server CPU {cpu * 1000 / max(stored, 1):.2f} ms per upload")
+PY
+fi

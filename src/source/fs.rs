@@ -1,9 +1,12 @@
 //! Originals in a local directory. Keys are already free of `..` (see [`crate::request::Key`]); on top of that a
 //! resolved path must stay inside the root, so a symlink cannot lead out of it.
 //!
-//! Uploads are written atomically: into [`TEMP_DIR`] under the root (same file system), fsynced,
-//! renamed into place, and the directory fsynced — a reader sees the whole file or nothing, and a
-//! crash leaves at most a temporary file, which is never served and is removed at start-up.
+//! Uploads are written atomically and durably — a reader sees the whole file or nothing, and a
+//! 201 means the file survives a crash. On Linux the file is an unnamed inode (`O_TMPFILE`) in
+//! its own directory until its data is synced, then linked under its name and the directory
+//! synced: a crash leaves nothing named. Elsewhere (or where the file system lacks `O_TMPFILE`)
+//! it is written into [`TEMP_DIR`] under the root, fsynced, renamed into place and the directory
+//! fsynced; a crash leaves at most a temporary file, never served and removed at start-up.
 
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
@@ -21,6 +24,9 @@ pub const TEMP_DIR: &str = ".refract-tmp";
 pub struct FsSource {
     root: PathBuf,
     max_bytes: u64,
+    /// Group commit for uploads' syncs (Linux).
+    #[cfg(target_os = "linux")]
+    sync: std::sync::Arc<unnamed::GroupSync>,
 }
 
 impl FsSource {
@@ -34,7 +40,12 @@ impl FsSource {
             }
             _ => {}
         }
-        Ok(FsSource { root, max_bytes })
+        Ok(FsSource {
+            #[cfg(target_os = "linux")]
+            sync: std::sync::Arc::new(unnamed::GroupSync::new(&root)?),
+            root,
+            max_bytes,
+        })
     }
 
     async fn read(&self, key: &str, current: Option<&Validator>) -> Result<Fetched, Error> {
@@ -94,17 +105,36 @@ impl FsSource {
 }
 
 /// Write `bytes` to `root/key` atomically and durably, unless the file exists.
-fn write_atomically(root: &Path, key: &str, bytes: &[u8]) -> io::Result<Stored> {
-    use std::io::Write as _;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
+fn write_atomically(
+    root: &Path,
+    key: &str,
+    bytes: &[u8],
+    #[cfg(target_os = "linux")] sync: &unnamed::GroupSync,
+) -> io::Result<Stored> {
     let target = root.join(key);
     if target.exists() {
         return Ok(Stored::Existed);
     }
     let parent = target.parent().unwrap_or(root);
+    #[cfg(target_os = "linux")]
+    match unnamed::write(parent, &target, bytes, sync) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            std::fs::create_dir_all(parent)?;
+            return write_atomically(root, key, bytes, sync);
+        }
+        Err(e) if unnamed::unsupported(&e) => {}
+        done => return done,
+    }
     std::fs::create_dir_all(parent)?;
+    write_renamed(root, parent, &target, bytes)
+}
+
+/// The portable way: a named temporary in [`TEMP_DIR`], fsynced, renamed into place.
+fn write_renamed(root: &Path, parent: &Path, target: &Path, bytes: &[u8]) -> io::Result<Stored> {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
     let temp_dir = root.join(TEMP_DIR);
     std::fs::create_dir_all(&temp_dir)?;
     let temp = temp_dir.join(format!(
@@ -117,13 +147,173 @@ fn write_atomically(root: &Path, key: &str, bytes: &[u8]) -> io::Result<Stored> 
         file.write_all(bytes)?;
         file.sync_all()?;
         // A concurrent upload of the same bytes may have won: same content, same result.
-        std::fs::rename(&temp, &target)?;
+        std::fs::rename(&temp, target)?;
         std::fs::File::open(parent)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
     result.map(|()| Stored::Created)
+}
+
+/// Linux: the file is written as an unnamed inode in its own directory (`O_TMPFILE`), its data
+/// synced, then given its name with `linkat` — which fails if the name exists, so the first of
+/// two concurrent uploads of the same bytes wins and the other finds it stored — and the name
+/// synced. Nothing partial ever has a name, so nothing needs sweeping after a crash; no rename,
+/// so no lock on a shared temporary folder, and each file's inode is allocated near its own
+/// directory.
+///
+/// The two syncs are group commits ([`GroupSync`]): one `syncfs` of the upload file system
+/// makes every upload written before it started durable, so concurrent uploads share flushes
+/// (each one a device cache flush, and on a VM an exit to the hypervisor) instead of paying
+/// two each.
+#[cfg(target_os = "linux")]
+mod unnamed {
+    use std::ffi::{c_char, c_int, CString};
+    use std::io::{self, Write as _};
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::io::AsRawFd as _;
+    use std::path::Path;
+    use std::sync::{Condvar, Mutex};
+
+    use super::Stored;
+
+    extern "C" {
+        fn syncfs(fd: c_int) -> c_int;
+    }
+
+    /// Group commit: [`GroupSync::sync`] returns once a `syncfs` that started after the call
+    /// began has finished. The first caller to find no sync running runs one for everyone
+    /// waiting; callers arriving meanwhile wait for the next, which one of them runs.
+    pub(super) struct GroupSync {
+        root: std::fs::File,
+        state: Mutex<SyncState>,
+        done: Condvar,
+    }
+
+    #[derive(Default)]
+    struct SyncState {
+        started: u64,
+        finished: u64,
+        running: bool,
+        /// The generation of the last failed sync and its error.
+        failed: Option<(u64, io::ErrorKind, String)>,
+    }
+
+    impl GroupSync {
+        pub(super) fn new(root: &Path) -> io::Result<GroupSync> {
+            Ok(GroupSync {
+                root: std::fs::File::open(root)?,
+                state: Mutex::new(SyncState::default()),
+                done: Condvar::new(),
+            })
+        }
+
+        /// Make everything written to the file system before this call durable.
+        pub(super) fn sync(&self) -> io::Result<()> {
+            let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = lock();
+            let needed = state.started + 1;
+            loop {
+                if state.finished >= needed {
+                    return match &state.failed {
+                        Some((generation, kind, message)) if *generation >= needed => {
+                            Err(io::Error::new(*kind, message.clone()))
+                        }
+                        _ => Ok(()),
+                    };
+                }
+                if state.running {
+                    state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
+                    continue;
+                }
+                state.running = true;
+                state.started += 1;
+                let generation = state.started;
+                drop(state);
+                // SAFETY: a file descriptor we own, open for the life of `self`.
+                let result = if unsafe { syncfs(self.root.as_raw_fd()) } == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                };
+                state = lock();
+                state.running = false;
+                state.finished = generation;
+                if let Err(e) = &result {
+                    state.failed = Some((generation, e.kind(), e.to_string()));
+                }
+                self.done.notify_all();
+            }
+        }
+    }
+
+    /// `O_TMPFILE` (which includes `O_DIRECTORY`) on Linux.
+    const O_TMPFILE: c_int = 0o20_200_000;
+    const AT_FDCWD: c_int = -100;
+    const AT_SYMLINK_FOLLOW: c_int = 0x400;
+
+    extern "C" {
+        fn linkat(
+            olddirfd: c_int,
+            oldpath: *const c_char,
+            newdirfd: c_int,
+            newpath: *const c_char,
+            flags: c_int,
+        ) -> c_int;
+    }
+
+    /// Errors that mean "this file system (or /proc) cannot do it": use the portable way.
+    pub(super) fn unsupported(e: &io::Error) -> bool {
+        // EISDIR, EINVAL, EOPNOTSUPP: no O_TMPFILE (old kernel, some file systems).
+        matches!(e.raw_os_error(), Some(21 | 22 | 95))
+    }
+
+    pub(super) fn write(
+        parent: &Path,
+        target: &Path,
+        bytes: &[u8],
+        sync: &GroupSync,
+    ) -> io::Result<Stored> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .mode(0o644)
+            .custom_flags(O_TMPFILE)
+            .open(parent)?;
+        file.write_all(bytes)?;
+        sync.sync()?;
+        // /proc/self/fd/N names the open inode; AT_SYMLINK_FOLLOW links the file behind it.
+        let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let to = CString::new(target.as_os_str().as_bytes())?;
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            linkat(
+                AT_FDCWD,
+                from.as_ptr(),
+                AT_FDCWD,
+                to.as_ptr(),
+                AT_SYMLINK_FOLLOW,
+            )
+        };
+        let stored = if rc == 0 {
+            Stored::Created
+        } else {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                // A concurrent upload of the same bytes named it first: same content.
+                Some(17) => Stored::Existed,
+                // No /proc: the portable way (the unnamed inode is freed on close).
+                Some(2) if !Path::new("/proc/self/fd").exists() => {
+                    return Err(io::Error::from_raw_os_error(95))
+                }
+                _ => return Err(e),
+            }
+        };
+        // The name (and the inode's link count) durable.
+        sync.sync()?;
+        Ok(stored)
+    }
 }
 
 fn io_error(e: io::Error) -> Error {
@@ -150,10 +340,20 @@ impl Source for FsSource {
         let root = self.root.clone();
         let key = key.to_owned();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || write_atomically(&root, &key, &bytes))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-                .map_err(|e| Error::SourceFailed(format!("writing the upload: {e}")))
+            #[cfg(target_os = "linux")]
+            let sync = self.sync.clone();
+            tokio::task::spawn_blocking(move || {
+                write_atomically(
+                    &root,
+                    &key,
+                    &bytes,
+                    #[cfg(target_os = "linux")]
+                    &sync,
+                )
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::SourceFailed(format!("writing the upload: {e}")))
         })
     }
 
@@ -232,12 +432,60 @@ mod tests {
         );
         assert_eq!(src.put("ab/abc.jpg", bytes).await, Ok(Stored::Existed));
         assert_eq!(get(&src, "ab/abc.jpg").await.unwrap(), b"image bytes");
-        let leftovers = std::fs::read_dir(dir.path().join(TEMP_DIR))
-            .unwrap()
-            .count();
+        // Nothing but the file itself was named (no temporary left behind, on either path).
+        let leftovers = std::fs::read_dir(dir.path().join(TEMP_DIR)).map_or(0, |d| d.count());
         assert_eq!(leftovers, 0);
+        let parent = dir.path().join("cd");
+        std::fs::create_dir_all(&parent).unwrap();
+        let renamed = write_renamed(dir.path(), &parent, &parent.join("x.jpg"), b"portable");
+        assert_eq!(renamed.unwrap(), Stored::Created);
+        assert_eq!(get(&src, "cd/x.jpg").await.unwrap(), b"portable");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(TEMP_DIR))
+                .unwrap()
+                .count(),
+            0
+        );
         std::fs::write(dir.path().join(TEMP_DIR).join("x.part"), b"half").unwrap();
         assert_eq!(get(&src, ".refract-tmp/x.part").await, Err(Error::NotFound));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_share_syncs_and_the_same_bytes_are_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::sync::Arc::new(FsSource::new(dir.path(), 1 << 20).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..64u32 {
+            let src = src.clone();
+            // Every fourth upload repeats bytes another one also stores.
+            let (key, body) = if i % 4 == 0 {
+                ("ff/same.jpg".to_owned(), Bytes::from_static(b"same bytes"))
+            } else {
+                (
+                    format!("{:02x}/{i}.jpg", i % 7),
+                    Bytes::from(vec![i as u8; 4096]),
+                )
+            };
+            tasks.push(tokio::spawn(async move {
+                (key.clone(), src.put(&key, body).await)
+            }));
+        }
+        let mut created_same = 0;
+        for task in tasks {
+            let (key, stored) = task.await.unwrap();
+            let stored = stored.unwrap();
+            if key == "ff/same.jpg" {
+                created_same += usize::from(stored == Stored::Created);
+            } else {
+                assert_eq!(stored, Stored::Created, "{key}");
+                assert_eq!(get(&src, &key).await.unwrap().len(), 4096, "{key}");
+            }
+        }
+        assert_eq!(
+            created_same, 1,
+            "one of the identical uploads names the file"
+        );
+        assert_eq!(get(&src, "ff/same.jpg").await.unwrap(), b"same bytes");
     }
 
     #[tokio::test]

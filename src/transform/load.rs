@@ -32,13 +32,17 @@ pub struct SourceInfo {
 
 /// Read the header of `bytes` and check it against `limits`.
 pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
-    // The format is known by the bytes themselves (each allowed loader's signature check), so
-    // an unknown or blocked format is told from a broken file without reading an error message.
-    if bytes.is_empty() || vips::loader_for(bytes).is_none() {
+    if bytes.is_empty() {
         return Err(Error::UnsupportedFormat);
     }
-    // A loader claims the bytes: failing to read the header now means they are broken.
+    // libvips opens the header with the loader that claims the bytes (blocked loaders never
+    // do). Only when that fails is the loader search asked on its own: the bytes' signature
+    // tells an unknown or blocked format from a broken file, without reading an error message
+    // (and without searching twice for the common, good original).
     let header = Image::header(bytes).map_err(|e| {
+        if vips::loader_for(bytes).is_none() {
+            return Error::UnsupportedFormat;
+        }
         tracing::debug!(error = %e, "original's header does not read");
         Error::Undecodable(e.to_string())
     })?;

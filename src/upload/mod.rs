@@ -116,22 +116,25 @@ impl Uploads {
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
+        let declared = header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
         let bytes = if essence == "multipart/form-data" {
             self.read_multipart(&content_type, req.into_body()).await?
         } else if essence.starts_with("image/") || essence == "application/octet-stream" {
-            self.read_raw(req.into_body()).await?
+            self.read_raw(req.into_body(), declared).await?
         } else {
             return Err(Error::NotAnImage);
         };
         let limits = self.limits;
-        let (bytes, info, ext) = tokio::task::spawn_blocking(move || {
-            let checked = inspect(&bytes, &limits);
-            checked.map(|(info, ext)| (bytes, info, ext))
+        // The header check and the hash in one trip to the blocking pool (the hash of a few
+        // hundred kilobytes would hold an async worker as long as the check).
+        let (bytes, info, ext, digest) = tokio::task::spawn_blocking(move || {
+            let (info, ext) = inspect(&bytes, &limits)?;
+            let digest = crate::digest::hex(&Sha256::digest(&bytes));
+            Ok::<_, Error>((bytes, info, ext, digest))
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
 
-        let digest = crate::digest::hex(&Sha256::digest(&bytes));
         let object = format!("{}/{}.{ext}", &digest[..2], &digest[..HASH_HEX]);
         let key = match self.prefix.as_str() {
             "" => object,
@@ -169,9 +172,10 @@ impl Uploads {
         ))
     }
 
-    /// The body as it comes, counted against the cap as it streams in.
-    async fn read_raw(&self, mut body: Incoming) -> Result<Bytes, Error> {
-        let mut out = BytesMut::new();
+    /// The body as it comes, counted against the cap as it streams in, into one buffer sized by
+    /// `Content-Length` when there is one (no regrowing and copying as it arrives).
+    async fn read_raw(&self, mut body: Incoming, declared: Option<u64>) -> Result<Bytes, Error> {
+        let mut out = BytesMut::with_capacity(declared.unwrap_or(0).min(self.max_bytes) as usize);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Error::BadUpload(format!("reading the body: {e}")))?;
             if let Ok(data) = frame.into_data() {
