@@ -10,6 +10,7 @@
 //! libvips evaluates lazily: decoding and resizing happen while the encoder pulls pixels, so the
 //! `encode` stage holds most pixel work and `transform` only the planning and pipeline set-up.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use prometheus::core::Collector;
@@ -106,6 +107,26 @@ pub struct Metrics {
     /// `corrupt`, `read_error`), writes (`written`, `write_error`, `dropped` when the write
     /// queue was full) and objects `purged`.
     pub variant_store: IntCounterVec,
+    /// Label series of the answered-image path, resolved once each.
+    served: ServedSeries,
+}
+
+/// Output formats' label values, in slot order for [`ServedSeries`].
+const FORMAT_LABELS: [&str; 6] = ["jpg", "pjpg", "png", "webp", "avif", "gif"];
+
+/// The series an answered image counts in — `requests{200|304, format}`,
+/// `response_bytes{format}`, `cache_requests{result}` — each looked up by label the first time
+/// it is used and kept, so a cache hit hashes no labels (a `with_label_values` per metric per
+/// hit showed in profiles). Series appear in `/metrics` when first used, as before.
+#[derive(Default)]
+struct ServedSeries {
+    requests: [[OnceLock<IntCounter>; FORMAT_LABELS.len()]; 2],
+    bytes: [OnceLock<IntCounter>; FORMAT_LABELS.len()],
+    lookups: [OnceLock<IntCounter>; 4],
+}
+
+fn format_slot(format: &str) -> Option<usize> {
+    FORMAT_LABELS.iter().position(|f| *f == format)
 }
 
 impl Metrics {
@@ -244,6 +265,7 @@ impl Metrics {
                  write_error, dropped when the write queue was full), objects purged.",
                 &["result"],
             ),
+            served: ServedSeries::default(),
             registry,
         }
     }
@@ -346,9 +368,9 @@ impl<'a> RequestGuard<'a> {
     /// How the render cache answered.
     pub fn cache(&mut self, lookup: Lookup) {
         self.cache = Some(lookup.as_str());
-        self.metrics
-            .cache_requests
-            .with_label_values(&[lookup.as_str()])
+        let metrics = self.metrics;
+        metrics.served.lookups[lookup as usize]
+            .get_or_init(|| metrics.cache_requests.with_label_values(&[lookup.as_str()]))
             .inc();
     }
 
@@ -397,19 +419,35 @@ impl Drop for RequestGuard<'_> {
             format: (self.format != "none").then_some(self.format),
             source: self.source,
         });
-        let status = status_label(self.status);
-        self.metrics
-            .requests
-            .with_label_values(&[&status, self.format])
-            .inc();
-        self.metrics
-            .request_duration
-            .observe(duration.as_secs_f64());
+        let metrics = self.metrics;
+        let status_slot = match self.status {
+            200 => Some(0),
+            304 => Some(1),
+            _ => None,
+        };
+        match (status_slot, format_slot(self.format)) {
+            (Some(s), Some(f)) => metrics.served.requests[s][f]
+                .get_or_init(|| {
+                    let status = status_label(self.status);
+                    metrics.requests.with_label_values(&[&status, self.format])
+                })
+                .inc(),
+            _ => metrics
+                .requests
+                .with_label_values(&[&status_label(self.status), self.format])
+                .inc(),
+        }
+        metrics.request_duration.observe(duration.as_secs_f64());
         if self.bytes > 0 {
-            self.metrics
-                .response_bytes
-                .with_label_values(&[self.format])
-                .inc_by(self.bytes);
+            match format_slot(self.format) {
+                Some(f) => metrics.served.bytes[f]
+                    .get_or_init(|| metrics.response_bytes.with_label_values(&[self.format]))
+                    .inc_by(self.bytes),
+                None => metrics
+                    .response_bytes
+                    .with_label_values(&[self.format])
+                    .inc_by(self.bytes),
+            }
         }
     }
 }

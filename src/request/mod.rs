@@ -154,12 +154,19 @@ impl Variant {
     /// The cache key: the original's key, the canonical parameters, and the settled format.
     /// Two URLs that render the same bytes share it.
     pub fn cache_key(&self) -> String {
-        format!(
-            "{}?{}&fm={}",
-            self.key,
+        let (key, canonical, format) = (
+            self.key.as_str(),
             self.params.canonical(),
-            self.output.name()
-        )
+            self.output.name(),
+        );
+        // One allocation of the right size (this runs on every request, hits included).
+        let mut out = String::with_capacity(key.len() + canonical.len() + format.len() + 5);
+        out.push_str(key);
+        out.push('?');
+        out.push_str(&canonical);
+        out.push_str("&fm=");
+        out.push_str(format);
+        out
     }
 }
 

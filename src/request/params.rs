@@ -503,7 +503,8 @@ impl Params {
     /// renders the same pixels (`w=400&dpr=2` and `w=800` agree; defaults and parameters the fit
     /// ignores are left out). Combined with the key and the negotiated format it is the cache key.
     pub fn canonical(&self) -> String {
-        let mut s = String::new();
+        // Room for the common keys without regrowing while they are written.
+        let mut s = String::with_capacity(64);
         if let Some(w) = self.width {
             let _ = write!(s, "w={w}&");
         }

@@ -62,8 +62,12 @@ pub fn image(
             HeaderValue::from_str(&cache_control(seconds)).expect("digits")
         }
     };
-    let mut builder = Response::builder()
-        .status(status)
+    let mut builder = Response::builder().status(status);
+    if let Some(headers) = builder.headers_mut() {
+        // Every header below in one allocation, not a map regrown as they are added.
+        headers.reserve(12);
+    }
+    builder = builder
         .header(header::ETAG, &rendered.etag)
         .header(header::CACHE_CONTROL, cache_control)
         .header(
