@@ -217,6 +217,10 @@ EOF
 }
 start_nginx debian ""
 debian_port=$nginx_port debian_master=$nginx_master
+# hyper's floor (examples/hyper_floor.rs): the same body and a hit's headers from memory, no
+# routing, parsing, lookup, metrics or log — what a hit would cost with hyper kept.
+floor_bin=$here/target/release/examples/hyper_floor
+(cd "$here" && cargo build --release --locked --example hyper_floor >/dev/null 2>&1)
 start_nginx tuned "open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s; keepalive_requests 100000;"
 tuned_port=$nginx_port tuned_master=$nginx_master
 group_ticks() { for p in $(pgrep -P "$1") "$1"; do ticks "$p"; done | paste -sd+ | bc; }
@@ -232,18 +236,26 @@ for case in cups big; do
     [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$p/$case.webp")" = "200 $bytes" ] \
       || { echo "nginx does not serve $case.webp (200, $bytes bytes)" >&2; exit 1; }
   done
+  floor_port=$(free_port)
+  "$floor_bin" "127.0.0.1:$floor_port" "$work/static/$case.webp" 2>/dev/null &
+  floor_pid=$!
+  pids+=("$floor_pid")
+  until curl -sf -o /dev/null "http://127.0.0.1:$floor_port/"; do sleep 0.1; done
   rm -f "$work"/rounds.*
   for round in 1 2 3 4 5; do
     dur=6 conns=32 measure "$hit_pid" ticks "http://$hit$url" >> "$work/rounds.refract"
     dur=6 conns=32 measure "$hit_logged_pid" ticks "http://$hit_logged$url" >> "$work/rounds.logged"
     dur=6 conns=32 measure "$debian_master" debian_ticks "http://127.0.0.1:$debian_port/$case.webp" >> "$work/rounds.nginx"
     dur=6 conns=32 measure "$tuned_master" tuned_ticks "http://127.0.0.1:$tuned_port/$case.webp" >> "$work/rounds.tuned"
+    dur=6 conns=32 measure "$floor_pid" ticks "http://127.0.0.1:$floor_port$url" >> "$work/rounds.floor"
   done
   row "(b) hit: one URL ($kb KB WebP), 32 connections" "$(median "$work/rounds.refract")" "$(hwm "$hit_pid") MiB"
   row "(b) the same, access log on (to a file)" "$(median "$work/rounds.logged")" "$(hwm "$hit_logged_pid") MiB"
   row "(b) reference: nginx as Debian ships it, the same $kb KB from a file" "$(median "$work/rounds.nginx")" "–"
   row "(b) reference: nginx tuned (open_file_cache, keepalive_requests 100000)" "$(median "$work/rounds.tuned")" "–"
-  rounds+=("$kb KB: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), logged $(cut -d' ' -f1 "$work/rounds.logged" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' '), tuned $(cut -d' ' -f1 "$work/rounds.tuned" | paste -sd' ')")
+  row "(b) reference: hyper's floor (examples/hyper_floor.rs, the same body and headers from memory)" "$(median "$work/rounds.floor")" "–"
+  kill "$floor_pid" 2>/dev/null || true
+  rounds+=("$kb KB: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), logged $(cut -d' ' -f1 "$work/rounds.logged" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' '), tuned $(cut -d' ' -f1 "$work/rounds.tuned" | paste -sd' '), floor $(cut -d' ' -f1 "$work/rounds.floor" | paste -sd' ')")
 done
 kill "$hit_pid" "$hit_logged_pid" "$debian_master" "$tuned_master" 2>/dev/null || true
 fi
