@@ -17,6 +17,9 @@
 //! - `avif_effort`: encoder effort 0–4 on the same image, for `encode::AVIF_EFFORT`.
 //! - `request`: URL parsing and cache-key building; signing a URL and checking a signature.
 //! - `plan`: geometry planning (sizes, crop window, canvas) for a 12 MP original.
+//! - `heic`: a 12 MP phone HEIC (Display P3) rendered at 640 px WebP, decoded through libheif
+//!   and handed over as an uncompressed TIFF, against the same pixels as a JPEG (q 92) — the
+//!   cost of HEVC input, as a ratio.
 //! - `analytics/record`: what every served image records for `/analytics`, one thread against
 //!   one thread per core all recording the same hot key (the hit benchmark's case) — equal
 //!   times per record mean the threads never wait for each other.
@@ -87,7 +90,8 @@ fn raw(bytes: &[u8], save: SaveOptions) -> usize {
         crop: None,
         no_rotate: false,
         pages: vips::Pages::First,
-        to_srgb: false,
+        // The photo carries an ICC profile, which Refract converts to sRGB: the same work.
+        to_srgb: true,
     };
     let image = Image::thumbnail(bytes, opts).unwrap();
     image.save(save).unwrap().len()
@@ -450,9 +454,45 @@ fn analytics(c: &mut Criterion) {
     group.finish();
 }
 
+/// A phone HEIC against the same photo as a JPEG, both rendered to 640-px WebP on a miss.
+fn heic(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let heic = std::fs::read(corpus().join("formats/heic/pillowheif-pug.heic")).unwrap();
+    std::fs::write(dir.path().join("pug.heic"), &heic).unwrap();
+    let rt = runtime();
+    let mut config = Config::for_root(dir.path());
+    config.cache_size = 0;
+    config.max_concurrency = 1;
+    config.master_cache_size = 0;
+    let app = App::new(config).unwrap();
+    let render = |path: &str, query: &str| {
+        let request = ImageRequest::parse(
+            path,
+            Some(query),
+            ParamLimits {
+                max_dimension: 8192,
+            },
+        )
+        .unwrap();
+        rt.block_on(app.render(&request, AcceptClass::Legacy))
+            .0
+            .unwrap()
+    };
+    // The JPEG twin, made by Refract from the HEIC at full size.
+    let jpeg = render("/pug.heic", "fm=jpg&q=92");
+    std::fs::write(dir.path().join("pug.jpg"), &jpeg.body).unwrap();
+    let mut group = c.benchmark_group("heic");
+    group.sample_size(10);
+    for (name, path) in [("heic", "/pug.heic"), ("jpeg", "/pug.jpg")] {
+        group.bench_function(name, |b| b.iter(|| render(path, "w=640&fm=webp")));
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     miss,
+    heic,
     cpu_per_request,
     cache,
     coalesce,
