@@ -2,10 +2,11 @@
 //! (ICC), within the limits, and refusable by the operator.
 
 use refract::format::{Format, Inputs};
+use refract::transform::load;
 use refract::transform::vips::{self, Image};
 
 use crate::support::images::{decode, pixel};
-use crate::support::{body, corpus, corpus_file, header, heic, TestServer};
+use crate::support::{body, corpus, corpus_file, header, heic, metric, TestServer};
 
 /// Two flat halves in wide-gamut colours: left `LEFT`, right `RIGHT`.
 const LEFT: [u8; 3] = [200, 60, 40];
@@ -41,6 +42,18 @@ async fn heic_is_served_upright_in_its_own_colours_in_every_format() {
         Some(&p3),
         6,
     );
+    // The header check (as uploads and renders see it) gives the upright size.
+    let limits = refract::transform::Limits {
+        max_pixels: 1_000_000,
+        max_frames: 1,
+        max_dimension: 1000,
+        deadline: std::time::Duration::from_secs(5),
+        inputs: Inputs::ALL,
+    };
+    let turned = std::fs::read(s.root.join("turned.heic")).unwrap();
+    let info = load::inspect(&turned, &limits).unwrap();
+    assert_eq!((info.size.width, info.size.height), (32, 64));
+    assert_eq!(info.orientation, 1);
     // Reference: the same pixels and profile as a TIFF, which libvips reads itself.
     let mut tiff = Image::from_pixels(&halves(w, h), w, h, 3).unwrap();
     tiff.set_blob(c"icc-profile-data", &p3);
@@ -93,6 +106,13 @@ async fn corpus_heic_renders_at_its_size() {
         assert_eq!((d.width, d.height), (w, h), "{file}");
         assert!(d.bands == 3, "{file}: opaque stays opaque");
     }
+    // A hot HEIC's later sizes come from its decoded-once master (no HEVC decode again).
+    for w in [100, 101, 120] {
+        let d = decode(&body(&s, &format!("/pillowheif-pug.heic?w={w}&fm=png")).await);
+        assert_eq!(d.width, w);
+    }
+    let text = s.app.metrics_text().await;
+    assert!(metric(&text, "refract_masters_total", &[("result", "hit")]) >= 1.0);
     // The phone photo: a pug before a light, warm wall (top right), not a grey or black frame.
     let pug = body(&s, "/pillowheif-pug.heic?w=64&fm=png").await;
     let wall = pixel(&pug, 56, 4);

@@ -55,8 +55,18 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
     if !limits.inputs.contains(input) || (input == Input::Heic && vips::heic_decoder().is_err()) {
         return Err(Error::UnsupportedFormat);
     }
-    // Opened at one page: height is one frame's. Animations count every frame.
-    let (width, height, frames) = (header.width(), header.height(), header.pages());
+    // Opened at one page: height is one frame's. Animations count every frame. HEIC: the
+    // primary image only, at the upright size libheif reads from the container (libvips's
+    // header gives the stored size, before HEIF's own rotation).
+    let (width, height, frames, heic_alpha) = if input == Input::Heic {
+        let (w, h, alpha) = vips::heic_header(bytes).map_err(|e| match e {
+            vips::HeicError::Unavailable(_) => Error::UnsupportedFormat,
+            other => Error::Undecodable(format!("{other:?}")),
+        })?;
+        (w, h, 1, Some(alpha))
+    } else {
+        (header.width(), header.height(), header.pages(), None)
+    };
     if frames > limits.max_frames {
         return Err(Error::TooManyFrames {
             frames,
@@ -73,11 +83,15 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
     if width == 0 || height == 0 {
         return Err(Error::Undecodable("zero-sized image".into()));
     }
-    // EXIF orientations 5–8 turn the image a quarter: width and height swap.
-    let orientation = header.orientation().clamp(1, 8);
+    // EXIF orientations 5–8 turn the image a quarter: width and height swap. (HEIC: HEIF's
+    // boxes are the orientation, applied by libheif; EXIF repeats them and is not applied.)
+    let orientation = match heic_alpha {
+        Some(_) => 1,
+        None => header.orientation().clamp(1, 8),
+    };
     let raw = Size::new(width, height);
     let size = oriented(raw, orientation);
-    let has_alpha = header.has_alpha();
+    let has_alpha = heic_alpha.unwrap_or_else(|| header.has_alpha());
     Ok(SourceInfo {
         size,
         has_alpha,

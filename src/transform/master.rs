@@ -84,14 +84,16 @@ impl Masters {
     }
 
     /// `original` (under `key`) scaled to exactly `size`, from its master — built now if the
-    /// original is hot and has none. `None` when the variant should render from the original:
-    /// a cold original, or a size larger than the master.
+    /// original is hot and has none, from the bytes `pixels` gives (the original's own, or a
+    /// HEIC's decoded form; `original` stays the master's identity). `None` when the variant
+    /// should render from the original: a cold original, or a size larger than the master.
     pub fn scaled(
         &self,
         key: &str,
         original: &Bytes,
         source: &SourceInfo,
         size: Size,
+        pixels: &dyn Fn() -> Result<Bytes, Error>,
     ) -> Result<Option<Image<'static>>, Error> {
         let count = |result: &str| self.counter.with_label_values(&[result]).inc();
         let master = match self.masters.get(key) {
@@ -111,7 +113,7 @@ impl Masters {
                 }
                 // Concurrent first renders of a hot original build one master between them.
                 let built = self.masters.try_get_with(key.to_owned(), || {
-                    build(original, dims).map(|pixels| {
+                    build(&pixels()?, dims).map(|pixels| {
                         Arc::new(Master {
                             original: original.clone(),
                             pixels,

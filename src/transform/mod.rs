@@ -53,17 +53,6 @@ pub struct Limits {
     pub inputs: crate::format::Inputs,
 }
 
-impl Limits {
-    /// These limits with every input format allowed: for intermediates Refract made itself
-    /// (a HEIC's decoded TIFF), which the operator's `--formats` list is not about.
-    pub fn every_input(&self) -> Limits {
-        Limits {
-            inputs: crate::format::Inputs::ALL,
-            ..*self
-        }
-    }
-}
-
 /// A finished variant, as cached and served.
 #[derive(Debug, Clone)]
 pub struct Rendered {

@@ -1,6 +1,7 @@
 //! The pipeline, in the order the pixels go through it. Each step is its own module and does
 //! nothing when the request does not ask for it.
 
+use std::cell::OnceCell;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -44,42 +45,55 @@ pub fn render(
 ) -> Result<Output, Error> {
     let deadline = Instant::now() + limits.deadline;
     let source = load::inspect(bytes, limits)?;
-    if source.input == Input::Heic {
-        // Decoded outside libvips into an uncompressed TIFF, which the steps read instead.
-        let tiff = vips::heic_to_tiff(bytes, limits.max_pixels).map_err(|e| match e {
-            HeicError::Unavailable(_) => Error::UnsupportedFormat,
-            HeicError::TooManyPixels(pixels) => Error::TooManyPixels {
-                pixels,
-                limit: limits.max_pixels,
-            },
-            HeicError::Undecodable(detail) => Error::Undecodable(detail),
-        })?;
-        let decoded = load::SourceInfo {
-            input: Input::Heic,
-            ..load::inspect(&tiff, &Limits::every_input(limits))?
-        };
-        let mut output = run_checked(&tiff, &decoded, variant, limits, masters, deadline)?;
-        output.original_bytes = bytes.len() as u64;
-        return Ok(output);
-    }
-    run_checked(bytes, &source, variant, limits, masters, deadline)
-}
-
-/// [`run`], blaming the original for a failure when it does not decode on its own.
-fn run_checked(
-    bytes: &Bytes,
-    source: &load::SourceInfo,
-    variant: &Variant,
-    limits: &Limits,
-    masters: Option<&Masters>,
-    deadline: Instant,
-) -> Result<Output, Error> {
-    run(bytes, source, variant, limits, masters, deadline).map_err(|e| match e {
+    let heic = source.input == Input::Heic;
+    let original = Original {
+        bytes,
+        decoded: heic.then(OnceCell::new),
+        max_pixels: limits.max_pixels,
+    };
+    run(&original, &source, variant, limits, masters, deadline).map_err(|e| match e {
         // Pixels decode lazily, so a broken original can fail any later step, sometimes with
         // no message at all. Only blame ourselves if the original decodes on its own.
-        Error::Internal(detail) if !resize::decodes(bytes) => Error::Undecodable(detail),
+        Error::Internal(detail) if !original.pixels().is_ok_and(|p| resize::decodes(p)) => {
+            Error::Undecodable(detail)
+        }
         other => other,
     })
+}
+
+/// A HEIC failure as the request's error.
+fn heic_error(e: HeicError, max_pixels: u64) -> Error {
+    match e {
+        HeicError::Unavailable(_) => Error::UnsupportedFormat,
+        HeicError::TooManyPixels(pixels) => Error::TooManyPixels {
+            pixels,
+            limit: max_pixels,
+        },
+        HeicError::Undecodable(detail) => Error::Undecodable(detail),
+    }
+}
+
+/// An original's bytes and, for HEIC, the uncompressed TIFF the steps read instead — decoded
+/// outside libvips on first use, so a variant scaled from a master never decodes the HEVC.
+struct Original<'a> {
+    bytes: &'a Bytes,
+    decoded: Option<OnceCell<Result<Bytes, Error>>>,
+    max_pixels: u64,
+}
+
+impl Original<'_> {
+    /// The bytes libvips reads: the original's own, or its decoded HEIC.
+    fn pixels(&self) -> Result<&Bytes, Error> {
+        let Some(cell) = &self.decoded else {
+            return Ok(self.bytes);
+        };
+        let max_pixels = self.max_pixels;
+        cell.get_or_init(|| {
+            vips::heic_to_tiff(self.bytes, max_pixels).map_err(|e| heic_error(e, max_pixels))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
 }
 
 /// Which frames to render: all of them when the original is animated and the output can be
@@ -106,7 +120,7 @@ fn pages(source: &load::SourceInfo, params: &Params, plan: &Plan, format: Format
 }
 
 fn run(
-    bytes: &Bytes,
+    original: &Original<'_>,
     source: &load::SourceInfo,
     variant: &Variant,
     limits: &Limits,
@@ -118,7 +132,7 @@ fn run(
     // `rect`/`trim` cut the full-size original first; otherwise the URL's `orient` (if any)
     // replaces the EXIF orientation, and with it the size the viewer sees.
     let cut = if region::needed(params) {
-        Some(region::load(bytes, params)?)
+        Some(region::load(original.pixels()?, params)?)
     } else {
         None
     };
@@ -160,13 +174,19 @@ fn run(
                         && !source.cmyk
                         && !matches!(plan.window, Some(plan::Window::Smart { .. })) =>
                 {
-                    masters.scaled(variant.key.as_str(), bytes, source, plan.resize)?
+                    masters.scaled(
+                        variant.key.as_str(),
+                        original.bytes,
+                        source,
+                        plan.resize,
+                        &|| original.pixels().cloned(),
+                    )?
                 }
                 _ => None,
             };
             let image = match from_master {
                 Some(image) => image,
-                None => resize::apply(bytes, &plan, params.orient, pages, source.icc)?,
+                None => resize::apply(original.pixels()?, &plan, params.orient, pages, source.icc)?,
             };
             orient::apply(image, params.orient, params.flip)?
         }
@@ -196,7 +216,7 @@ fn run(
         body,
         format,
         size,
-        original_bytes: bytes.len() as u64,
+        original_bytes: original.bytes.len() as u64,
         transform_time,
         encode_time: started.elapsed() - transform_time,
     })

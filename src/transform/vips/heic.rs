@@ -218,6 +218,38 @@ impl<T> Drop for Owned<T> {
     }
 }
 
+/// The primary image's upright size (after `irot`/`imir`/`clap`) and whether it has alpha, read
+/// from the container without decoding anything. (libvips's header reports the stored size,
+/// before HEIF's rotation.)
+pub fn heic_header(bytes: &[u8]) -> Result<(u32, u32, bool), HeicError> {
+    let api = api().map_err(|e| HeicError::Unavailable(e.to_owned()))?;
+    // SAFETY: as in `heic_to_tiff`: guarded objects, `bytes` outlives the context.
+    unsafe {
+        let ctx = Owned((api.context_alloc)(), api.context_free);
+        if ctx.0.is_null() {
+            return Err(HeicError::Undecodable("heif: out of memory".into()));
+        }
+        check((api.read_from_memory_without_copy)(
+            ctx.0,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            ptr::null(),
+        ))?;
+        let mut raw_handle = ptr::null_mut();
+        check((api.get_primary_image_handle)(ctx.0, &mut raw_handle))?;
+        let handle = Owned(raw_handle, api.handle_release);
+        let (width, height) = (
+            (api.handle_get_width)(handle.0),
+            (api.handle_get_height)(handle.0),
+        );
+        if width <= 0 || height <= 0 {
+            return Err(HeicError::Undecodable("heif: zero-sized image".into()));
+        }
+        let alpha = (api.handle_has_alpha_channel)(handle.0) != 0;
+        Ok((width as u32, height as u32, alpha))
+    }
+}
+
 /// Decode the primary image of the HEIC `bytes` (refusing it, before any decode, when it
 /// declares more than `max_pixels`) into an uncompressed TIFF holding its upright pixels and ICC
 /// profile.

@@ -21,7 +21,7 @@ mod image;
 mod save;
 mod shared;
 
-pub use heic::{heic_decoder, heic_to_tiff, HeicError};
+pub use heic::{heic_decoder, heic_header, heic_to_tiff, HeicError};
 pub use image::{Image, Interesting, Interpretation, Pages, ThumbnailOptions};
 pub use save::SaveOptions;
 pub use shared::SharedImage;
