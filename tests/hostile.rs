@@ -58,12 +58,21 @@ async fn hostile_corpus_is_answered_quickly_with_bounded_memory() {
                 .await
                 .unwrap_or_else(|e| panic!("{rel}?{q}: no answer: {e}"));
             let status = r.status().as_u16();
+            let code = r
+                .headers()
+                .get("x-refract-error")
+                .map(|v| v.to_str().unwrap_or("").to_owned())
+                .unwrap_or_default();
             let _ = r.bytes().await;
             let took = started.elapsed();
             slowest = slowest.max(took);
+            // The 4 MP AVIF upscale is real work: on a slow or busy CPU it may meet the 5 s
+            // deadline, which must then answer 503 `timeout` — the deadline doing its job, not
+            // a hang. Every other answer is an image or a clear 4xx.
+            let deadline_met = status == 503 && code == "timeout" && q.contains("fm=avif");
             assert!(
-                status == 200 || (400..500).contains(&status),
-                "{rel}?{q}: {status}"
+                status == 200 || (400..500).contains(&status) || deadline_met,
+                "{rel}?{q}: {status} {code}"
             );
             assert!(took < Duration::from_secs(15), "{rel}?{q} took {took:?}");
         }
