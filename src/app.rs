@@ -43,6 +43,17 @@ struct Inner {
     cache_control: hyper::header::HeaderValue,
     accepting: AtomicBool,
     vips: Version,
+    background: crate::background::Background,
+}
+
+/// A handle on the app that does not keep it alive (for background workers).
+pub struct WeakApp(std::sync::Weak<Inner>);
+
+impl WeakApp {
+    /// The app, unless it has been dropped.
+    pub fn upgrade(&self) -> Option<App> {
+        self.0.upgrade().map(|inner| App { inner })
+    }
 }
 
 impl App {
@@ -141,6 +152,21 @@ impl App {
             &crate::server::response::cache_control(config.max_age.as_secs()),
         )
         .expect("digits are a valid header value");
+        // A bad --eager query is a start-up error, not a failed job after every upload.
+        for query in &config.eager {
+            crate::request::ImageRequest::with_presets(
+                crate::request::Key::new("eager-check.jpg").map_err(|e| e.to_string())?,
+                Some(query),
+                ParamLimits {
+                    max_dimension: config.max_dimension,
+                },
+                crate::request::Hints::default(),
+                &config.presets,
+            )
+            .map_err(|e| format!("--eager {query}: {e}"))?;
+        }
+        let (config_eager, config_background_queue) =
+            (config.eager.clone(), config.background_queue);
         Ok(App {
             inner: Arc::new(Inner {
                 config,
@@ -156,8 +182,22 @@ impl App {
                 cache_control,
                 accepting: AtomicBool::new(true),
                 vips,
+                background: crate::background::Background::new(
+                    config_eager,
+                    config_background_queue,
+                ),
             }),
         })
+    }
+
+    /// A handle that does not keep the app alive.
+    pub fn downgrade(&self) -> WeakApp {
+        WeakApp(Arc::downgrade(&self.inner))
+    }
+
+    /// The embedded background queue (eager renders after uploads).
+    pub fn background(&self) -> &crate::background::Background {
+        &self.inner.background
     }
 
     /// The configuration it was built from.

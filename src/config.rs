@@ -231,6 +231,16 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_MAX_FRAMES", default_value_t = 256)]
     pub max_frames: u32,
 
+    /// After an upload, render this variant in the background (a query string, e.g.
+    /// `w=640&fm=auto`; repeatable): into the memory cache and the variant store, so its first
+    /// visitor gets a hit. `fm=auto` renders once per Accept class.
+    #[arg(long = "eager", env = "REFRACT_EAGER", value_delimiter = ';')]
+    pub eager: Vec<String>,
+
+    /// Background jobs that may wait; beyond that a job is dropped (and counted).
+    #[arg(long, env = "REFRACT_BACKGROUND_QUEUE", default_value_t = 1024)]
+    pub background_queue: usize,
+
     /// Input formats accepted, comma-separated (jpeg, png, webp, gif, avif, heic, tiff); others
     /// answer 415. HEIC needs the host's libheif (Debian: libheif1); leave it out to refuse HEVC
     /// (see the README on patents).
@@ -414,6 +424,10 @@ pub struct Config {
     pub max_frames: u32,
     /// Input formats accepted.
     pub formats: crate::format::Inputs,
+    /// Variants rendered in the background after each upload (query strings).
+    pub eager: Vec<String>,
+    /// Background jobs that may wait.
+    pub background_queue: usize,
     /// Transform permits.
     pub max_concurrency: usize,
     /// Requests allowed to wait for a permit.
@@ -580,6 +594,8 @@ impl Config {
             max_source_bytes: args.max_source_bytes,
             max_frames: args.max_frames,
             formats: args.formats,
+            eager: args.eager.clone(),
+            background_queue: args.background_queue,
             max_concurrency,
             max_queue: args.max_queue,
             transform_timeout: args.transform_timeout,

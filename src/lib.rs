@@ -27,6 +27,7 @@
 pub mod access_log;
 pub mod analytics;
 pub mod app;
+pub mod background;
 pub mod cache;
 pub mod config;
 pub mod config_file;

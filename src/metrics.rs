@@ -107,6 +107,9 @@ pub struct Metrics {
     /// `corrupt`, `read_error`), writes (`written`, `write_error`, `dropped` when the write
     /// queue was full) and objects `purged`.
     pub variant_store: IntCounterVec,
+    /// `refract_background_jobs_total{kind,result}`: background work (`kind` `eager`) by
+    /// outcome: `queued`, `dropped` (queue full), `done`, `failed`.
+    pub background_jobs: IntCounterVec,
     /// Label series of the answered-image path, resolved once each.
     served: ServedSeries,
 }
@@ -264,6 +267,12 @@ impl Metrics {
                 "Durable variant store: reads (hit, miss, corrupt, read_error), writes (written, \
                  write_error, dropped when the write queue was full), objects purged.",
                 &["result"],
+            ),
+            background_jobs: counter_vec(
+                "refract_background_jobs_total",
+                "Background jobs (kind: eager) by result: queued, dropped (queue full), done, \
+                 failed.",
+                &["kind", "result"],
             ),
             served: ServedSeries::default(),
             registry,

@@ -812,3 +812,66 @@ async fn phone_heic_uploads_are_kept_as_heic_and_served_as_any_format() {
         assert_eq!((d.width, d.height), (320, 240), "{fm}");
     }
 }
+
+#[tokio::test]
+async fn eager_variants_are_rendered_after_an_upload_so_first_visits_hit() {
+    let s = TestServer::start(move |c| {
+        let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
+        c.upload = Some(upload_config(auth, 5_000_000));
+        c.eager = vec!["w=320&fm=webp".into(), "w=160&fm=auto".into()];
+    })
+    .await;
+    let jpeg = gradient_jpeg(640, 480);
+    let r = post(&s, Some(&token()), "image/jpeg", jpeg).await;
+    assert_eq!(r.status(), 201);
+    let key = r.json::<serde_json::Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Wait for the background job (one per upload), bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = s.app.metrics_text().await;
+        let labels = [("kind", "eager"), ("result", "done")];
+        if metric(&text, "refract_background_jobs_total", &labels) >= 1.0 {
+            break;
+        }
+        assert_eq!(
+            metric(
+                &text,
+                "refract_background_jobs_total",
+                &[("kind", "eager"), ("result", "failed")]
+            ),
+            0.0
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "eager job never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every eager variant is a hit on its first request — fm=auto for each Accept class.
+    for (query, accept) in [
+        ("w=320&fm=webp", "*/*"),
+        ("w=160&fm=auto", "image/avif,image/webp,*/*"),
+        ("w=160&fm=auto", "image/webp,*/*"),
+        ("w=160&fm=auto", "*/*"),
+    ] {
+        let r = s
+            .get_with(&format!("/{key}?{query}"), &[("accept", accept)])
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-refract-cache"), "hit", "{query} ({accept})");
+    }
+    // Anything else renders on demand.
+    let r = s.get(&format!("/{key}?w=200&fm=webp")).await;
+    assert_eq!(header(&r, "x-refract-cache"), "miss");
+}
+
+#[test]
+fn a_bad_eager_query_is_a_start_up_error() {
+    let mut config = refract::Config::for_root(std::env::temp_dir());
+    config.eager = vec!["w=banana".into()];
+    let err = refract::App::new(config).err().expect("refused");
+    assert!(err.contains("--eager w=banana"), "{err}");
+}

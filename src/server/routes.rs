@@ -72,6 +72,9 @@ async fn upload(
                 "exists"
             };
             count(result);
+            if uploaded.created {
+                app.background().uploaded(app, &uploaded.key);
+            }
             tracing::info!(
                 key = %uploaded.key,
                 bytes = uploaded.bytes,

@@ -1,0 +1,131 @@
+//! Background work, embedded: an in-process bounded queue and one low-priority worker inside
+//! `refract serve` — nothing to install. Today it renders an upload's configured variants
+//! eagerly (`--eager`), into the memory cache and the variant store, so the first visitor of
+//! each gets a hit.
+//!
+//! Priority: the worker renders through the same transform permits as requests, and before each
+//! render waits until no request is queued for a permit, so background work never delays a
+//! request beyond the one render it may have started. The queue is bounded
+//! (`--background-queue`): when it is full a job is dropped and counted, and the upload that
+//! asked for it is unaffected (its variants then render on first request, as without `--eager`).
+//!
+//! The worker starts with the first job (the app may be built outside a runtime) and ends when
+//! the app is dropped: it holds the app weakly between jobs.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::app::{App, WeakApp};
+use crate::error::Error;
+use crate::request::{AcceptClass, Hints, ImageRequest};
+
+/// A unit of background work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Render the `--eager` variants of the original under `key`.
+    Eager {
+        /// The original's key (as in its URL path, without the leading slash).
+        key: String,
+    },
+}
+
+/// The embedded queue and its worker.
+pub struct Background {
+    eager: Vec<String>,
+    capacity: usize,
+    queue: OnceLock<mpsc::Sender<Job>>,
+}
+
+/// How long the worker waits before looking again when requests are queued for a permit.
+const YIELD: Duration = Duration::from_millis(20);
+
+impl Background {
+    /// `eager`: the query strings rendered after each upload (e.g. `w=640&fm=auto`); `capacity`:
+    /// jobs that may wait.
+    pub fn new(eager: Vec<String>, capacity: usize) -> Background {
+        Background {
+            eager,
+            capacity: capacity.max(1),
+            queue: OnceLock::new(),
+        }
+    }
+
+    /// Queue the eager renders of a newly stored original (nothing when `--eager` is unset).
+    /// Never waits: a full queue drops the job, counted as `dropped`.
+    pub fn uploaded(&self, app: &App, key: &str) {
+        if self.eager.is_empty() {
+            return;
+        }
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(self.capacity);
+            tokio::spawn(work(app.downgrade(), rx));
+            tx
+        });
+        let result = match queue.try_send(Job::Eager {
+            key: key.to_owned(),
+        }) {
+            Ok(()) => "queued",
+            Err(_) => "dropped",
+        };
+        count(app, result);
+    }
+
+    /// The `--eager` query strings.
+    pub fn eager(&self) -> &[String] {
+        &self.eager
+    }
+}
+
+fn count(app: &App, result: &str) {
+    app.metrics()
+        .background_jobs
+        .with_label_values(&["eager", result])
+        .inc();
+}
+
+async fn work(app: WeakApp, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        let Some(app) = app.upgrade() else { break };
+        let result = match &job {
+            Job::Eager { key } => eager(&app, key).await,
+        };
+        match result {
+            Ok(()) => count(&app, "done"),
+            Err(e) => {
+                tracing::warn!(?job, error = %e, "background job failed");
+                count(&app, "failed");
+            }
+        }
+    }
+}
+
+/// Render every `--eager` variant of `key`: for `fm=auto`, once per Accept class.
+async fn eager(app: &App, key: &str) -> Result<(), Error> {
+    for query in app.background().eager() {
+        let mut request = ImageRequest::with_presets(
+            app.key(&format!("/{key}"))?,
+            Some(query),
+            app.param_limits(),
+            Hints::default(),
+            app.presets(),
+        )?;
+        // The same bounds as a request's, so the eager variant is the one requests ask for.
+        app.config()
+            .bounds
+            .apply(&mut request.params, Hints::default())?;
+        let classes: &[AcceptClass] = if request.varies_on_accept() {
+            &[AcceptClass::Avif, AcceptClass::Webp, AcceptClass::Legacy]
+        } else {
+            &[AcceptClass::Legacy]
+        };
+        for &accept in classes {
+            while app.queue_depth() > 0 {
+                tokio::time::sleep(YIELD).await;
+            }
+            app.render(&request, accept).await.0?;
+        }
+    }
+    Ok(())
+}
