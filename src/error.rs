@@ -25,6 +25,9 @@ pub enum Error {
         /// What was wrong, in a few words.
         reason: String,
     },
+    /// A parameter imgix's rendering API defines that this server does not implement: refused,
+    /// so a URL written for imgix never gets a silently different image.
+    UnsupportedParam(String),
     /// The path is not a valid key (traversal, NUL, bad encoding...).
     BadPath(String),
     /// No original under this key.
@@ -105,7 +108,10 @@ impl Error {
     /// HTTP status code.
     pub fn status(&self) -> u16 {
         match self {
-            Error::BadParam { .. } | Error::BadPath(_) | Error::BadUpload(_) => 400,
+            Error::BadParam { .. }
+            | Error::UnsupportedParam(_)
+            | Error::BadPath(_)
+            | Error::BadUpload(_) => 400,
             Error::Unauthorized(_) => 401,
             Error::ScopeMissing(_) => 403,
             Error::UploadTooLarge { .. } => 413,
@@ -135,6 +141,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::BadParam { .. } => "bad_param",
+            Error::UnsupportedParam(_) => "unsupported_param",
             Error::BadPath(_) => "bad_path",
             Error::NotFound => "not_found",
             Error::SourceTooLarge { .. } => "source_too_large",
@@ -168,6 +175,7 @@ impl Error {
     pub fn blame(&self) -> Blame {
         match self {
             Error::BadParam { .. }
+            | Error::UnsupportedParam(_)
             | Error::BadPath(_)
             | Error::MethodNotAllowed
             | Error::UriTooLong { .. }
@@ -201,6 +209,9 @@ impl Error {
     pub fn public_message(&self) -> String {
         match self {
             Error::BadParam { param, reason } => format!("{param}: {reason}"),
+            Error::UnsupportedParam(param) => {
+                format!("{param}: an imgix parameter this server does not implement")
+            }
             Error::BadPath(reason) => format!("bad path: {reason}"),
             Error::NotFound => "no image under this key".into(),
             Error::SourceTooLarge { limit } => format!("original is larger than {limit} bytes"),

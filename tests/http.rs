@@ -176,6 +176,27 @@ async fn errors_have_status_code_reason_and_cache_policy() {
         assert_eq!(body.lines().count(), 1, "one-line reason: {body}");
     }
 
+    // An imgix parameter Refract does not implement: refused by name, briefly cacheable,
+    // never a silently different image.
+    for (q, param) in [
+        ("w=10&exp=50", "exp"),
+        ("sepia=80", "sepia"),
+        ("txt64=SGk", "txt64"),
+    ] {
+        let r = s.get(&format!("/q.jpg?{q}")).await;
+        assert_eq!(r.status(), 400, "{q}");
+        assert_eq!(header(&r, "x-refract-error"), "unsupported_param");
+        assert_eq!(header(&r, "cache-control"), "public, max-age=60");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.starts_with(&format!("unsupported_param: {param}: ")),
+            "{body}"
+        );
+    }
+    // Names imgix does not define are ignored.
+    let r = s.get("/q.jpg?w=10&ixlib=js-3.8.0&utm_source=mail").await;
+    assert_eq!(r.status(), 200);
+
     let r = s.get("/notes.txt?w=10").await;
     assert_eq!(r.status(), 422);
     assert_eq!(header(&r, "x-refract-error"), "unsupported_format");

@@ -4,6 +4,7 @@
 
 pub mod accept;
 pub mod bounds;
+pub mod imgix;
 pub mod key;
 pub mod params;
 pub mod presets;

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use super::imgix;
 use crate::error::Error;
 use crate::format::Format;
 
@@ -439,17 +440,17 @@ impl Params {
         let mut raw = Raw::default();
         for (name, value) in pairs {
             let (slot, name): (&mut Option<&str>, &'static str) = match name {
-                "w" => (&mut raw.w, "w"),
-                "h" => (&mut raw.h, "h"),
+                "w" | "width" => (&mut raw.w, "w"),
+                "h" | "height" => (&mut raw.h, "h"),
                 "dpr" => (&mut raw.dpr, "dpr"),
                 "fm" => (&mut raw.fm, "fm"),
                 "q" => (&mut raw.q, "q"),
-                "fit" => (&mut raw.fit, "fit"),
+                "fit" | "f" => (&mut raw.fit, "fit"),
                 "crop" => (&mut raw.crop, "crop"),
                 "fp-x" => (&mut raw.fp_x, "fp-x"),
                 "fp-y" => (&mut raw.fp_y, "fp-y"),
                 // imgix's `bg` fills transparency and padding: the same colour as `fill-color`.
-                "fill-color" | "bg" => (&mut raw.fill_color, "fill-color"),
+                "fill-color" | "fillcolor" | "bg" => (&mut raw.fill_color, "fill-color"),
                 "auto" => (&mut raw.auto, "auto"),
                 "ch" => (&mut raw.ch, "ch"),
                 "blur" => (&mut raw.blur, "blur"),
@@ -468,6 +469,11 @@ impl Params {
                 "rot" => (&mut raw.rot, "rot"),
                 "pad" => (&mut raw.pad, "pad"),
                 "frame" => (&mut raw.frame, "frame"),
+                // Signed URLs: checked before parsing (see `signature`).
+                "s" | "expires" => continue,
+                other if imgix::defines(other) => {
+                    return Err(Error::UnsupportedParam(other.to_owned()))
+                }
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -1059,8 +1065,38 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_ignored_and_left_out_of_the_key() {
-        let a = parse("w=100&ixlib=js-3.8.0&foo=bar").unwrap();
+        let a = parse("w=100&ixlib=js-3.8.0&foo=bar&utm_source=x").unwrap();
         assert_eq!(a.canonical(), parse("w=100").unwrap().canonical());
+    }
+
+    #[test]
+    fn imgix_parameters_not_implemented_are_refused_by_name() {
+        for (query, name) in [
+            ("w=400&exp=50", "exp"),
+            ("hue=180", "hue"),
+            ("w=400&ar=16:9&fit=crop", "ar"),
+            ("txt64=SGk", "txt64"),
+            ("mark=/logo.png", "mark"),
+            ("m=/logo.png", "m"),
+            ("palette=json", "palette"),
+        ] {
+            assert_eq!(
+                parse(query),
+                Err(Error::UnsupportedParam(name.into())),
+                "{query}"
+            );
+        }
+        // imgix's aliases of what is implemented work as their parameters.
+        assert_eq!(
+            parse("width=300&height=200&f=crop&fillcolor=f00")
+                .unwrap()
+                .canonical(),
+            parse("w=300&h=200&fit=crop&fill-color=f00")
+                .unwrap()
+                .canonical()
+        );
+        // Signing parameters belong to the signature check, not to rendering.
+        assert!(parse("w=10&s=abc&expires=99").is_ok());
     }
 
     #[test]
