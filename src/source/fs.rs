@@ -117,13 +117,17 @@ fn write_atomically(
     }
     let parent = target.parent().unwrap_or(root);
     #[cfg(target_os = "linux")]
-    match unnamed::write(parent, &target, bytes, sync) {
-        Err(e) if e.kind() == ErrorKind::NotFound => {
+    {
+        let mut result = unnamed::write(parent, &target, bytes, sync);
+        if matches!(&result, Err(e) if e.kind() == ErrorKind::NotFound) {
+            // The first upload into this fan-out directory: make it, then try once more.
             std::fs::create_dir_all(parent)?;
-            return write_atomically(root, key, bytes, sync);
+            result = unnamed::write(parent, &target, bytes, sync);
         }
-        Err(e) if unnamed::unsupported(&e) => {}
-        done => return done,
+        match result {
+            Err(e) if unnamed::unsupported(&e) => {}
+            done => return done,
+        }
     }
     std::fs::create_dir_all(parent)?;
     write_renamed(root, parent, &target, bytes)
