@@ -204,22 +204,17 @@ impl Format {
         })
     }
 
-    /// The format of a decoded source, from the libvips loader name, as the output format when
-    /// the request names none. `has_alpha` picks PNG over JPEG for sources we cannot write back
-    /// (TIFF, HEIC).
-    pub fn of_source(loader: &str, heif_compression: Option<&str>, has_alpha: bool) -> Format {
-        if loader.starts_with("jpeg") {
-            Format::JPEG
-        } else if loader.starts_with("png") {
-            Format::Png
-        } else if loader.starts_with("webp") {
-            Format::Webp
-        } else if loader.starts_with("gif") {
-            Format::Gif
-        } else if loader.starts_with("heif") && heif_compression == Some("av1") {
-            Format::Avif
-        } else {
-            Format::family(has_alpha)
+    /// The output format for a source of this input format when the request names none: its
+    /// own, or (for sources we cannot write back: TIFF, HEIC) PNG when it has alpha and JPEG
+    /// otherwise.
+    pub fn of_input(input: Input, has_alpha: bool) -> Format {
+        match input {
+            Input::Jpeg => Format::JPEG,
+            Input::Png => Format::Png,
+            Input::Webp => Format::Webp,
+            Input::Gif => Format::Gif,
+            Input::Avif => Format::Avif,
+            Input::Heic | Input::Tiff => Format::family(has_alpha),
         }
     }
 
@@ -299,17 +294,8 @@ mod tests {
 
     #[test]
     fn sources_we_cannot_write_fall_back_to_their_family() {
-        assert_eq!(
-            Format::of_source("tiffload_buffer", None, true),
-            Format::Png
-        );
-        assert_eq!(
-            Format::of_source("heifload_buffer", Some("hevc"), false),
-            Format::JPEG
-        );
-        assert_eq!(
-            Format::of_source("heifload_buffer", Some("av1"), false),
-            Format::Avif
-        );
+        assert_eq!(Format::of_input(Input::Tiff, true), Format::Png);
+        assert_eq!(Format::of_input(Input::Heic, false), Format::JPEG);
+        assert_eq!(Format::of_input(Input::Avif, false), Format::Avif);
     }
 }

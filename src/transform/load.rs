@@ -59,10 +59,8 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
     // primary image only, at the upright size libheif reads from the container (libvips's
     // header gives the stored size, before HEIF's own rotation).
     let (width, height, frames, heic_alpha) = if input == Input::Heic {
-        let (w, h, alpha) = vips::heic_header(bytes).map_err(|e| match e {
-            vips::HeicError::Unavailable(_) => Error::UnsupportedFormat,
-            other => Error::Undecodable(format!("{other:?}")),
-        })?;
+        let (w, h, alpha) =
+            vips::heic_header(bytes).map_err(|e| heic_error(e, limits.max_pixels))?;
         (w, h, 1, Some(alpha))
     } else {
         (header.width(), header.height(), header.pages(), None)
@@ -95,7 +93,7 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<SourceInfo, Error> {
     Ok(SourceInfo {
         size,
         has_alpha,
-        format: Format::of_source(&loader, compression.as_deref(), has_alpha),
+        format: Format::of_input(input, has_alpha),
         input,
         raw,
         orientation,
@@ -111,5 +109,17 @@ pub fn oriented(raw: Size, orientation: u8) -> Size {
         Size::new(raw.height, raw.width)
     } else {
         raw
+    }
+}
+
+/// A HEIC failure as the request's error.
+pub(super) fn heic_error(e: vips::HeicError, max_pixels: u64) -> Error {
+    match e {
+        vips::HeicError::Unavailable(_) => Error::UnsupportedFormat,
+        vips::HeicError::TooManyPixels(pixels) => Error::TooManyPixels {
+            pixels,
+            limit: max_pixels,
+        },
+        vips::HeicError::Undecodable(detail) => Error::Undecodable(detail),
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::master::Masters;
 use super::plan::{self, Plan, Size};
-use super::vips::{self, HeicError, Pages};
+use super::vips::{self, Pages};
 use super::{
     colour, crop, encode, enhance, filters, flatten, load, orient, pad, region, resize, rotate,
     Limits,
@@ -61,18 +61,6 @@ pub fn render(
     })
 }
 
-/// A HEIC failure as the request's error.
-fn heic_error(e: HeicError, max_pixels: u64) -> Error {
-    match e {
-        HeicError::Unavailable(_) => Error::UnsupportedFormat,
-        HeicError::TooManyPixels(pixels) => Error::TooManyPixels {
-            pixels,
-            limit: max_pixels,
-        },
-        HeicError::Undecodable(detail) => Error::Undecodable(detail),
-    }
-}
-
 /// An original's bytes and, for HEIC, the uncompressed TIFF the steps read instead — decoded
 /// outside libvips on first use, so a variant scaled from a master never decodes the HEVC.
 struct Original<'a> {
@@ -89,7 +77,7 @@ impl Original<'_> {
         };
         let max_pixels = self.max_pixels;
         cell.get_or_init(|| {
-            vips::heic_to_tiff(self.bytes, max_pixels).map_err(|e| heic_error(e, max_pixels))
+            vips::heic_to_tiff(self.bytes, max_pixels).map_err(|e| load::heic_error(e, max_pixels))
         })
         .as_ref()
         .map_err(Clone::clone)

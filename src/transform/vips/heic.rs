@@ -218,72 +218,80 @@ impl<T> Drop for Owned<T> {
     }
 }
 
+/// An open HEIC: the container parsed and its primary image's handle, nothing decoded. Borrows
+/// the bytes (libheif reads them without copying); the handle is released before the context.
+struct Primary<'a> {
+    api: &'static Api,
+    handle: Owned<Opaque>,
+    _context: Owned<Opaque>,
+    /// Upright size (after `irot`/`imir`/`clap`).
+    width: u32,
+    height: u32,
+    alpha: bool,
+    _bytes: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> Primary<'a> {
+    fn open(bytes: &'a [u8]) -> Result<Primary<'a>, HeicError> {
+        let api = api().map_err(|e| HeicError::Unavailable(e.to_owned()))?;
+        // SAFETY: each pointer comes from libheif and is owned by an `Owned` guard; the context
+        // reads `bytes` without copying, and the returned value borrows `bytes`.
+        unsafe {
+            let context = Owned((api.context_alloc)(), api.context_free);
+            if context.0.is_null() {
+                return Err(HeicError::Undecodable("heif: out of memory".into()));
+            }
+            check((api.read_from_memory_without_copy)(
+                context.0,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                ptr::null(),
+            ))?;
+            let mut raw_handle = ptr::null_mut();
+            check((api.get_primary_image_handle)(context.0, &mut raw_handle))?;
+            let handle = Owned(raw_handle, api.handle_release);
+            let (width, height) = (
+                (api.handle_get_width)(handle.0),
+                (api.handle_get_height)(handle.0),
+            );
+            if width <= 0 || height <= 0 {
+                return Err(HeicError::Undecodable("heif: zero-sized image".into()));
+            }
+            let alpha = (api.handle_has_alpha_channel)(handle.0) != 0;
+            Ok(Primary {
+                api,
+                handle,
+                _context: context,
+                width: width as u32,
+                height: height as u32,
+                alpha,
+                _bytes: std::marker::PhantomData,
+            })
+        }
+    }
+}
+
 /// The primary image's upright size (after `irot`/`imir`/`clap`) and whether it has alpha, read
 /// from the container without decoding anything. (libvips's header reports the stored size,
 /// before HEIF's rotation.)
 pub fn heic_header(bytes: &[u8]) -> Result<(u32, u32, bool), HeicError> {
-    let api = api().map_err(|e| HeicError::Unavailable(e.to_owned()))?;
-    // SAFETY: as in `heic_to_tiff`: guarded objects, `bytes` outlives the context.
-    unsafe {
-        let ctx = Owned((api.context_alloc)(), api.context_free);
-        if ctx.0.is_null() {
-            return Err(HeicError::Undecodable("heif: out of memory".into()));
-        }
-        check((api.read_from_memory_without_copy)(
-            ctx.0,
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            ptr::null(),
-        ))?;
-        let mut raw_handle = ptr::null_mut();
-        check((api.get_primary_image_handle)(ctx.0, &mut raw_handle))?;
-        let handle = Owned(raw_handle, api.handle_release);
-        let (width, height) = (
-            (api.handle_get_width)(handle.0),
-            (api.handle_get_height)(handle.0),
-        );
-        if width <= 0 || height <= 0 {
-            return Err(HeicError::Undecodable("heif: zero-sized image".into()));
-        }
-        let alpha = (api.handle_has_alpha_channel)(handle.0) != 0;
-        Ok((width as u32, height as u32, alpha))
-    }
+    let primary = Primary::open(bytes)?;
+    Ok((primary.width, primary.height, primary.alpha))
 }
 
 /// Decode the primary image of the HEIC `bytes` (refusing it, before any decode, when it
 /// declares more than `max_pixels`) into an uncompressed TIFF holding its upright pixels and ICC
 /// profile.
 pub fn heic_to_tiff(bytes: &[u8], max_pixels: u64) -> Result<Bytes, HeicError> {
-    let api = api().map_err(|e| HeicError::Unavailable(e.to_owned()))?;
+    let primary = Primary::open(bytes)?;
+    let (api, handle, alpha) = (primary.api, &primary.handle, primary.alpha);
     // SAFETY: every pointer below comes from libheif and is released by an `Owned` guard in
-    // reverse order of creation; the context reads `bytes` without copying, and `bytes` outlives
-    // it (both end with this function).
+    // reverse order of creation, all before `primary` (and so the context) goes.
     unsafe {
-        let ctx = Owned((api.context_alloc)(), api.context_free);
-        if ctx.0.is_null() {
-            return Err(HeicError::Undecodable("heif: out of memory".into()));
-        }
-        check((api.read_from_memory_without_copy)(
-            ctx.0,
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            ptr::null(),
-        ))?;
-        let mut raw_handle = ptr::null_mut();
-        check((api.get_primary_image_handle)(ctx.0, &mut raw_handle))?;
-        let handle = Owned(raw_handle, api.handle_release);
-        let (width, height) = (
-            (api.handle_get_width)(handle.0),
-            (api.handle_get_height)(handle.0),
-        );
-        if width <= 0 || height <= 0 {
-            return Err(HeicError::Undecodable("heif: zero-sized image".into()));
-        }
-        let pixels = width as u64 * height as u64;
+        let pixels = u64::from(primary.width) * u64::from(primary.height);
         if pixels > max_pixels {
             return Err(HeicError::TooManyPixels(pixels));
         }
-        let alpha = (api.handle_has_alpha_channel)(handle.0) != 0;
         let icc = match (api.handle_get_color_profile_type)(handle.0) {
             t if t == fourcc(b"prof") || t == fourcc(b"rICC") => {
                 let mut profile = vec![0u8; (api.handle_get_raw_color_profile_size)(handle.0)];
@@ -336,7 +344,7 @@ pub fn heic_to_tiff(bytes: &[u8], max_pixels: u64) -> Result<Bytes, HeicError> {
             let line = std::slice::from_raw_parts(plane.add(y * stride as usize), row);
             pixels.extend_from_slice(line);
         }
-        drop((image, options, handle, ctx));
+        drop((image, options, primary));
         let undecodable = |e: super::VipsError| HeicError::Undecodable(e.to_string());
         let mut image =
             Image::from_pixels(&pixels, w as u32, h as u32, bands as u32).map_err(undecodable)?;
