@@ -198,6 +198,7 @@ fn main() {
         }
         for q in [60, 70, 80, 90] {
             let opts = SaveOptions::Jpeg {
+                full_chroma: None,
                 quality: q,
                 progressive: false,
             };
@@ -349,6 +350,7 @@ fn main() {
 
 fn avif(quality: u8, effort: u8) -> SaveOptions {
     SaveOptions::Avif {
+        full_chroma: None,
         quality,
         effort,
         lossless: false,

@@ -106,6 +106,7 @@ fn miss(c: &mut Criterion) {
             "jpeg",
             Format::JPEG,
             SaveOptions::Jpeg {
+                full_chroma: None,
                 quality: default_quality(Format::JPEG),
                 progressive: false,
             },
@@ -123,6 +124,7 @@ fn miss(c: &mut Criterion) {
             "avif",
             Format::Avif,
             SaveOptions::Avif {
+                full_chroma: None,
                 quality: default_quality(Format::Avif),
                 effort: AVIF_EFFORT,
                 lossless: false,
@@ -171,6 +173,7 @@ fn cpu_per_request(_: &mut Criterion) {
         (
             Format::JPEG,
             SaveOptions::Jpeg {
+                full_chroma: None,
                 quality: default_quality(Format::JPEG),
                 progressive: false,
             },
@@ -358,6 +361,7 @@ fn avif_effort(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(6));
     for effort in [0u8, 1, 2, 4] {
         let save = SaveOptions::Avif {
+            full_chroma: None,
             quality: default_quality(Format::Avif),
             effort,
             lossless: false,

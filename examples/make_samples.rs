@@ -16,6 +16,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
 
     let jpeg = SaveOptions::Jpeg {
+        full_chroma: None,
         quality: 88,
         progressive: false,
     };

@@ -12,6 +12,7 @@ mod golden;
 mod heic;
 mod hostile;
 mod http;
+mod imgix;
 mod lifecycle;
 mod masters;
 mod metrics;

@@ -10,6 +10,7 @@ use super::classify;
 use super::vips::{Image, SaveOptions};
 use crate::error::Error;
 use crate::format::Format;
+use crate::request::params::Chroma;
 
 /// Default quality per format when the URL gives no `q`. JPEG and WebP follow imgproxy/sharp.
 /// AVIF's is chosen by `make bench-quality` (BENCHMARKS.md): 66 is the lowest quality at which
@@ -37,6 +38,10 @@ pub struct Options {
     pub lossless: bool,
     /// Palette-quantised PNG.
     pub palette: bool,
+    /// Chroma subsampling of JPEG and AVIF (`chromasub`).
+    pub chroma: Chroma,
+    /// Resolution for the JPEG (JFIF) and PNG (pHYs) headers, pixels per inch (`dpi`).
+    pub dpi: Option<u32>,
 }
 
 /// AVIF encoder effort (0 fastest – 9 slowest; libaom speed 9 − effort). Measured over the
@@ -79,11 +84,19 @@ pub fn apply(
         quality,
         lossless,
         palette,
+        chroma,
+        dpi,
     } = options;
+    let full_chroma = match chroma {
+        Chroma::Auto => None,
+        Chroma::Half => Some(false),
+        Chroma::Full => Some(true),
+    };
     let options = match format {
         Format::Jpeg { progressive } => SaveOptions::Jpeg {
             quality,
             progressive,
+            full_chroma,
         },
         Format::Png if palette => SaveOptions::PalettePng { quality },
         Format::Png => SaveOptions::Png { compression: 6 },
@@ -96,6 +109,7 @@ pub fn apply(
             quality,
             effort: AVIF_EFFORT,
             lossless,
+            full_chroma,
         },
         Format::Gif => SaveOptions::Gif {
             effort: GIF_EFFORT,
@@ -103,11 +117,50 @@ pub fn apply(
             palette_error: GIF_PALETTE_ERROR,
         },
     };
-    image.save_before(options, deadline).map_err(|e| {
+    let resized;
+    let image = match (dpi, format) {
+        (Some(dpi), Format::Png) => {
+            resized = image.with_dpi(f64::from(dpi)).map_err(classify)?;
+            &resized
+        }
+        _ => image,
+    };
+    let body = image.save_before(options, deadline).map_err(|e| {
         if Instant::now() >= deadline {
             Error::Timeout
         } else {
             classify(e)
         }
+    })?;
+    Ok(match (dpi, format) {
+        (Some(dpi), Format::Jpeg { .. }) => with_jfif_density(body, dpi),
+        _ => body,
     })
+}
+
+/// The JPEG with a JFIF header giving `dpi` dots per inch. With metadata stripped, libvips
+/// writes no JFIF segment at all; one is inserted after the start-of-image marker (or an
+/// existing one's density patched in place).
+fn with_jfif_density(body: Bytes, dpi: u32) -> Bytes {
+    if body.len() < 4 || body[..2] != [0xFF, 0xD8] {
+        return body;
+    }
+    let d = u16::try_from(dpi).unwrap_or(u16::MAX).to_be_bytes();
+    // APP0: marker, length 16, "JFIF\0", version 1.01, units 1 (per inch), X, Y, no thumbnail.
+    let app0 = [
+        0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 1, d[0], d[1], d[0], d[1], 0, 0,
+    ];
+    let mut bytes = Vec::with_capacity(body.len() + app0.len());
+    bytes.extend_from_slice(&body[..2]);
+    bytes.extend_from_slice(&app0);
+    let rest = &body[2..];
+    let has_jfif = rest.len() >= 9 && rest[..2] == [0xFF, 0xE0] && &rest[4..9] == b"JFIF\0";
+    if has_jfif {
+        // Replace the existing segment (its length is at rest[2..4]).
+        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]])) + 2;
+        bytes.extend_from_slice(&rest[len.min(rest.len())..]);
+    } else {
+        bytes.extend_from_slice(rest);
+    }
+    Bytes::from(bytes)
 }

@@ -1,11 +1,13 @@
-//! Step 3b: enhancements and filters, in imgix's names and ranges, on the 8-bit sRGB image:
-//! `blur` (Gaussian, σ = blur / 10 px), `sharp` (unsharp mask), `sat` (chroma in LCh; −100 is
-//! exact greyscale), `bri` and `con` (one linear map: contrast about mid-grey, then a brightness
-//! offset), `gam` (midtone gamma), `mono` (greyscale tinted with a colour). Alpha is never
-//! touched. Nothing to do when no filter is set.
+//! Step 3b: adjustments and stylize filters, in imgix's names and ranges, on the 8-bit sRGB
+//! image, in this order: `blur` (Gaussian, σ = blur / 10 px), `sharp` (unsharp mask), `usm`
+//! (unsharp mask of radius `usmrad`; negative softens), `hue` (rotation in LCh), `sat` (chroma
+//! in LCh; −100 is exact greyscale), `bri` and `con` (one linear map: contrast about mid-grey,
+//! then a brightness offset), `gam` (midtone gamma), `mono` (greyscale tinted with a colour),
+//! then the per-pixel formulas of [`super::stylize`]: `exp`, `high`, `shad`, `vib`, `sepia`,
+//! `duotone`, `invert`, `px`. Alpha is never touched. Nothing to do when no filter is set.
 
-use super::classify;
 use super::vips::{Image, Interpretation};
+use super::{classify, stylize};
 use crate::error::Error;
 use crate::request::params::Filters;
 
@@ -30,6 +32,26 @@ pub fn apply<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, Error
     if filters.sharp > 0 {
         img = img
             .sharpen(1.0, f64::from(filters.sharp) / 25.0)
+            .map_err(e)?;
+    }
+    if filters.usm != 0 && filters.usm_radius_tenths > 0 {
+        let radius = f64::from(filters.usm_radius_tenths) / 10.0;
+        img = if filters.usm > 0 {
+            img.sharpen(radius.max(0.5), f64::from(filters.usm) / 25.0)
+        } else {
+            img.gaussblur(radius * f64::from(-filters.usm) / 100.0)
+        }
+        .map_err(e)?;
+    }
+    if filters.hue != 0 && colour >= 3 {
+        let mut b = vec![0.0, 0.0, f64::from(filters.hue)];
+        b.extend(std::iter::repeat_n(0.0, alpha as usize));
+        let a = vec![1.0; b.len()];
+        img = img
+            .colourspace(Interpretation::LCH)
+            .and_then(|lch| lch.linear(&a, &b))
+            .and_then(|lch| lch.colourspace(Interpretation::Srgb))
+            .and_then(|rgb| rgb.to_uchar())
             .map_err(e)?;
     }
     if filters.sat == -100 && colour >= 3 {
@@ -82,7 +104,60 @@ pub fn apply<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, Error
         let b = vec![0.0; a.len()];
         img = grey.linear(&a, &b).and_then(|i| i.to_uchar()).map_err(e)?;
     }
-    Ok(img)
+    pixel_formulas(img, filters)
+}
+
+/// The adjustments computed in Rust ([`stylize`]), in one pass over the pixels.
+fn pixel_formulas<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, Error> {
+    let tone = stylize::tone_curve(filters.exp, filters.high, filters.shad, false);
+    let invert = stylize::tone_curve(0, 0, 0, filters.invert);
+    let needs_rgb = filters.vib != 0 || filters.sepia > 0 || filters.duotone.is_some();
+    if tone.is_none() && invert.is_none() && !needs_rgb && filters.px <= 1 {
+        return Ok(image);
+    }
+    let e = classify;
+    let image = if needs_rgb && image.bands() - u32::from(image.has_alpha()) < 3 {
+        image
+            .colourspace(Interpretation::Srgb)
+            .and_then(|i| i.to_uchar())
+            .map_err(e)?
+    } else {
+        image
+    };
+    let bands = image.bands() as usize;
+    let colour = bands - usize::from(image.has_alpha());
+    let mut pixels = image.pixels().map_err(e)?;
+    if let Some(lut) = &tone {
+        stylize::apply_curve(&mut pixels, bands, colour, lut);
+    }
+    if filters.vib != 0 {
+        stylize::vibrance(&mut pixels, bands, filters.vib);
+    }
+    if filters.sepia > 0 {
+        stylize::sepia(&mut pixels, bands, filters.sepia);
+    }
+    if let Some((dark, light)) = filters.duotone {
+        stylize::duotone(
+            &mut pixels,
+            bands,
+            [dark.r, dark.g, dark.b],
+            [light.r, light.g, light.b],
+            filters.duotone_alpha,
+        );
+    }
+    if let Some(lut) = &invert {
+        stylize::apply_curve(&mut pixels, bands, colour, lut);
+    }
+    if filters.px > 1 {
+        stylize::pixellate(
+            &mut pixels,
+            image.width() as usize,
+            image.height() as usize,
+            bands,
+            usize::from(filters.px),
+        );
+    }
+    image.with_pixels(&pixels).map_err(e)
 }
 
 /// Luminance only, as three equal sRGB bands (alpha kept).

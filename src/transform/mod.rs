@@ -21,6 +21,7 @@ pub mod plan;
 pub mod region;
 pub mod resize;
 pub mod rotate;
+pub mod stylize;
 pub mod vips;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

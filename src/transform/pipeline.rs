@@ -93,13 +93,9 @@ fn pages(source: &load::SourceInfo, params: &Params, plan: &Plan, format: Format
     if let Some(n) = params.frame {
         return Pages::One(n.min(source.frames).saturating_sub(1));
     }
-    let per_frame_only = params.orient.is_none()
-        && !params.flip.vertical
-        && params.rot == 0.0
-        && params.pad == 0
+    let per_frame_only = params.per_frame()
         && plan.canvas.is_none()
-        && !matches!(plan.window, Some(plan::Window::Smart { .. }))
-        && !region::needed(params);
+        && !matches!(plan.window, Some(plan::Window::Smart { .. }));
     if source.frames > 1 && matches!(format, Format::Gif | Format::Webp) && per_frame_only {
         Pages::All
     } else {
@@ -129,13 +125,22 @@ fn run(
         (None, Some(o)) => load::oriented(source.raw, o),
         (None, None) => source.size,
     };
-    // `pad` inside a requested box: plan the image for the box less the border.
+    // The box, now that the original's size is known (shares, `ar`, `min-*`/`max-*`); with
+    // `pad`, the image is planned for the box less the border.
+    let (width, height) = params.sizing.resolve(
+        (seen.width, seen.height),
+        params.width,
+        params.height,
+        params.fit,
+        params.dpr,
+        limits.max_dimension,
+    );
+    let shrink = |v: u32| v.saturating_sub(2 * params.pad).max(1);
+    let boxed = (width, height) != (params.width, params.height);
     let inner;
-    let planned = if params.pad > 0 && (params.width.is_some() || params.height.is_some()) {
+    let planned = if boxed || (params.pad > 0 && (width.is_some() || height.is_some())) {
         let mut p = params.clone();
-        let shrink = |v: u32| v.saturating_sub(2 * params.pad).max(1);
-        p.width = params.width.map(shrink);
-        p.height = params.height.map(shrink);
+        (p.width, p.height) = (width.map(shrink), height.map(shrink));
         inner = p;
         &inner
     } else {
@@ -156,7 +161,7 @@ fn run(
             // for CMYK, whose conversion to sRGB belongs before the final scaling.
             let from_master = match masters {
                 Some(masters)
-                    if params.orient.is_none()
+                    if params.from_master()
                         && pages == Pages::First
                         && source.frames == 1
                         && !source.cmyk
@@ -198,6 +203,8 @@ fn run(
         quality,
         lossless: params.lossless,
         palette: params.palette,
+        chroma: params.chroma,
+        dpi: params.dpi,
     };
     let body = encode::apply(&image, format, options, deadline)?;
     Ok(Output {

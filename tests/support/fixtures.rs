@@ -28,6 +28,7 @@ pub fn quadrants_jpeg(w: u32, h: u32) -> Vec<u8> {
     Image::from_pixels(&quadrant_pixels(w, h), w, h, 3)
         .unwrap()
         .save(SaveOptions::Jpeg {
+            full_chroma: None,
             quality: 95,
             progressive: false,
         })
@@ -89,6 +90,7 @@ fn jpeg(px: &[u8], w: u32, h: u32) -> Vec<u8> {
     Image::from_pixels(px, w, h, 3)
         .unwrap()
         .save(SaveOptions::Jpeg {
+            full_chroma: None,
             quality: 90,
             progressive: false,
         })

@@ -9,6 +9,14 @@ pub(super) struct VipsImage {
     _opaque: [u8; 0],
 }
 
+/// GLib's `GValue`: a type tag and two words of data, zeroed before use.
+#[repr(C)]
+#[derive(Default)]
+pub(super) struct GValue {
+    g_type: usize,
+    data: [u64; 2],
+}
+
 #[repr(C)]
 pub(super) struct VipsArea {
     _opaque: [u8; 0],
@@ -85,6 +93,18 @@ extern "C" {
         out: *mut *const c_char,
     ) -> c_int;
     pub(super) fn vips_image_set_int(image: *mut VipsImage, name: *const c_char, value: c_int);
+    pub(super) fn vips_image_get_xres(image: *const VipsImage) -> c_double;
+    pub(super) fn vips_image_get_yres(image: *const VipsImage) -> c_double;
+    pub(super) fn vips_image_get_fields(image: *mut VipsImage) -> *mut *mut c_char;
+    pub(super) fn vips_image_get(
+        image: *const VipsImage,
+        name: *const c_char,
+        value: *mut GValue,
+    ) -> c_int;
+    pub(super) fn vips_image_set(image: *mut VipsImage, name: *const c_char, value: *mut GValue);
+    pub(super) fn g_value_unset(value: *mut GValue);
+    pub(super) fn g_strfreev(strings: *mut *mut c_char);
+    pub(super) fn vips_copy(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
     pub(super) fn vips_image_set_blob_copy(
         image: *mut VipsImage,
         name: *const c_char,

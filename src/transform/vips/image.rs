@@ -253,6 +253,13 @@ impl<'a> Image<'a> {
         Interpretation::from_raw(unsafe { vips_image_get_interpretation(self.ptr.as_ptr()) })
     }
 
+    /// Horizontal and vertical resolution, in pixels per millimetre.
+    pub fn resolution(&self) -> (f64, f64) {
+        let ptr = self.ptr.as_ptr();
+        // SAFETY: valid image pointer.
+        unsafe { (vips_image_get_xres(ptr), vips_image_get_yres(ptr)) }
+    }
+
     /// Number of pages (animation frames) in the source; 1 for still images.
     pub fn pages(&self) -> u32 {
         // SAFETY: valid image pointer.
@@ -668,6 +675,83 @@ impl<'a> Image<'a> {
         Image::wrap(raw, "new_from_memory_copy")
     }
 
+    /// An image of `pixels` (8-bit, this image's size and bands, interleaved, row-major) with
+    /// this image's interpretation, resolution and metadata (animation page height, delays,
+    /// loop count, profile): for steps that compute pixels in Rust.
+    pub fn with_pixels(&self, pixels: &[u8]) -> Result<Image<'static>, VipsError> {
+        let bare = Image::from_pixels(pixels, self.width(), self.height(), self.bands())?;
+        let input = self.ptr.as_ptr();
+        let interpretation = self.interpretation().code();
+        // SAFETY: valid images; every option is of the type libvips declares.
+        let raw = unsafe {
+            let mut out: *mut VipsImage = ptr::null_mut();
+            let rc = vips_copy(
+                bare.ptr.as_ptr(),
+                &mut out,
+                c"interpretation".as_ptr(),
+                interpretation,
+                c"xres".as_ptr(),
+                vips_image_get_xres(input),
+                c"yres".as_ptr(),
+                vips_image_get_yres(input),
+                END,
+            );
+            if rc != 0 {
+                ptr::null_mut()
+            } else {
+                out
+            }
+        };
+        let out: Image<'static> = Image::wrap(raw, "copy")?;
+        // SAFETY: the field list is a NULL-terminated array of strings we free; each value is
+        // read into a zeroed GValue, set (libvips copies it) and unset.
+        unsafe {
+            let fields = vips_image_get_fields(input);
+            if !fields.is_null() {
+                let mut i = 0;
+                loop {
+                    let name = *fields.add(i);
+                    if name.is_null() {
+                        break;
+                    }
+                    i += 1;
+                    if BUILT_IN_FIELDS.contains(&CStr::from_ptr(name).to_bytes()) {
+                        continue;
+                    }
+                    let mut value = GValue::default();
+                    if vips_image_get(input, name, &mut value) == 0 {
+                        vips_image_set(out.ptr.as_ptr(), name, &mut value);
+                        g_value_unset(&mut value);
+                    } else {
+                        vips_error_clear();
+                    }
+                }
+                g_strfreev(fields);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The same pixels with this resolution in pixels per inch (written by the JPEG, PNG,
+    /// WebP and TIFF savers).
+    pub fn with_dpi(&self, dpi: f64) -> Result<Image<'a>, VipsError> {
+        let per_mm = dpi / 25.4;
+        self.derive("copy", |input, out| {
+            // SAFETY: valid pointers; both options are doubles.
+            unsafe {
+                vips_copy(
+                    input,
+                    out,
+                    c"xres".as_ptr(),
+                    per_mm,
+                    c"yres".as_ptr(),
+                    per_mm,
+                    END,
+                )
+            }
+        })
+    }
+
     /// Decode every pixel into memory (interleaved bands, row-major). Used by tests and
     /// benchmarks to compare images.
     pub fn pixels(&self) -> Result<Vec<u8>, VipsError> {
@@ -684,6 +768,24 @@ impl<'a> Image<'a> {
         }
     }
 }
+
+/// Header fields every image has (not metadata to copy).
+const BUILT_IN_FIELDS: &[&[u8]] = &[
+    b"width",
+    b"height",
+    b"bands",
+    b"format",
+    b"coding",
+    b"interpretation",
+    b"xoffset",
+    b"yoffset",
+    b"xres",
+    b"yres",
+    b"filename",
+    b"mode",
+    b"scale",
+    b"offset",
+];
 
 /// Clamp a pixel count to libvips's `int`.
 pub(super) fn dim(v: u32) -> c_int {

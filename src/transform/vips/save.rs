@@ -20,6 +20,9 @@ pub enum SaveOptions {
         quality: u8,
         /// Progressive scan order.
         progressive: bool,
+        /// Chroma at full resolution (4:4:4, `Some(true)`) or half (4:2:0); `None` lets libvips
+        /// choose (4:4:4 from quality 90).
+        full_chroma: Option<bool>,
     },
     /// Lossless PNG.
     Png {
@@ -48,6 +51,8 @@ pub enum SaveOptions {
         effort: u8,
         /// Lossless.
         lossless: bool,
+        /// As for JPEG.
+        full_chroma: Option<bool>,
     },
     /// GIF (palette-quantised, a palette per frame where the previous one does not fit).
     Gif {
@@ -60,6 +65,15 @@ pub enum SaveOptions {
         /// each new palette is a quantisation, the encoder's main cost.
         palette_error: u8,
     },
+}
+
+/// libvips's `VipsForeignSubsample`: auto, on (4:2:0), off (4:4:4).
+fn subsample_mode(full_chroma: Option<bool>) -> c_int {
+    match full_chroma {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    }
 }
 
 impl Image<'_> {
@@ -128,6 +142,7 @@ impl Image<'_> {
                 SaveOptions::Jpeg {
                     quality,
                     progressive,
+                    full_chroma,
                 } => (
                     vips_jpegsave_buffer(
                         input,
@@ -139,6 +154,8 @@ impl Image<'_> {
                         TRUE,
                         c"interlace".as_ptr(),
                         if progressive { TRUE } else { FALSE },
+                        c"subsample_mode".as_ptr(),
+                        subsample_mode(full_chroma),
                         meta_key.as_ptr(),
                         meta_val,
                         END,
@@ -200,6 +217,7 @@ impl Image<'_> {
                     quality,
                     effort,
                     lossless,
+                    full_chroma,
                 } => (
                     vips_heifsave_buffer(
                         input,
@@ -213,6 +231,8 @@ impl Image<'_> {
                         c_int::from(effort),
                         c"lossless".as_ptr(),
                         c_int::from(lossless),
+                        c"subsample_mode".as_ptr(),
+                        subsample_mode(full_chroma),
                         meta_key.as_ptr(),
                         meta_val,
                         END,

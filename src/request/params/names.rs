@@ -1,0 +1,208 @@
+//! The registry: every parameter Refract implements, its canonical imgix name and the aliases
+//! imgix accepts for it, in one table. The parser looks names up here once per pair; each
+//! family module (`size`, `adjust`, `output`, `geometry`) reads its parameters' raw values by
+//! [`Name`] and owns their grammar, default and cache-key text.
+//!
+//! Adding a parameter: one line here, then its field, parse and key text in its family (the key
+//! function destructures every field, so a field left out of the key does not compile), and the
+//! pipeline step that reads it.
+
+/// Declares [`Name`] and its lookup from one list of `Variant: "canonical" | "alias" …;`.
+macro_rules! parameters {
+    ($( $(#[doc = $doc:literal])* $variant:ident : $canonical:literal $(| $alias:literal)* ;)*) => {
+        /// A parameter Refract implements, whichever of its names the URL used.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Name {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Name {
+            /// Every parameter, in table order.
+            pub const ALL: &'static [Name] = &[$(Name::$variant),*];
+
+            /// The parameter `name` (canonical or alias) stands for, if Refract implements it.
+            pub fn lookup(name: &str) -> Option<Name> {
+                Some(match name {
+                    $( $canonical $(| $alias)* => Name::$variant, )*
+                    _ => return None,
+                })
+            }
+
+            /// imgix's canonical name, as error messages and documents give it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Name::$variant => $canonical, )*
+                }
+            }
+
+            /// The other names imgix accepts for it.
+            pub fn aliases(self) -> &'static [&'static str] {
+                match self {
+                    $( Name::$variant => &[$($alias),*], )*
+                }
+            }
+        }
+    };
+}
+
+parameters! {
+    // Size, fit and crop (`size`).
+    /// Width: pixels, or a share (0–1) of the original's.
+    W: "w" | "width";
+    /// Height: pixels, or a share (0–1) of the original's.
+    H: "h" | "height";
+    /// Device pixel ratio.
+    Dpr: "dpr";
+    /// Client hints the URL opts into.
+    Ch: "ch";
+    /// Fit mode.
+    Fit: "fit" | "f";
+    /// Crop mode.
+    Crop: "crop";
+    /// Focal point, horizontal.
+    FpX: "fp-x";
+    /// Focal point, vertical.
+    FpY: "fp-y";
+    /// Aspect ratio `W:H` (with `fit=crop` or `fit=fill`).
+    Ar: "ar";
+    /// Smallest width (`fit=crop`).
+    MinW: "min-w" | "min-width";
+    /// Smallest height (`fit=crop`).
+    MinH: "min-h" | "min-height";
+    /// Largest width (`fit=crop`).
+    MaxW: "max-w" | "max-width";
+    /// Largest height (`fit=crop`).
+    MaxH: "max-h" | "max-height";
+    /// Fill colour for padding and transparency.
+    FillColor: "fill-color" | "fillcolor" | "bg";
+
+    // Output (`output`).
+    /// Output format.
+    Fm: "fm";
+    /// Quality.
+    Q: "q";
+    /// Automatic choices: format, compress, enhance.
+    Auto: "auto";
+    /// Lossless WebP/AVIF.
+    Lossless: "lossless";
+    /// Download file name.
+    Dl: "dl";
+    /// Chroma subsampling.
+    Chromasub: "chromasub";
+    /// Resolution written into the file.
+    Dpi: "dpi";
+
+    // Adjustments and stylize (`adjust`).
+    /// Gaussian blur.
+    Blur: "blur";
+    /// Sharpen.
+    Sharp: "sharp";
+    /// Saturation.
+    Sat: "sat";
+    /// Brightness.
+    Bri: "bri";
+    /// Contrast.
+    Con: "con";
+    /// Gamma.
+    Gam: "gam";
+    /// Exposure.
+    Exp: "exp";
+    /// Highlights.
+    High: "high";
+    /// Shadows.
+    Shad: "shad";
+    /// Hue shift.
+    Hue: "hue";
+    /// Vibrance.
+    Vib: "vib";
+    /// Unsharp mask amount.
+    Usm: "usm";
+    /// Unsharp mask radius.
+    Usmrad: "usmrad";
+    /// Invert.
+    Invert: "invert" | "inv";
+    /// Sepia.
+    Sepia: "sepia";
+    /// Pixellate.
+    Px: "px";
+    /// Monochrome tint.
+    Mono: "mono" | "monochrome";
+    /// Duotone colours.
+    Duotone: "duotone";
+    /// Duotone strength.
+    DuotoneAlpha: "duotone-alpha";
+
+    // Geometry (`geometry`).
+    /// Orientation.
+    Orient: "orient" | "or";
+    /// Mirror.
+    Flip: "flip";
+    /// Source rectangle.
+    Rect: "rect";
+    /// Trim a flat border.
+    Trim: "trim";
+    /// Rotation.
+    Rot: "rot";
+    /// Padding.
+    Pad: "pad";
+    /// Animation frame (a Refract extension; imgix has no such parameter).
+    Frame: "frame";
+}
+
+/// How many parameters the table has.
+pub const COUNT: usize = Name::ALL.len();
+
+/// The raw values of one query, one slot per [`Name`], before validation.
+#[derive(Debug)]
+pub struct Raw<'q>([Option<&'q str>; COUNT]);
+
+impl Default for Raw<'_> {
+    fn default() -> Self {
+        Raw([None; COUNT])
+    }
+}
+
+impl<'q> Raw<'q> {
+    /// Record `value` for `name`; a 400 if the URL already gave it (under any of its names).
+    pub fn set(&mut self, name: Name, value: &'q str) -> Result<(), crate::error::Error> {
+        match self.0[name as usize].replace(value) {
+            None => Ok(()),
+            Some(_) => Err(crate::error::Error::bad_param(
+                name.as_str(),
+                "given more than once",
+            )),
+        }
+    }
+
+    /// The value given for `name`.
+    pub fn get(&self, name: Name) -> Option<&'q str> {
+        self.0[name as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_and_alias_finds_its_parameter_and_imgix_defines_it() {
+        // Refract's own additions, which imgix does not define.
+        const EXTENSIONS: &[Name] = &[Name::Frame];
+        for &name in Name::ALL {
+            assert_eq!(Name::lookup(name.as_str()), Some(name));
+            assert_eq!(
+                crate::request::imgix::defines(name.as_str()),
+                !EXTENSIONS.contains(&name),
+                "{name:?}"
+            );
+            for alias in name.aliases() {
+                assert_eq!(Name::lookup(alias), Some(name), "{alias}");
+                assert!(crate::request::imgix::defines(alias), "{alias}");
+            }
+        }
+        // Table order is the enum's: `Raw` indexes by discriminant.
+        for (i, &name) in Name::ALL.iter().enumerate() {
+            assert_eq!(name as usize, i);
+        }
+    }
+}
