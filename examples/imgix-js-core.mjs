@@ -10,8 +10,10 @@ const client = new ImgixClient({
   useHTTPS: process.env.REFRACT_HTTP !== '1',
   // Adds ixlib=js-3.x; Refract ignores unknown parameters, so it never splits the cache.
   includeLibraryParam: true,
-  // No secureURLToken: js-core signs with imgix's MD5 scheme, which Refract does not accept.
-  // For an origin started with --sign-key, build signed srcsets with `refract srcset --sign-key`.
+  // For an origin started with `--sign-key TOKEN --sign-scheme imgix`, js-core's own signature
+  // (secureURLToken) verifies unchanged. Refract's default scheme is stronger (README): for it,
+  // build signed srcsets with `refract srcset --sign-key` instead.
+  ...(process.env.REFRACT_TOKEN ? { secureURLToken: process.env.REFRACT_TOKEN } : {}),
 });
 
 const key = process.env.REFRACT_KEY || 'photos/cat.jpg';
@@ -23,4 +25,11 @@ const fluid = client.buildSrcSet(key, { fm: 'auto' }, { widths: [320, 640, 960, 
 // (q=75/50/35/23/20) unless disableVariableQuality is set.
 const fixed = client.buildSrcSet(key, { w: 200, fm: 'auto' });
 
-console.log(JSON.stringify({ fluid, fixed }));
+// Art direction: a 16:9 crop (imgix's ar with fit=crop) with an adjustment, at fixed widths.
+const cropped = client.buildSrcSet(
+  key,
+  { ar: '16:9', fit: 'crop', sat: 30, fm: 'auto' },
+  { widths: [320, 640] },
+);
+
+console.log(JSON.stringify({ fluid, fixed, cropped }));

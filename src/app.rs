@@ -106,7 +106,7 @@ impl App {
             Masters::new(config.master_cache_size, metrics.masters.clone()),
             metrics.clone(),
         );
-        let verifier = Verifier::new(&config.sign_keys.0);
+        let verifier = Verifier::with_scheme(&config.sign_keys.0, config.sign_scheme);
         let uploads = match &config.upload {
             None => None,
             Some(u) => {
@@ -123,6 +123,7 @@ impl App {
                     urls: crate::srcset::UrlBuilder {
                         base: u.public_url.clone().unwrap_or_default(),
                         sign_key: config.sign_keys.0.first().cloned(),
+                        scheme: config.sign_scheme,
                         ..Default::default()
                     },
                     limits,

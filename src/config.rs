@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::request::signature::Scheme;
+
 /// Command line of the `refract` binary.
 #[derive(Debug, Parser)]
 #[command(
@@ -93,6 +95,10 @@ pub struct SrcsetArgs {
     #[arg(long, value_parser = parse_duration, requires = "sign_key")]
     pub expires_in: Option<Duration>,
 
+    /// The origin's --sign-scheme.
+    #[arg(long, env = "REFRACT_SIGN_SCHEME", value_enum, default_value_t = Scheme::Hmac)]
+    pub sign_scheme: Scheme,
+
     /// The image's key, e.g. photos/cat.jpg.
     pub key: String,
 }
@@ -107,6 +113,10 @@ pub struct SignArgs {
     /// Make the URL expire this long from now (e.g. 1h, 7d).
     #[arg(long, value_parser = parse_duration)]
     pub expires_in: Option<Duration>,
+
+    /// The origin's --sign-scheme.
+    #[arg(long, env = "REFRACT_SIGN_SCHEME", value_enum, default_value_t = Scheme::Hmac)]
+    pub sign_scheme: Scheme,
 
     /// The path and query to sign, e.g. '/photos/cat.jpg?w=400&fm=auto'.
     pub url: String,
@@ -278,6 +288,12 @@ pub struct ServeArgs {
     )]
     pub sign_keys: Vec<String>,
 
+    /// How `s` is computed: `hmac` (HMAC-SHA256, the default) or `imgix` (imgix's MD5 token
+    /// signature, so URLs signed by imgix's libraries verify unchanged during a migration; weaker,
+    /// see the README).
+    #[arg(long, env = "REFRACT_SIGN_SCHEME", value_enum, default_value_t = Scheme::Hmac)]
+    pub sign_scheme: Scheme,
+
     /// Open client connections; further connections are closed at once.
     #[arg(long, env = "REFRACT_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
@@ -440,6 +456,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Keys that verify signed URLs; empty means signatures are not required.
     pub sign_keys: Secrets,
+    /// How signatures are computed.
+    pub sign_scheme: Scheme,
     /// Separate address for /metrics; `None` serves it on the public port.
     pub metrics_listen: Option<SocketAddr>,
     /// Bearer token for /analytics.
@@ -602,6 +620,7 @@ impl Config {
             max_url_bytes: usize::try_from(args.max_url_bytes).unwrap_or(usize::MAX),
             max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
             sign_keys: Secrets(args.sign_keys.clone()),
+            sign_scheme: args.sign_scheme,
             metrics_listen: args.metrics_listen,
             admin_token: Secrets(args.admin_token.iter().cloned().collect()),
             require_headers: RequiredHeaders(args.require_headers.clone()),

@@ -93,6 +93,7 @@ fn srcset(args: &SrcsetArgs) -> ExitCode {
         base: args.base.clone(),
         params: args.params.trim_start_matches(['?', '&']).to_owned(),
         sign_key: args.sign_key.clone(),
+        scheme: args.sign_scheme,
         expires: args.expires_in.map(|d| signature::unix_now() + d.as_secs()),
     };
     println!("{}", builder.srcset(&args.key, &args.widths));
@@ -107,7 +108,7 @@ fn sign(args: &SignArgs) -> ExitCode {
     let expires = args.expires_in.map(|d| signature::unix_now() + d.as_secs());
     println!(
         "{}",
-        signature::sign_url(args.key.as_bytes(), &args.url, expires)
+        signature::sign_url_with(args.sign_scheme, args.key.as_bytes(), &args.url, expires)
     );
     ExitCode::SUCCESS
 }

@@ -36,6 +36,8 @@ pub struct UrlBuilder {
     pub params: String,
     /// Signing key, when the origin runs with `--sign-key`.
     pub sign_key: Option<String>,
+    /// The origin's `--sign-scheme`.
+    pub scheme: signature::Scheme,
     /// Signed URLs expire at this UNIX time.
     pub expires: Option<u64>,
 }
@@ -54,7 +56,9 @@ impl UrlBuilder {
             format!("{path}?{}", query.join("&"))
         };
         let signed = match &self.sign_key {
-            Some(k) => signature::sign_url(k.as_bytes(), &path_and_query, self.expires),
+            Some(k) => {
+                signature::sign_url_with(self.scheme, k.as_bytes(), &path_and_query, self.expires)
+            }
             None => path_and_query,
         };
         format!("{}{signed}", self.base.trim_end_matches('/'))

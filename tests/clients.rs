@@ -312,6 +312,50 @@ async fn imgix_js_core_srcsets_are_served_at_their_widths() {
         let img = decode(&r.bytes().await.unwrap());
         assert_eq!((img.width, img.format), (200 * dpr, Format::Webp), "{url}");
     }
+    // ar + fit=crop + sat: each width at 16:9, saturated (the gradient's chroma grows).
+    let cropped = srcset_candidates(&built.cropped);
+    assert_eq!(cropped.len(), 2, "{}", built.cropped);
+    for (url, descriptor) in &cropped {
+        assert!(url.contains("ar=16%3A9") && url.contains("sat=30"), "{url}");
+        let width: u32 = descriptor.trim_end_matches('w').parse().unwrap();
+        let r = s.get_with(&local(url), &[("accept", "image/png")]).await;
+        assert_eq!(r.status(), 200, "{url}");
+        let img = decode(&r.bytes().await.unwrap());
+        let height = (f64::from(width) * 9.0 / 16.0).round() as u32;
+        assert_eq!((img.width, img.height), (width, height), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn imgix_signed_urls_verify_with_the_imgix_sign_scheme() {
+    const TOKEN: &str = "aFr29alvW8yCBmHTmh5ehN1XG1MTxwBl";
+    let s = TestServer::start(|c| {
+        c.sign_keys = refract::config::Secrets(vec![TOKEN.into()]);
+        c.sign_scheme = refract::request::signature::Scheme::Imgix;
+    })
+    .await;
+    s.put("photos/cat.jpg", &gradient_jpeg(800, 500));
+    let out = run_node(
+        &example("imgix-js-core.mjs"),
+        &[
+            ("REFRACT_DOMAIN", "refract.test"),
+            ("REFRACT_HTTP", "1"),
+            ("REFRACT_KEY", "photos/cat.jpg"),
+            ("REFRACT_TOKEN", TOKEN),
+        ],
+    );
+    let built: serde_like::Srcsets = serde_like::parse(&out);
+    let local = |url: &str| url.replace("http://refract.test", "");
+    let mut all = srcset_candidates(&built.fluid);
+    all.extend(srcset_candidates(&built.cropped));
+    for (url, _) in &all {
+        assert!(url.contains("&s="), "js-core signed it: {url}");
+        let r = s.get(&local(url)).await;
+        assert_eq!(r.status(), 200, "{url}");
+        // Any change to the signed query is refused.
+        let tampered = local(url).replace("fm=auto", "fm=png");
+        assert_eq!(s.get(&tampered).await.status(), 403, "{tampered}");
+    }
 }
 
 #[tokio::test]
@@ -368,6 +412,7 @@ mod serde_like {
     pub struct Srcsets {
         pub fluid: String,
         pub fixed: String,
+        pub cropped: String,
     }
 
     pub fn parse(json: &str) -> Srcsets {
@@ -391,6 +436,7 @@ mod serde_like {
         Srcsets {
             fluid: field("fluid"),
             fixed: field("fixed"),
+            cropped: field("cropped"),
         }
     }
 }

@@ -17,8 +17,19 @@
 //! the URL answers 410, and no response to it is cacheable beyond that time.
 //!
 //! Several keys may be configured (key rotation): a URL signed with any of them verifies.
+//!
+//! # imgix's scheme (`--sign-scheme imgix`)
+//!
+//! For a migration from imgix, URLs signed by imgix's own libraries (`secureURLToken` in
+//! `@imgix/js-core` and the others) verify unchanged: `s` = lowercase hex of
+//! MD5(token ‖ message), the same message as above. It is weaker than the default: MD5 is
+//! broken as a hash (collisions are cheap), and a secret prefix on a Merkle–Damgård hash is open
+//! to length extension — knowing one signed URL, anyone can sign that URL with parameters
+//! appended. HMAC-SHA256 has neither problem, so it stays the default; use imgix's only while
+//! URLs signed by imgix's libraries are still in pages and caches.
 
 use hmac::{Hmac, Mac};
+use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use crate::error::Error;
@@ -63,6 +74,35 @@ pub fn canonical_message(path: &str, query: Option<&str>) -> String {
     }
 }
 
+/// How `s` is computed from the key and the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Scheme {
+    /// HMAC-SHA256 (the default).
+    #[default]
+    Hmac,
+    /// imgix's: MD5 of the token followed by the message.
+    Imgix,
+}
+
+impl Scheme {
+    /// The signature bytes of `message` under `key`.
+    fn mac(self, key: &[u8], message: &str) -> Vec<u8> {
+        match self {
+            Scheme::Hmac => {
+                let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
+                mac.update(message.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            }
+            Scheme::Imgix => {
+                let mut md5 = Md5::new();
+                md5.update(key);
+                md5.update(message.as_bytes());
+                md5.finalize().to_vec()
+            }
+        }
+    }
+}
+
 /// Lowercase hex HMAC-SHA256 of `message` under `key`.
 pub fn sign(key: &[u8], message: &str) -> String {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
@@ -73,6 +113,16 @@ pub fn sign(key: &[u8], message: &str) -> String {
 /// Sign `path_and_query` (e.g. `/cat.jpg?w=400`), optionally expiring at `expires` (UNIX
 /// seconds): returns the URL with `expires` (replacing any) and `s` (replacing any) appended.
 pub fn sign_url(key: &[u8], path_and_query: &str, expires: Option<u64>) -> String {
+    sign_url_with(Scheme::Hmac, key, path_and_query, expires)
+}
+
+/// As [`sign_url`], with either scheme.
+pub fn sign_url_with(
+    scheme: Scheme,
+    key: &[u8],
+    path_and_query: &str,
+    expires: Option<u64>,
+) -> String {
     let (path, query) = match path_and_query.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (path_and_query, None),
@@ -86,7 +136,7 @@ pub fn sign_url(key: &[u8], path_and_query: &str, expires: Option<u64>) -> Strin
     }
     let query = kept.join("&");
     let message = canonical_message(path, Some(&query));
-    let signature = sign(key, &message);
+    let signature = crate::digest::hex(&scheme.mac(key, &message));
     if query.is_empty() {
         format!("{path}?s={signature}")
     } else {
@@ -98,16 +148,24 @@ pub fn sign_url(key: &[u8], path_and_query: &str, expires: Option<u64>) -> Strin
 #[derive(Clone)]
 pub struct Verifier {
     keys: Vec<Vec<u8>>,
+    scheme: Scheme,
 }
 
 impl Verifier {
-    /// A verifier for `keys`; `None` when there are none (signatures not required).
+    /// A verifier for `keys` under the default scheme; `None` when there are none (signatures
+    /// not required).
     pub fn new(keys: &[String]) -> Option<Verifier> {
+        Self::with_scheme(keys, Scheme::Hmac)
+    }
+
+    /// A verifier for `keys` under `scheme`.
+    pub fn with_scheme(keys: &[String], scheme: Scheme) -> Option<Verifier> {
         if keys.is_empty() {
             return None;
         }
         Some(Verifier {
             keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            scheme,
         })
     }
 
@@ -116,14 +174,17 @@ impl Verifier {
         let (kept, signatures) = split_query(query);
         let signature = match signatures.as_slice() {
             [] => return Err(Error::SignatureMissing),
-            [one] => decode_hex(one).ok_or(Error::SignatureInvalid)?,
+            [one] => decode_hex(one, self.scheme).ok_or(Error::SignatureInvalid)?,
             _ => return Err(Error::SignatureInvalid),
         };
         let message = canonical_message(path, query);
-        let valid = self.keys.iter().any(|key| {
-            let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
-            mac.update(message.as_bytes());
-            mac.verify_slice(&signature).is_ok() // constant-time comparison
+        let valid = self.keys.iter().any(|key| match self.scheme {
+            Scheme::Hmac => {
+                let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
+                mac.update(message.as_bytes());
+                mac.verify_slice(&signature).is_ok() // constant-time comparison
+            }
+            Scheme::Imgix => constant_time_eq(&self.scheme.mac(key, &message), &signature),
         });
         if !valid {
             return Err(Error::SignatureInvalid);
@@ -142,8 +203,17 @@ impl Verifier {
     }
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() != 64 {
+/// Equal bytes, compared without an early exit.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn decode_hex(s: &str, scheme: Scheme) -> Option<Vec<u8>> {
+    let len = match scheme {
+        Scheme::Hmac => 64,
+        Scheme::Imgix => 32,
+    };
+    if s.len() != len {
         return None;
     }
     (0..s.len())
@@ -157,6 +227,9 @@ mod tests {
     use super::*;
 
     const KEY: &str = "0123456789abcdef-test-key";
+
+    /// `printf %s 'aFr29alvW8yCBmHTmh5ehN1XG1MTxwBl/bridge.jpg?w=500' | md5sum`.
+    const IMGIX_BRIDGE: &str = "836f9bb5a2a8840f40342805c85f8897";
 
     fn verifier(keys: &[&str]) -> Verifier {
         Verifier::new(&keys.iter().map(|k| k.to_string()).collect::<Vec<_>>()).unwrap()
@@ -219,6 +292,27 @@ mod tests {
         let v = verifier(&[KEY]);
         let url = sign_url(KEY.as_bytes(), "/?%&&expires=%", None);
         assert_eq!(check(&v, &url, 0).unwrap_err().code(), "bad_param");
+    }
+
+    #[test]
+    fn imgix_signatures_verify_under_the_imgix_scheme_only() {
+        // Token, path and query concatenated and hashed by md5sum (see IMGIX_BRIDGE).
+        let token = "aFr29alvW8yCBmHTmh5ehN1XG1MTxwBl";
+        let url = sign_url_with(Scheme::Imgix, token.as_bytes(), "/bridge.jpg?w=500", None);
+        assert_eq!(url, format!("/bridge.jpg?w=500&s={IMGIX_BRIDGE}"));
+        let imgix = Verifier::with_scheme(&[token.to_owned()], Scheme::Imgix).unwrap();
+        assert!(check(&imgix, &url, 0).is_ok());
+        assert_eq!(
+            check(&imgix, &url.replace("w=500", "w=501"), 0),
+            Err(Error::SignatureInvalid)
+        );
+        // An HMAC verifier refuses it (wrong length), and an imgix one refuses HMAC URLs.
+        assert_eq!(
+            check(&verifier(&[token]), &url, 0),
+            Err(Error::SignatureInvalid)
+        );
+        let hmac = sign_url(token.as_bytes(), "/bridge.jpg?w=500", None);
+        assert_eq!(check(&imgix, &hmac, 0), Err(Error::SignatureInvalid));
     }
 
     #[test]

@@ -178,6 +178,7 @@ async fn demo(app: &App, head: bool) -> Response<Full<Bytes>> {
     let urls = crate::srcset::UrlBuilder {
         params: "fm=auto".into(),
         sign_key: app.config().sign_keys.0.first().cloned(),
+        scheme: app.config().sign_scheme,
         ..Default::default()
     };
     let html = tokio::task::spawn_blocking(move || {
