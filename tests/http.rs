@@ -179,8 +179,8 @@ async fn errors_have_status_code_reason_and_cache_policy() {
     // An imgix parameter Refract does not implement: refused by name, briefly cacheable,
     // never a silently different image.
     for (q, param) in [
-        ("w=10&fp-z=2", "fp-z"),
-        ("border=3,f00", "border"),
+        ("w=10&trim-sd=2", "trim-sd"),
+        ("blend=f00", "blend"),
         ("txt64=SGk", "txt64"),
     ] {
         let r = s.get(&format!("/q.jpg?{q}")).await;

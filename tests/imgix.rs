@@ -296,3 +296,128 @@ async fn encoder_parameters_reach_the_file() {
     }
     s.stop().await;
 }
+
+/// A `w`×`h` PNG of `outer` with an inner rectangle of `inner` at (`x`, `y`), `iw`×`ih`.
+fn framed_png(w: u32, h: u32, outer: [u8; 3], inner: (u32, u32, u32, u32, [u8; 3])) -> Vec<u8> {
+    vips::init().unwrap();
+    let (bx, by, bw, bh, colour) = inner;
+    let px: Vec<u8> = (0..h)
+        .flat_map(|y| {
+            (0..w).flat_map(move |x| {
+                let inside = (bx..bx + bw).contains(&x) && (by..by + bh).contains(&y);
+                if inside {
+                    colour
+                } else {
+                    outer
+                }
+            })
+        })
+        .collect();
+    Image::from_pixels(&px, w, h, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn borders_padding_and_masks_frame_the_image() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("c.png", &flat_png(100, 60, [200, 100, 50]));
+    let c = [200, 100, 50];
+    // border=size,colour around the image; inside a w×h box it takes room from the image.
+    let out = body(&s, "/c.png?border=10,0000ff&fm=png").await;
+    let d = decode(&out);
+    assert_eq!((d.width, d.height, d.bands), (120, 80, 4));
+    assert_eq!(pixel(&out, 5, 40), vec![0, 0, 255, 255]);
+    assert_eq!(pixel(&out, 60, 40), vec![200, 100, 50, 255]);
+    let boxed = decode(&body(&s, "/c.png?w=100&h=60&fit=fill&border=10,00f&fm=png").await);
+    assert_eq!((boxed.width, boxed.height), (100, 60));
+    // Per-side widths override the one from border.
+    let sided = decode(&body(&s, "/c.png?border=10,00f&border-left=0&border-top=2&fm=png").await);
+    assert_eq!((sided.width, sided.height), (110, 72));
+    // Outer radius: the frame's corner pixel is transparent (PNG), white when flattened (JPEG).
+    let round = body(&s, "/c.png?border=10,0000ff&border-radius=20&fm=png").await;
+    assert_eq!(pixel(&round, 0, 0)[3], 0);
+    assert_eq!(pixel(&round, 60, 0), vec![0, 0, 255, 255]);
+    let flat = body(&s, "/c.png?border=10,0000ff&border-radius=20&fm=jpg").await;
+    assert!(
+        close(&pixel(&flat, 0, 0), &[255, 255, 255], 60),
+        "{:?}",
+        pixel(&flat, 0, 0)
+    );
+    // Inner radius: the image's own corner shows the border colour.
+    let inner = body(&s, "/c.png?border=10,0000ff&border-radius-inner=15&fm=png").await;
+    assert_eq!(pixel(&inner, 10, 10), vec![0, 0, 255, 255]);
+    assert_eq!(pixel(&inner, 60, 40), vec![200, 100, 50, 255]);
+    // pad-* sides, in bg.
+    let padded = body(&s, "/c.png?pad-left=20&pad-top=5&bg=000&fm=png").await;
+    let d = decode(&padded);
+    assert_eq!((d.width, d.height), (120, 65));
+    assert_eq!(pixel(&padded, 10, 30)[..3], [0, 0, 0]);
+    assert_eq!(pixel(&padded, 119, 64)[..3], c);
+    let mixed = decode(&body(&s, "/c.png?pad=10&pad-right=0&fm=png").await);
+    assert_eq!((mixed.width, mixed.height), (110, 80));
+    // mask=ellipse: corners transparent, centre opaque; mask-bg fills outside.
+    let ellipse = body(&s, "/c.png?mask=ellipse&fm=png").await;
+    assert_eq!(pixel(&ellipse, 0, 0)[3], 0);
+    assert_eq!(pixel(&ellipse, 50, 30), vec![200, 100, 50, 255]);
+    assert_eq!(
+        pixel(&ellipse, 50, 1)[3],
+        255,
+        "touches the top edge midpoint"
+    );
+    let backed = body(&s, "/c.png?mask=ellipse&mask-bg=00ff00&fm=png").await;
+    assert_eq!(pixel(&backed, 0, 0), vec![0, 255, 0, 255]);
+    let corners = body(&s, "/c.png?mask=corners&corner-radius=0,20,0,0&fm=png").await;
+    assert_eq!(pixel(&corners, 0, 0)[3], 255);
+    assert_eq!(pixel(&corners, 99, 0)[3], 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn fill_blur_zoom_and_trim_color_change_the_frame_as_documented() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("q.jpg", &quadrants_jpeg(400, 300));
+    // fill=blur: the frame around the image is the image itself, blurred, opaque — not
+    // fill-color. The 400×300 image in a 400×400 frame: bands of 50 px above and below.
+    let out = body(
+        &s,
+        "/q.jpg?w=400&h=400&fit=fill&fill=blur&fill-color=00ff00&fm=png",
+    )
+    .await;
+    let d = decode(&out);
+    assert_eq!((d.width, d.height, d.bands), (400, 400, 3));
+    let top_left = pixel(&out, 10, 10);
+    assert!(
+        top_left[0] > 150 && top_left[1] < 120,
+        "red-ish backdrop: {top_left:?}"
+    );
+    assert!(close(&pixel(&out, 100, 120), &[255, 0, 0], 40));
+    assert!(close(&pixel(&out, 300, 320), &[255, 255, 255], 40));
+    // fp-z: zoomed 2× on the top-left quadrant's centre, a 100×100 crop is all red.
+    let zoomed = body(
+        &s,
+        "/q.jpg?w=100&h=100&fit=crop&crop=focalpoint&fp-x=0.25&fp-y=0.25&fp-z=2&fm=png",
+    )
+    .await;
+    let (px, ..) = pixels(&zoomed);
+    assert!(px.chunks(3).all(|p| close(p, &[255, 0, 0], 40)));
+    let unzoomed = body(
+        &s,
+        "/q.jpg?w=100&h=100&fit=crop&crop=focalpoint&fp-x=0.25&fp-y=0.25&fm=png",
+    )
+    .await;
+    assert!(close(&pixel(&unzoomed, 99, 99), &[255, 255, 255], 40));
+    // trim=color: a green frame around a red block is cut; the corner colour does not matter.
+    s.put(
+        "framed.png",
+        &framed_png(120, 90, [0, 255, 0], (30, 20, 40, 30, [255, 0, 0])),
+    );
+    let trimmed = decode(&body(&s, "/framed.png?trim=color&trim-color=00ff00&fm=png").await);
+    assert_eq!((trimmed.width, trimmed.height), (40, 30));
+    // …only that colour: trimming white finds nothing to cut.
+    let kept = decode(&body(&s, "/framed.png?trim=color&trim-color=fff&fm=png").await);
+    assert_eq!((kept.width, kept.height), (120, 90));
+    s.stop().await;
+}

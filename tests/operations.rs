@@ -367,7 +367,22 @@ async fn every_bad_value_is_a_400_with_its_reason() {
         ("rot=45.5.5", "rot: expected a number from 0 to 359.99"),
         ("rect=1,2,3", "rect: expected x,y,w,h"),
         ("rect=0,0,0,10", "rect:"),
-        ("trim=color", "trim: 'color' is not auto"),
+        ("trim=edges", "trim: 'edges' is not auto or color"),
+        ("trim=color", "trim-color: trim=color needs the colour"),
+        ("border=5", "border: expected width,colour"),
+        (
+            "border=5,f00&border-radius=1,2",
+            "border-radius: expected one radius or four",
+        ),
+        (
+            "mask=https://x/m.png",
+            "mask: 'https://x/m.png' is not ellipse or corners",
+        ),
+        ("fill=gen&fit=fill", "fill: 'gen' is not solid or blur"),
+        (
+            "fp-z=0.5&crop=focalpoint",
+            "fp-z: expected a number from 1 to 100",
+        ),
         ("pad=-1", "pad:"),
         ("fm=png9", "fm:"),
         ("preset=thumb&preset=thumb", "preset: given more than once"),

@@ -15,7 +15,10 @@ use std::borrow::Cow;
 pub use accept::AcceptClass;
 pub use bounds::Bounds;
 pub use key::Key;
-pub use params::{Align, Crop, Fit, FormatChoice, Hints, ParamLimits, Params, Rgba, Varies};
+pub use params::{
+    Align, Border, Crop, Fill, Fit, FormatChoice, Hints, Mask, ParamLimits, Params, Radii, Rgba,
+    Sides, Trim, Varies,
+};
 pub use presets::Presets;
 
 use crate::error::Error;

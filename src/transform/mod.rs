@@ -21,6 +21,7 @@ pub mod plan;
 pub mod region;
 pub mod resize;
 pub mod rotate;
+pub mod shape;
 pub mod stylize;
 pub mod vips;
 

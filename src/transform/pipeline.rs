@@ -11,7 +11,7 @@ use super::plan::{self, Plan, Size};
 use super::vips::{self, Pages};
 use super::{
     colour, crop, encode, enhance, filters, flatten, load, orient, pad, region, resize, rotate,
-    Limits,
+    shape, Limits,
 };
 use crate::error::Error;
 use crate::format::{Format, Input};
@@ -135,12 +135,15 @@ fn run(
         params.dpr,
         limits.max_dimension,
     );
-    let shrink = |v: u32| v.saturating_sub(2 * params.pad).max(1);
+    let frame = params
+        .pad
+        .plus(&params.border.map(|b| b.widths).unwrap_or_default());
     let boxed = (width, height) != (params.width, params.height);
     let inner;
-    let planned = if boxed || (params.pad > 0 && (width.is_some() || height.is_some())) {
+    let planned = if boxed || (frame.any() && (width.is_some() || height.is_some())) {
         let mut p = params.clone();
-        (p.width, p.height) = (width.map(shrink), height.map(shrink));
+        p.width = width.map(|v| v.saturating_sub(frame.horizontal()).max(1));
+        p.height = height.map(|v| v.saturating_sub(frame.vertical()).max(1));
         inner = p;
         &inner
     } else {
@@ -184,13 +187,15 @@ fn run(
             orient::apply(image, params.orient, params.flip)?
         }
     };
-    let image = colour::apply(image, plan.canvas.is_some() || params.pad > 0)?;
+    let image = colour::apply(image, plan.canvas.is_some() || frame.any())?;
     let image = crop::apply(image, &plan)?;
     let image = enhance::apply(image, params.enhance)?;
     let image = filters::apply(image, &params.filters)?;
     let image = rotate::apply(image, params.rot, params.fill_color)?;
-    let image = pad::apply(image, &plan, params.fill_color)?;
-    let image = pad::border(image, params.pad, params.fill_color)?;
+    let image = shape::mask(image, params.mask, params.mask_bg)?;
+    let image = pad::apply(image, &plan, params.fill_color, params.fill)?;
+    let image = pad::sides(image, params.pad, params.fill_color)?;
+    let image = shape::border(image, params.border)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let size = Size::new(image.width(), image.height());
     let transform_time = started.elapsed();

@@ -130,7 +130,15 @@ pub fn plan(source: Size, params: &Params, max_dimension: u32) -> Result<Plan, E
                         canvas,
                     }
                 }
-                Fit::Crop => cover_then_crop(source, cover, boxed, params.crop, max_dimension)?,
+                Fit::Crop => {
+                    // fp-z: the image scaled `zoom` times past covering, the window kept on the
+                    // focal point.
+                    let zoom = match params.crop {
+                        Crop::FocalPoint { zoom, .. } => zoom,
+                        _ => 1.0,
+                    };
+                    cover_then_crop(source, cover * zoom, boxed, params.crop, max_dimension)?
+                }
                 Fit::Min if cover <= 1.0 => {
                     cover_then_crop(source, cover, boxed, params.crop, max_dimension)?
                 }
@@ -196,7 +204,7 @@ fn crop_window(resize: Size, window: Size, crop: Crop) -> Plan {
             top: along(spare_y, y),
             size: window,
         },
-        Crop::FocalPoint { x, y } => Window::At {
+        Crop::FocalPoint { x, y, .. } => Window::At {
             left: centred_on(x, resize.width, window.width),
             top: centred_on(y, resize.height, window.height),
             size: window,
@@ -337,17 +345,29 @@ mod tests {
             panic!()
         };
         assert_eq!((left, top), (100, 0));
-        p.crop = Crop::FocalPoint { x: 0.0, y: 0.5 };
+        p.crop = Crop::FocalPoint {
+            x: 0.0,
+            y: 0.5,
+            zoom: 1.0,
+        };
         let Some(Window::At { left, .. }) = plan(SRC, &p, MAX).unwrap().window else {
             panic!()
         };
         assert_eq!(left, 0);
-        p.crop = Crop::FocalPoint { x: 0.6, y: 0.5 };
+        p.crop = Crop::FocalPoint {
+            x: 0.6,
+            y: 0.5,
+            zoom: 1.0,
+        };
         let Some(Window::At { left, .. }) = plan(SRC, &p, MAX).unwrap().window else {
             panic!()
         };
         assert_eq!(left, 90); // 0.6 * 400 - 150
-        p.crop = Crop::FocalPoint { x: 0.9, y: 0.5 };
+        p.crop = Crop::FocalPoint {
+            x: 0.9,
+            y: 0.5,
+            zoom: 1.0,
+        };
         let Some(Window::At { left, .. }) = plan(SRC, &p, MAX).unwrap().window else {
             panic!()
         };

@@ -4,10 +4,117 @@
 //! all of it works frame by frame or from a master: [`super::Params::per_frame`] and
 //! [`super::Params::from_master`] say which.
 
+use std::fmt::Write as _;
+
 use super::names::{Name, Raw};
-use super::values::integer;
+use super::values::{colour, integer, Rgba};
 use super::{ParamLimits, Params};
 use crate::error::Error;
+
+/// Pixels on each side of the image (`pad`, `pad-*`; border widths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sides {
+    /// Top.
+    pub top: u32,
+    /// Right.
+    pub right: u32,
+    /// Bottom.
+    pub bottom: u32,
+    /// Left.
+    pub left: u32,
+}
+
+impl Sides {
+    /// The same on every side.
+    pub const fn all(n: u32) -> Sides {
+        Sides {
+            top: n,
+            right: n,
+            bottom: n,
+            left: n,
+        }
+    }
+
+    /// Whether any side is non-zero.
+    pub fn any(&self) -> bool {
+        *self != Sides::default()
+    }
+
+    /// Left plus right.
+    pub fn horizontal(&self) -> u32 {
+        self.left + self.right
+    }
+
+    /// Top plus bottom.
+    pub fn vertical(&self) -> u32 {
+        self.top + self.bottom
+    }
+
+    /// Side by side.
+    pub fn plus(&self, other: &Sides) -> Sides {
+        Sides {
+            top: self.top + other.top,
+            right: self.right + other.right,
+            bottom: self.bottom + other.bottom,
+            left: self.left + other.left,
+        }
+    }
+
+    fn key(&self, name: &str, s: &mut String) {
+        if self.any() {
+            let _ = write!(
+                s,
+                "&{name}={},{},{},{}",
+                self.top, self.right, self.bottom, self.left
+            );
+        }
+    }
+}
+
+/// Corner radii in pixels, clockwise from the top left (`border-radius`, `corner-radius`).
+pub type Radii = [u32; 4];
+
+/// `border=width,colour` with the per-side widths and corner radii.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Border {
+    /// Width on each side.
+    pub widths: Sides,
+    /// Colour.
+    pub colour: Rgba,
+    /// Outer corner radii: outside them the result is transparent.
+    pub outer: Radii,
+    /// Inner corner radii: the image's corners inside them show the border colour.
+    pub inner: Radii,
+}
+
+/// `mask`: the shape the image is cut to (outside: transparent, or `mask-bg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mask {
+    /// The largest ellipse inside the image.
+    Ellipse,
+    /// Rounded corners of these radii.
+    Corners(Radii),
+}
+
+/// `trim`: cut a flat border from the original first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trim {
+    /// `trim=auto`: the border is the top-left pixel's colour, within `threshold` (`trim-md`).
+    Auto {
+        /// Difference that counts as content.
+        threshold: u8,
+    },
+    /// `trim=color`: the border is `colour` (`trim-color`), within `tolerance` (`trim-tol`).
+    Colour {
+        /// The border colour.
+        colour: Rgba,
+        /// Difference that still counts as border.
+        tolerance: u8,
+    },
+}
+
+/// imgix's default `trim-md`.
+const DEFAULT_TRIM_MD: u8 = 11;
 
 /// A rectangle of the original, in pixels (`rect=x,y,w,h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +200,146 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
         }
     };
     p.trim = match raw.get(Name::Trim) {
-        None => false,
-        Some("auto") => true,
-        Some(v) => return Err(Error::bad_param("trim", format!("'{v}' is not auto"))),
+        None => None,
+        Some("auto") => Some(Trim::Auto {
+            threshold: raw
+                .integer(Name::TrimMd, 0, 255)?
+                .map_or(DEFAULT_TRIM_MD, |v| v as u8),
+        }),
+        Some("color") => Some(Trim::Colour {
+            colour: raw.colour(Name::TrimColor)?.ok_or_else(|| {
+                Error::bad_param("trim-color", "trim=color needs the colour to trim")
+            })?,
+            tolerance: raw.integer(Name::TrimTol, 0, 255)?.unwrap_or(0) as u8,
+        }),
+        Some(v) => {
+            return Err(Error::bad_param(
+                "trim",
+                format!("'{v}' is not auto or color"),
+            ))
+        }
     };
     p.rot = raw.number(Name::Rot, 0.0, 359.99)?.unwrap_or(0.0);
-    p.pad = raw
-        .integer(Name::Pad, 0, limits.max_dimension / 2)?
-        .unwrap_or(0);
+    let side_max = limits.max_dimension / 2;
+    let all = raw.integer(Name::Pad, 0, side_max)?.unwrap_or(0);
+    let side =
+        |name: Name| -> Result<u32, Error> { Ok(raw.integer(name, 0, side_max)?.unwrap_or(all)) };
+    p.pad = Sides {
+        top: side(Name::PadTop)?,
+        right: side(Name::PadRight)?,
+        bottom: side(Name::PadBottom)?,
+        left: side(Name::PadLeft)?,
+    };
+    p.border = border(raw, side_max)?;
+    p.mask = match raw.get(Name::Mask) {
+        None => None,
+        Some("ellipse") => Some(Mask::Ellipse),
+        Some("corners") => Some(Mask::Corners(
+            radii(raw, Name::CornerRadius, side_max)?.unwrap_or([0; 4]),
+        )),
+        Some(v) => {
+            return Err(Error::bad_param(
+                "mask",
+                format!("'{v}' is not ellipse or corners (mask images are not supported)"),
+            ))
+        }
+    };
+    p.mask_bg = match p.mask {
+        Some(_) => raw.colour(Name::MaskBg)?,
+        None => None,
+    };
     p.frame = raw.integer(Name::Frame, 1, 100_000)?;
     Ok(())
+}
+
+/// `N` or `top-left,top-right,bottom-right,bottom-left`.
+fn radii(raw: &Raw<'_>, name: Name, max: u32) -> Result<Option<Radii>, Error> {
+    let Some(v) = raw.get(name) else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    let n = |p: &str| integer(name, p, 0, max);
+    Ok(Some(match parts.as_slice() {
+        [one] => [n(one)?; 4],
+        [a, b, c, d] => [n(a)?, n(b)?, n(c)?, n(d)?],
+        _ => {
+            return Err(Error::bad_param(
+                name.as_str(),
+                format!("expected one radius or four (clockwise from top left), got '{v}'"),
+            ))
+        }
+    }))
+}
+
+/// `border=width,colour`, `border-top` … `border-left`, `border-radius`, `border-radius-inner`.
+fn border(raw: &Raw<'_>, max: u32) -> Result<Option<Border>, Error> {
+    let Some(v) = raw.get(Name::Border) else {
+        return Ok(None);
+    };
+    let (width, c) = v.split_once(',').ok_or_else(|| {
+        Error::bad_param(
+            "border",
+            format!("expected width,colour (as 10,FF0000), got '{v}'"),
+        )
+    })?;
+    let all = integer(Name::Border, width.trim(), 0, max)?;
+    let side = |name: Name| -> Result<u32, Error> { Ok(raw.integer(name, 0, max)?.unwrap_or(all)) };
+    Ok(Some(Border {
+        widths: Sides {
+            top: side(Name::BorderTop)?,
+            right: side(Name::BorderRight)?,
+            bottom: side(Name::BorderBottom)?,
+            left: side(Name::BorderLeft)?,
+        },
+        colour: colour(Name::Border, c.trim())?,
+        outer: radii(raw, Name::BorderRadius, max)?.unwrap_or([0; 4]),
+        inner: radii(raw, Name::BorderRadiusInner, max)?.unwrap_or([0; 4]),
+    }))
+}
+
+impl Border {
+    /// Cache-key text.
+    pub(super) fn key(&self, s: &mut String) {
+        let Border {
+            widths,
+            colour,
+            outer,
+            inner,
+        } = self;
+        widths.key("border", s);
+        let _ = write!(s, "&bc={}&br={:?}&bri={:?}", colour.hex(), outer, inner);
+    }
+}
+
+impl Sides {
+    /// Cache-key text for padding.
+    pub(super) fn pad_key(&self, s: &mut String) {
+        self.key("pad", s);
+    }
+}
+
+impl Mask {
+    /// Cache-key text.
+    pub(super) fn key(&self, s: &mut String) {
+        match self {
+            Mask::Ellipse => s.push_str("&mask=ellipse"),
+            Mask::Corners(r) => {
+                let _ = write!(s, "&mask=corners:{r:?}");
+            }
+        }
+    }
+}
+
+impl Trim {
+    /// Cache-key text.
+    pub(super) fn key(&self, s: &mut String) {
+        match self {
+            Trim::Auto { threshold } => {
+                let _ = write!(s, "&trim=auto:{threshold}");
+            }
+            Trim::Colour { colour, tolerance } => {
+                let _ = write!(s, "&trim=color:{}:{tolerance}", colour.hex());
+            }
+        }
+    }
 }

@@ -23,10 +23,10 @@ use super::imgix;
 use crate::error::Error;
 
 pub use adjust::Filters;
-pub use geometry::{Flip, Rect};
+pub use geometry::{Border, Flip, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
 pub use output::{Chroma, FormatChoice};
-pub use size::{Align, Crop, Fit, Hints, Sizing, Varies};
+pub use size::{Align, Crop, Fill, Fit, Hints, Sizing, Varies};
 pub use values::Rgba;
 
 use names::Raw;
@@ -57,6 +57,8 @@ pub struct Params {
     pub quality: Option<u8>,
     /// Padding colour for `fit=fill`, and the background that alpha is flattened onto.
     pub fill_color: Rgba,
+    /// `fill`: what fills the frame of `fit=fill` around the image.
+    pub fill: Fill,
     /// The `dpr` asked for, or sent as a client hint (already folded into `width`/`height`;
     /// kept for analytics and for the DPR-aware default quality).
     pub dpr: f64,
@@ -76,14 +78,20 @@ pub struct Params {
     pub lossless: bool,
     /// `rect=x,y,w,h`: crop the (oriented) original to this rectangle before anything else.
     pub rect: Option<Rect>,
-    /// `trim=auto`: cut away a flat border (the colour of the top-left pixel) first.
-    pub trim: bool,
+    /// `trim`: cut away a flat border first.
+    pub trim: Option<Trim>,
     /// `rot`: turn the image this many degrees clockwise within its frame (corners filled
     /// with `bg`), for straightening.
     pub rot: f64,
-    /// `pad`: a border of this many pixels in `bg`; inside the `w`×`h` box when one is given,
-    /// added to the image's size otherwise.
-    pub pad: u32,
+    /// `pad`, `pad-*`: space of `bg` around the image; inside the `w`×`h` box when one is
+    /// given, added to the image's size otherwise.
+    pub pad: Sides,
+    /// `border`: a frame around the padded image (inside the box, as `pad`).
+    pub border: Option<Border>,
+    /// `mask`: cut the image to a shape.
+    pub mask: Option<Mask>,
+    /// `mask-bg`: the colour outside the mask (transparent when absent).
+    pub mask_bg: Option<Rgba>,
     /// `auto=enhance`: stretch the levels (0.5th–99.5th percentile of lightness to full range).
     pub enhance: bool,
     /// `fm=png8` or `q` with PNG output: palette-quantised PNG.
@@ -123,6 +131,7 @@ impl Default for Params {
             format: FormatChoice::Source,
             quality: None,
             fill_color: Rgba::TRANSPARENT_WHITE,
+            fill: Fill::Solid,
             dpr: 1.0,
             compress: false,
             save_data: false,
@@ -132,9 +141,12 @@ impl Default for Params {
             flip: Flip::default(),
             lossless: false,
             rect: None,
-            trim: false,
+            trim: None,
             rot: 0.0,
-            pad: 0,
+            pad: Sides::default(),
+            border: None,
+            mask: None,
+            mask_bg: None,
             enhance: false,
             palette: false,
             chroma: Chroma::Auto,
@@ -216,6 +228,7 @@ impl Params {
             format: _,
             quality: _,
             fill_color: _,
+            fill,
             dpr: _,
             compress: _,
             save_data: _,
@@ -228,6 +241,9 @@ impl Params {
             trim,
             rot,
             pad,
+            border,
+            mask,
+            mask_bg: _,
             enhance: _,
             palette: _,
             chroma: _,
@@ -238,9 +254,12 @@ impl Params {
         orient.is_none()
             && !flip.vertical
             && *rot == 0.0
-            && *pad == 0
+            && !pad.any()
+            && border.is_none()
+            && mask.is_none()
+            && *fill == Fill::Solid
             && rect.is_none()
-            && !trim
+            && trim.is_none()
             && filters.per_frame()
     }
 
@@ -257,6 +276,7 @@ impl Params {
             format: _,
             quality: _,
             fill_color: _,
+            fill: _,
             dpr: _,
             compress: _,
             save_data: _,
@@ -269,6 +289,9 @@ impl Params {
             trim,
             rot: _,
             pad: _,
+            border: _,
+            mask: _,
+            mask_bg: _,
             enhance: _,
             palette: _,
             chroma: _,
@@ -276,7 +299,7 @@ impl Params {
             frame: _,
             download: _,
         } = self;
-        orient.is_none() && rect.is_none() && !trim
+        orient.is_none() && rect.is_none() && trim.is_none()
     }
 
     /// The canonical query for these parameters, without the format: equal for every URL that
@@ -294,6 +317,7 @@ impl Params {
             format: _,
             quality,
             fill_color,
+            fill,
             // Folded into width/height, and into the quality tier below.
             dpr: _,
             compress,
@@ -308,6 +332,9 @@ impl Params {
             trim,
             rot,
             pad,
+            border,
+            mask,
+            mask_bg,
             enhance,
             palette,
             chroma,
@@ -331,8 +358,8 @@ impl Params {
                 Crop::Gravity { x, y } => {
                     let _ = write!(s, "&crop={}{}", size::align_char(*x), size::align_char(*y));
                 }
-                Crop::FocalPoint { x, y } => {
-                    let _ = write!(s, "&crop=fp:{x:.4},{y:.4}");
+                Crop::FocalPoint { x, y, zoom } => {
+                    let _ = write!(s, "&crop=fp:{x:.4},{y:.4},{zoom:.3}");
                 }
                 Crop::Entropy => s.push_str("&crop=entropy"),
                 Crop::Attention => s.push_str("&crop=attention"),
@@ -355,6 +382,9 @@ impl Params {
             None => {}
         }
         let _ = write!(s, "&bg={}", fill_color.hex());
+        if *fill == Fill::Blur {
+            s.push_str("&fill=blur");
+        }
         filters.key(&mut s);
         if let Some(o) = orient {
             let _ = write!(s, "&or={o}");
@@ -373,14 +403,21 @@ impl Params {
         if let Some(r) = rect {
             let _ = write!(s, "&rect={},{},{},{}", r.x, r.y, r.w, r.h);
         }
-        if *trim {
-            s.push_str("&trim=auto");
+        if let Some(t) = trim {
+            t.key(&mut s);
         }
         if *rot != 0.0 {
             let _ = write!(s, "&rot={rot:.2}");
         }
-        if *pad > 0 {
-            let _ = write!(s, "&pad={pad}");
+        pad.pad_key(&mut s);
+        if let Some(b) = border {
+            b.key(&mut s);
+        }
+        if let Some(m) = mask {
+            m.key(&mut s);
+            if let Some(bg) = mask_bg {
+                let _ = write!(s, "&mask-bg={}", bg.hex());
+            }
         }
         if *enhance {
             s.push_str("&enhance");
@@ -521,8 +558,8 @@ mod tests {
     #[test]
     fn imgix_parameters_not_implemented_are_refused_by_name() {
         for (query, name) in [
-            ("w=400&fp-z=2", "fp-z"),
-            ("border=2,000", "border"),
+            ("w=400&trim-sd=2", "trim-sd"),
+            ("nr=20", "nr"),
             ("txt64=SGk", "txt64"),
             ("mark=/logo.png", "mark"),
             ("m=/logo.png", "m"),
@@ -586,7 +623,11 @@ mod tests {
         );
         assert_eq!(
             parse("crop=focalpoint&fp-x=0.25&fp-y=1").unwrap().crop,
-            Crop::FocalPoint { x: 0.25, y: 1.0 }
+            Crop::FocalPoint {
+                x: 0.25,
+                y: 1.0,
+                zoom: 1.0
+            }
         );
         assert_eq!(parse("crop=faces,edges").unwrap().crop, Crop::Attention);
         assert_eq!(parse("crop=entropy,top").unwrap().crop, Crop::Entropy);

@@ -63,6 +63,8 @@ parameters! {
     FpX: "fp-x";
     /// Focal point, vertical.
     FpY: "fp-y";
+    /// Focal point zoom.
+    FpZ: "fp-z";
     /// Aspect ratio `W:H` (with `fit=crop` or `fit=fill`).
     Ar: "ar";
     /// Smallest width (`fit=crop`).
@@ -75,6 +77,8 @@ parameters! {
     MaxH: "max-h" | "max-height";
     /// Fill colour for padding and transparency.
     FillColor: "fill-color" | "fillcolor" | "bg";
+    /// What fills the frame of `fit=fill`: a solid colour or the blurred image.
+    Fill: "fill";
 
     // Output (`output`).
     /// Output format.
@@ -141,10 +145,44 @@ parameters! {
     Rect: "rect";
     /// Trim a flat border.
     Trim: "trim";
+    /// The colour `trim=color` trims.
+    TrimColor: "trim-color" | "trimcolor";
+    /// Mean difference from the corner that counts as content (`trim=auto`).
+    TrimMd: "trim-md" | "trimmd";
+    /// Tolerance around `trim-color` (`trim=color`).
+    TrimTol: "trim-tol" | "trimtol";
     /// Rotation.
     Rot: "rot";
-    /// Padding.
+    /// Padding, every side.
     Pad: "pad";
+    /// Padding, top.
+    PadTop: "pad-top";
+    /// Padding, right.
+    PadRight: "pad-right";
+    /// Padding, bottom.
+    PadBottom: "pad-bottom";
+    /// Padding, left.
+    PadLeft: "pad-left";
+    /// Border width and colour.
+    Border: "border";
+    /// Border width, top.
+    BorderTop: "border-top";
+    /// Border width, right.
+    BorderRight: "border-right";
+    /// Border width, bottom.
+    BorderBottom: "border-bottom";
+    /// Border width, left.
+    BorderLeft: "border-left";
+    /// Outer corner radius of the border.
+    BorderRadius: "border-radius";
+    /// Inner corner radius of the border.
+    BorderRadiusInner: "border-radius-inner";
+    /// Mask shape.
+    Mask: "mask";
+    /// Corner radius of `mask=corners`.
+    CornerRadius: "corner-radius";
+    /// Colour behind the mask.
+    MaskBg: "mask-bg" | "maskbg";
     /// Animation frame (a Refract extension; imgix has no such parameter).
     Frame: "frame";
 }

@@ -66,6 +66,15 @@ impl Fit {
     }
 }
 
+/// What fills the frame around the image with `fit=fill`/`fillmax` (imgix `fill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// `fill-color` (the default).
+    Solid,
+    /// A blurred copy of the image itself, scaled to cover the frame (opaque).
+    Blur,
+}
+
 /// Where along one axis a crop window sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Align {
@@ -87,12 +96,15 @@ pub enum Crop {
         /// Vertical anchor.
         y: Align,
     },
-    /// Centred on a focal point (`crop=focalpoint&fp-x=…&fp-y=…`), fractions of width/height.
+    /// Centred on a focal point (`crop=focalpoint&fp-x=…&fp-y=…`), fractions of width/height,
+    /// zoomed in `zoom` times (`fp-z`, 1–100).
     FocalPoint {
         /// 0 (left) – 1 (right).
         x: f64,
         /// 0 (top) – 1 (bottom).
         y: f64,
+        /// 1 (the box covered as without it) – 100.
+        zoom: f64,
     },
     /// The window with the most entropy.
     Entropy,
@@ -176,7 +188,7 @@ fn device_pixels(w: Option<u32>, h: Option<u32>, dpr: f64, max: u32) -> (Option<
     (sw.map(fin), sh.map(fin))
 }
 
-fn parse_crop(value: &str, fp_x: f64, fp_y: f64) -> Result<Crop, Error> {
+fn parse_crop(value: &str, fp_x: f64, fp_y: f64, zoom: f64) -> Result<Crop, Error> {
     let (mut x, mut y) = (Align::Center, Align::Center);
     let (mut focal, mut entropy, mut attention) = (false, false, false);
     for token in value.split(',') {
@@ -202,7 +214,11 @@ fn parse_crop(value: &str, fp_x: f64, fp_y: f64) -> Result<Crop, Error> {
     }
     // imgix precedence: focal point, then the smart modes, then edge anchors.
     Ok(if focal {
-        Crop::FocalPoint { x: fp_x, y: fp_y }
+        Crop::FocalPoint {
+            x: fp_x,
+            y: fp_y,
+            zoom,
+        }
     } else if entropy {
         Crop::Entropy
     } else if attention {
@@ -449,8 +465,26 @@ pub(super) fn parse(
     let fp_y = raw.number(Name::FpY, 0.0, 1.0)?;
     p.crop = match raw.get(Name::Crop) {
         None => Crop::CENTER,
-        Some(v) => parse_crop(v, fp_x.unwrap_or(0.5), fp_y.unwrap_or(0.5))?,
+        Some(v) => parse_crop(
+            v,
+            fp_x.unwrap_or(0.5),
+            fp_y.unwrap_or(0.5),
+            raw.number(Name::FpZ, 1.0, 100.0)?.unwrap_or(1.0),
+        )?,
     };
+    p.fill = match raw.get(Name::Fill) {
+        None | Some("solid") => Fill::Solid,
+        Some("blur") => Fill::Blur,
+        Some(v) => {
+            return Err(Error::bad_param(
+                "fill",
+                format!("'{v}' is not solid or blur"),
+            ))
+        }
+    };
+    if !p.fit.pads() {
+        p.fill = Fill::Solid;
+    }
     p.fill_color = raw
         .colour(Name::FillColor)?
         .unwrap_or(Rgba::TRANSPARENT_WHITE);

@@ -559,11 +559,18 @@ impl<'a> Image<'a> {
         })
     }
 
-    /// The bounding box of what differs from the background (the top-left pixel's colour) by
-    /// more than `threshold`: `(left, top, width, height)`.
-    pub fn find_trim(&self, threshold: f64) -> Result<(u32, u32, u32, u32), VipsError> {
+    /// The bounding box of what differs from the background (`background`, one value per
+    /// band, or else the top-left pixel's colour) by more than `threshold`:
+    /// `(left, top, width, height)`.
+    pub fn find_trim(
+        &self,
+        threshold: f64,
+        background: Option<&[f64]>,
+    ) -> Result<(u32, u32, u32, u32), VipsError> {
         let (mut l, mut t, mut w, mut h): (c_int, c_int, c_int, c_int) = (0, 0, 0, 0);
-        // SAFETY: valid image and out-pointers; the option is a double.
+        let area = background.map(DoubleArray::new);
+        // SAFETY: valid image and out-pointers; the options are a double and an array that
+        // outlives the call (or a NULL name ending the list).
         let rc = unsafe {
             vips_find_trim(
                 self.ptr.as_ptr(),
@@ -573,6 +580,11 @@ impl<'a> Image<'a> {
                 &mut h,
                 c"threshold".as_ptr(),
                 threshold,
+                match &area {
+                    Some(_) => c"background".as_ptr(),
+                    None => ptr::null(),
+                },
+                area.as_ref().map_or(ptr::null_mut(), |a| a.0),
                 END,
             )
         };
