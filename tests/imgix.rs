@@ -6,8 +6,8 @@
 
 use refract::transform::vips::{self, Image, Interpretation, SaveOptions};
 
-use crate::support::fixtures::{gradient_jpeg, quadrants_jpeg};
-use crate::support::images::{close, decode, pixel, pixels};
+use crate::support::fixtures::{gradient_jpeg, noise_jpeg, quadrants_jpeg};
+use crate::support::images::{close, decode, mean_abs_diff, pixel, pixels};
 use crate::support::{body, corpus_file, TestServer};
 
 /// A flat `w`×`h` PNG of one RGB colour.
@@ -247,9 +247,18 @@ async fn animations_keep_frames_only_for_per_frame_filters() {
         let out = body(&s, &format!("/loop.gif?{q}")).await;
         assert_eq!(frames(&out), 10, "{q}");
     }
-    // Pixellation's blocks would straddle frames: the first frame, as a still.
-    let out = body(&s, "/loop.gif?px=8").await;
-    assert_eq!(frames(&out), 1);
+    // Pixellation's blocks and halftone cells would straddle frames, and framing needs per-frame
+    // geometry: the first frame, as a still.
+    for q in [
+        "px=8",
+        "htn=50",
+        "border=2,000",
+        "mask=ellipse",
+        "pad-left=3",
+    ] {
+        let out = body(&s, &format!("/loop.gif?{q}")).await;
+        assert_eq!(frames(&out), 1, "{q}");
+    }
     s.stop().await;
 }
 
@@ -419,5 +428,68 @@ async fn fill_blur_zoom_and_trim_color_change_the_frame_as_documented() {
     // …only that colour: trimming white finds nothing to cut.
     let kept = decode(&body(&s, "/framed.png?trim=color&trim-color=fff&fm=png").await);
     assert_eq!((kept.width, kept.height), (120, 90));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn noise_reduction_halftone_and_colour_quantisation() {
+    let s = TestServer::start(|_| {}).await;
+    let noisy = noise_jpeg(64, 64, 7);
+    s.put("n.jpg", &noisy);
+    s.put("g.jpg", &gradient_jpeg(200, 100));
+    s.put("grey.png", &flat_png(40, 40, [102, 102, 102]));
+    // nr=100 is the 3×3 median, computed here by libvips directly on the decoded original.
+    vips::init().unwrap();
+    let median = Image::load_random(&noisy)
+        .unwrap()
+        .median(3)
+        .unwrap()
+        .to_uchar()
+        .unwrap();
+    let mpx = median.pixels().unwrap();
+    let expected = Image::from_pixels(&mpx, 64, 64, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 1 })
+        .unwrap();
+    let out = body(&s, "/n.jpg?nr=100&nrs=0&fm=png").await;
+    assert!(
+        mean_abs_diff(&out, &expected) < 0.5,
+        "{}",
+        mean_abs_diff(&out, &expected)
+    );
+    // nr=50 lies halfway between the original and the median.
+    let original = body(&s, "/n.jpg?fm=png").await;
+    let half = body(&s, "/n.jpg?nr=50&nrs=0&fm=png").await;
+    let (d_orig, d_med) = (
+        mean_abs_diff(&half, &original),
+        mean_abs_diff(&half, &expected),
+    );
+    assert!(
+        (d_orig - d_med).abs() < 2.0 && d_orig > 5.0,
+        "{d_orig} {d_med}"
+    );
+    // nrs sharpens after: differs from nr alone.
+    let sharpened = body(&s, "/n.jpg?nr=50&nrs=80&fm=png").await;
+    assert!(mean_abs_diff(&sharpened, &half) > 1.0);
+    // Halftone: 10 px cells (htn=44) of dots: dark centres, white corners.
+    let dots = body(&s, "/grey.png?htn=44&fm=png").await;
+    assert!(pixel(&dots, 5, 5)[0] < 20 && pixel(&dots, 0, 0)[0] > 235);
+    assert!(pixel(&dots, 15, 25)[0] < 20 && pixel(&dots, 10, 20)[0] > 235);
+    // colorquant: at most N colours in PNG and GIF, and a JPEG made from the reduced image.
+    let distinct = |b: &bytes::Bytes| {
+        let (px, _, _, bands) = pixels(b);
+        let mut seen: Vec<&[u8]> = px.chunks(bands as usize).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    };
+    assert!(distinct(&body(&s, "/g.jpg?fm=png").await) > 1000);
+    for n in [2, 8, 64] {
+        for fm in ["png", "gif"] {
+            let out = body(&s, &format!("/g.jpg?colorquant={n}&fm={fm}")).await;
+            assert!(distinct(&out) <= n, "{fm} {n}: {}", distinct(&out));
+            assert!(distinct(&out) >= n / 2, "{fm} {n}: {}", distinct(&out));
+        }
+    }
     s.stop().await;
 }

@@ -1,10 +1,11 @@
 //! Step 3b: adjustments and stylize filters, in imgix's names and ranges, on the 8-bit sRGB
 //! image, in this order: `blur` (Gaussian, σ = blur / 10 px), `sharp` (unsharp mask), `usm`
-//! (unsharp mask of radius `usmrad`; negative softens), `hue` (rotation in LCh), `sat` (chroma
+//! (unsharp mask of radius `usmrad`; negative softens), `nr` (a 3×3 median mixed in by strength)
+//! and `nrs` (sharpening after it), `hue` (rotation in LCh), `sat` (chroma
 //! in LCh; −100 is exact greyscale), `bri` and `con` (one linear map: contrast about mid-grey,
 //! then a brightness offset), `gam` (midtone gamma), `mono` (greyscale tinted with a colour),
 //! then the per-pixel formulas of [`super::stylize`]: `exp`, `high`, `shad`, `vib`, `sepia`,
-//! `duotone`, `invert`, `px`. Alpha is never touched. Nothing to do when no filter is set.
+//! `duotone`, `invert`, `htn`, `px`. Alpha is never touched. Nothing to do when no filter is set.
 
 use super::vips::{Image, Interpretation};
 use super::{classify, stylize};
@@ -42,6 +43,24 @@ pub fn apply<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, Error
             img.gaussblur(radius * f64::from(-filters.usm) / 100.0)
         }
         .map_err(e)?;
+    }
+    if filters.nr > 0 {
+        // Read twice (the median and the mix): computed once, as the source is sequential.
+        let base = img.materialize().map_err(e)?;
+        let median = base.median(3).and_then(|m| m.pixels()).map_err(e)?;
+        let mut pixels = base.pixels().map_err(e)?;
+        let bands = base.bands() as usize;
+        stylize::mix(
+            &mut pixels,
+            &median,
+            bands,
+            colour as usize,
+            f64::from(filters.nr) / 100.0,
+        );
+        img = base.with_pixels(&pixels).map_err(e)?;
+    }
+    if filters.nrs > 0 {
+        img = img.sharpen(1.0, f64::from(filters.nrs) / 25.0).map_err(e)?;
     }
     if filters.hue != 0 && colour >= 3 {
         let mut b = vec![0.0, 0.0, f64::from(filters.hue)];
@@ -112,7 +131,7 @@ fn pixel_formulas<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, 
     let tone = stylize::tone_curve(filters.exp, filters.high, filters.shad, false);
     let invert = stylize::tone_curve(0, 0, 0, filters.invert);
     let needs_rgb = filters.vib != 0 || filters.sepia > 0 || filters.duotone.is_some();
-    if tone.is_none() && invert.is_none() && !needs_rgb && filters.px <= 1 {
+    if tone.is_none() && invert.is_none() && !needs_rgb && filters.px <= 1 && filters.htn == 0 {
         return Ok(image);
     }
     let e = classify;
@@ -147,6 +166,16 @@ fn pixel_formulas<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, 
     }
     if let Some(lut) = &invert {
         stylize::apply_curve(&mut pixels, bands, colour, lut);
+    }
+    if filters.htn > 0 {
+        stylize::halftone(
+            &mut pixels,
+            image.width() as usize,
+            image.height() as usize,
+            bands,
+            colour,
+            filters.htn,
+        );
     }
     if filters.px > 1 {
         stylize::pixellate(

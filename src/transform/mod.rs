@@ -18,6 +18,7 @@ pub mod orient;
 pub mod pad;
 pub mod pipeline;
 pub mod plan;
+pub mod quantise;
 pub mod region;
 pub mod resize;
 pub mod rotate;

@@ -10,8 +10,8 @@ use super::master::Masters;
 use super::plan::{self, Plan, Size};
 use super::vips::{self, Pages};
 use super::{
-    colour, crop, encode, enhance, filters, flatten, load, orient, pad, region, resize, rotate,
-    shape, Limits,
+    colour, crop, encode, enhance, filters, flatten, load, orient, pad, quantise, region, resize,
+    rotate, shape, Limits,
 };
 use crate::error::Error;
 use crate::format::{Format, Input};
@@ -197,9 +197,14 @@ fn run(
     let image = pad::sides(image, params.pad, params.fill_color)?;
     let image = shape::border(image, params.border)?;
     let image = flatten::apply(image, format, params.fill_color)?;
+    let image = quantise::apply(image, params.colours)?;
     let size = Size::new(image.width(), image.height());
     let transform_time = started.elapsed();
-    let quality = if params.palette {
+    // colorquant with PNG: a palette PNG whose quantiser keeps the reduced colours exactly.
+    let palette = params.palette || (params.colours.is_some() && format == Format::Png);
+    let quality = if params.colours.is_some() && palette {
+        100
+    } else if params.palette {
         params.quality_for(encode::PALETTE_QUALITY)
     } else {
         params.quality_for(encode::default_quality(format))
@@ -207,7 +212,7 @@ fn run(
     let options = encode::Options {
         quality,
         lossless: params.lossless,
-        palette: params.palette,
+        palette,
         chroma: params.chroma,
         dpi: params.dpi,
     };

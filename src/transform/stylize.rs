@@ -147,6 +147,63 @@ pub fn pixellate(pixels: &mut [u8], width: usize, height: usize, bands: usize, b
     }
 }
 
+/// Mix `other` (same layout) into `pixels` by `t` (0–1), colour bands only.
+pub fn mix(pixels: &mut [u8], other: &[u8], bands: usize, colour: usize, t: f64) {
+    for (px, o) in pixels
+        .chunks_exact_mut(bands)
+        .zip(other.chunks_exact(bands))
+    {
+        for (v, w) in px[..colour].iter_mut().zip(&o[..colour]) {
+            *v = (f64::from(*v) * (1.0 - t) + f64::from(*w) * t).round() as u8;
+        }
+    }
+}
+
+/// Halftone cell size for `htn` (1–100): 2 to 20 pixels.
+pub fn halftone_cell(strength: u8) -> usize {
+    2 + (usize::from(strength) * 18 + 50) / 100
+}
+
+/// Halftone (1–100), colour band by colour band: each `cell`×`cell` square becomes a round dot
+/// of full ink on no ink, the dot's area the cell's mean ink (255 − value) — so a cell keeps its
+/// mean colour while showing as dots. Alpha untouched.
+pub fn halftone(
+    pixels: &mut [u8],
+    width: usize,
+    height: usize,
+    bands: usize,
+    colour: usize,
+    strength: u8,
+) {
+    let cell = halftone_cell(strength);
+    let stride = width * bands;
+    for by in (0..height).step_by(cell) {
+        for bx in (0..width).step_by(cell) {
+            let (h, w) = (cell.min(height - by), cell.min(width - bx));
+            let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+            for band in 0..colour {
+                let mut ink = 0.0;
+                for y in by..by + h {
+                    for x in bx..bx + w {
+                        ink += 255.0 - f64::from(pixels[y * stride + x * bands + band]);
+                    }
+                }
+                // Dot radius whose disc covers the cell's share of ink.
+                let share = ink / 255.0 / (w * h) as f64;
+                let radius = (share * (w * h) as f64 / std::f64::consts::PI).sqrt();
+                for y in by..by + h {
+                    for x in bx..bx + w {
+                        let (dx, dy) = ((x - bx) as f64 + 0.5 - cx, (y - by) as f64 + 0.5 - cy);
+                        let covered = (radius - (dx * dx + dy * dy).sqrt() + 0.5).clamp(0.0, 1.0);
+                        pixels[y * stride + x * bands + band] =
+                            (255.0 * (1.0 - covered)).round() as u8;
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +242,20 @@ mod tests {
         let mut bw = [0, 0, 0, 255, 255, 255];
         duotone(&mut bw, 3, [0, 0, 128], [250, 128, 114], 100);
         assert_eq!(bw, [0, 0, 128, 250, 128, 114]);
+    }
+
+    #[test]
+    fn halftone_cells_keep_about_their_mean_as_dots() {
+        // A flat 40% grey (ink 60%) in 10×10 cells (htn=44): each cell is dark in the middle,
+        // white at the corner, and about as dark on average as before.
+        let cell = halftone_cell(44);
+        assert_eq!(cell, 10);
+        let mut px = vec![102u8; 20 * 20];
+        halftone(&mut px, 20, 20, 1, 1, 44);
+        assert_eq!(px[5 * 20 + 5], 0, "dot centre");
+        assert_eq!(px[0], 255, "cell corner");
+        let mean = px.iter().map(|v| f64::from(*v)).sum::<f64>() / px.len() as f64;
+        assert!((mean - 102.0).abs() < 12.0, "{mean}");
     }
 
     #[test]

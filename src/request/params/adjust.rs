@@ -1,8 +1,8 @@
 //! Adjustments and stylize: `blur`, `sharp`, `sat`, `bri`, `con`, `gam`, `exp`, `high`, `shad`,
-//! `hue`, `vib`, `usm`/`usmrad`, `invert`, `sepia`, `px`, `mono`, `duotone`/`duotone-alpha`, in
-//! imgix's ranges. Read by [`crate::transform::filters`] on the scaled 8-bit image. Pixel
-//! operations: safe from a decode-once master; per animation frame except `px`, whose blocks
-//! would straddle frames (see [`Filters::per_frame`]).
+//! `hue`, `vib`, `usm`/`usmrad`, `nr`/`nrs`, `invert`, `sepia`, `px`, `htn`, `mono`,
+//! `duotone`/`duotone-alpha`, in imgix's ranges. Read by [`crate::transform::filters`] on the scaled 8-bit image. Pixel
+//! operations: safe from a decode-once master; per animation frame except `px` and `htn`, whose
+//! cells would straddle frames (see [`Filters::per_frame`]).
 
 use std::fmt::Write as _;
 
@@ -39,6 +39,12 @@ pub struct Filters {
     pub usm: i8,
     /// Unsharp mask radius in tenths of a pixel (`usmrad`, 0–500 px; imgix's default 2.5).
     pub usm_radius_tenths: u16,
+    /// Noise reduction strength, 0–100 (a 3×3 median mixed in; negative values do nothing).
+    pub nr: u8,
+    /// Sharpening after noise reduction, 0–100.
+    pub nrs: u8,
+    /// Halftone, 0–100: dots in cells of 2–20 px.
+    pub htn: u8,
     /// Invert the colours.
     pub invert: bool,
     /// Sepia strength, 0–100.
@@ -53,6 +59,9 @@ pub struct Filters {
     pub duotone_alpha: u8,
 }
 
+/// imgix's default `nr` and `nrs`.
+const DEFAULT_NOISE: i32 = 20;
+
 /// imgix's default `usmrad`, in tenths.
 const DEFAULT_USM_RADIUS_TENTHS: u16 = 25;
 
@@ -66,7 +75,7 @@ impl Filters {
     /// (pixellation's blocks would cross frame boundaries; blurs and sharpening bleed only a
     /// few pixels, as they do at every edge).
     pub fn per_frame(&self) -> bool {
-        self.px == 0
+        self.px == 0 && self.htn == 0
     }
 
     /// The filters' part of the cache key: every field, non-defaults only.
@@ -85,6 +94,9 @@ impl Filters {
             vib,
             usm,
             usm_radius_tenths,
+            nr,
+            nrs,
+            htn,
             invert,
             sepia,
             px,
@@ -107,6 +119,9 @@ impl Filters {
             ("usm", i32::from(usm)),
             ("sepia", i32::from(sepia)),
             ("px", i32::from(px)),
+            ("nr", i32::from(nr)),
+            ("nrs", i32::from(nrs)),
+            ("htn", i32::from(htn)),
         ] {
             if value != 0 {
                 let _ = write!(s, "&{name}={value}");
@@ -153,6 +168,17 @@ pub(super) fn parse(raw: &Raw<'_>) -> Result<Filters, Error> {
         }
     };
     let usm = signed(Name::Usm, -100, 100)?;
+    // Noise reduction runs when either is given; the other takes imgix's default, 20.
+    let (nr, nrs) = (
+        raw.signed(Name::Nr, -100, 100)?,
+        raw.signed(Name::Nrs, -100, 100)?,
+    );
+    let noise = if nr.is_some() || nrs.is_some() {
+        let positive = |v: Option<i32>| v.unwrap_or(DEFAULT_NOISE).max(0) as u8;
+        (positive(nr), positive(nrs))
+    } else {
+        (0, 0)
+    };
     Ok(Filters {
         blur: raw.integer(Name::Blur, 0, 2000)?.unwrap_or(0) as u16,
         sharp: raw.integer(Name::Sharp, 0, 100)?.unwrap_or(0) as u8,
@@ -173,6 +199,9 @@ pub(super) fn parse(raw: &Raw<'_>) -> Result<Filters, Error> {
             _ if usm != 0 => DEFAULT_USM_RADIUS_TENTHS,
             _ => 0,
         },
+        nr: noise.0,
+        nrs: noise.1,
+        htn: raw.integer(Name::Htn, 0, 100)?.unwrap_or(0) as u8,
         invert: raw.switch(Name::Invert)?,
         sepia: raw.integer(Name::Sepia, 0, 100)?.unwrap_or(0) as u8,
         px: raw.integer(Name::Px, 0, 100)?.unwrap_or(0) as u8,

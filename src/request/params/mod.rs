@@ -100,6 +100,8 @@ pub struct Params {
     pub chroma: Chroma,
     /// `dpi`: the resolution written into the file's header (pixels unchanged).
     pub dpi: Option<u32>,
+    /// `colorquant`: at most this many colours (2–256).
+    pub colours: Option<u16>,
     /// `frame=N` (1-based): render that frame of an animation as a still image.
     pub frame: Option<u32>,
     /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
@@ -151,6 +153,7 @@ impl Default for Params {
             palette: false,
             chroma: Chroma::Auto,
             dpi: None,
+            colours: None,
             frame: None,
             download: None,
         }
@@ -248,6 +251,7 @@ impl Params {
             palette: _,
             chroma: _,
             dpi: _,
+            colours: _,
             frame: _,
             download: _,
         } = self;
@@ -296,6 +300,7 @@ impl Params {
             palette: _,
             chroma: _,
             dpi: _,
+            colours: _,
             frame: _,
             download: _,
         } = self;
@@ -339,6 +344,7 @@ impl Params {
             palette,
             chroma,
             dpi,
+            colours,
             frame,
             // Not part of the rendering: a header only.
             download: _,
@@ -432,6 +438,9 @@ impl Params {
         }
         if let Some(d) = dpi {
             let _ = write!(s, "&dpi={d}");
+        }
+        if let Some(n) = colours {
+            let _ = write!(s, "&colorquant={n}");
         }
         if let Some(f) = frame {
             let _ = write!(s, "&frame={f}");
@@ -559,7 +568,7 @@ mod tests {
     fn imgix_parameters_not_implemented_are_refused_by_name() {
         for (query, name) in [
             ("w=400&trim-sd=2", "trim-sd"),
-            ("nr=20", "nr"),
+            ("transparency=grid", "transparency"),
             ("txt64=SGk", "txt64"),
             ("mark=/logo.png", "mark"),
             ("m=/logo.png", "m"),

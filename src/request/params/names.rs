@@ -93,6 +93,8 @@ parameters! {
     Dl: "dl";
     /// Chroma subsampling.
     Chromasub: "chromasub";
+    /// Palette size.
+    Colorquant: "colorquant";
     /// Resolution written into the file.
     Dpi: "dpi";
 
@@ -123,6 +125,12 @@ parameters! {
     Usm: "usm";
     /// Unsharp mask radius.
     Usmrad: "usmrad";
+    /// Noise reduction.
+    Nr: "nr";
+    /// Sharpening after noise reduction.
+    Nrs: "nrs";
+    /// Halftone.
+    Htn: "htn";
     /// Invert.
     Invert: "invert" | "inv";
     /// Sepia.

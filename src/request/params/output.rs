@@ -1,4 +1,4 @@
-//! Output: `fm`, `q`, `auto`, `lossless`, `dl`, `chromasub`, `dpi`. Read by
+//! Output: `fm`, `q`, `auto`, `lossless`, `dl`, `chromasub`, `colorquant`, `dpi`. Read by
 //! [`crate::transform::encode`] (and `auto=enhance` by [`crate::transform::enhance`]); encoder
 //! settings only, so safe per animation frame and from a decode-once master.
 
@@ -106,5 +106,6 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
         }
     };
     p.dpi = raw.integer(Name::Dpi, 1, 10_000)?;
+    p.colours = raw.integer(Name::Colorquant, 2, 256)?.map(|n| n as u16);
     Ok(())
 }

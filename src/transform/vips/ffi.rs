@@ -138,6 +138,14 @@ extern "C" {
         ...
     ) -> c_int;
     pub(super) fn vips_flatten(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
+    pub(super) fn vips_rank(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        width: c_int,
+        height: c_int,
+        index: c_int,
+        ...
+    ) -> c_int;
     pub(super) fn vips_gaussblur(
         input: *mut VipsImage,
         out: *mut *mut VipsImage,

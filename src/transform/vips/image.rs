@@ -410,6 +410,15 @@ impl<'a> Image<'a> {
         })
     }
 
+    /// Median of each `size`×`size` window, band by band (noise removal that keeps edges).
+    pub fn median(&self, size: u32) -> Result<Image<'a>, VipsError> {
+        let n = dim(size);
+        self.derive("rank", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_rank(input, out, n, n, n * n / 2, END) }
+        })
+    }
+
     /// Unsharp mask on lightness with radius `sigma`; `amount` scales the effect on flat
     /// (`m1`) and jagged (`m2`) areas alike.
     pub fn sharpen(&self, sigma: f64, amount: f64) -> Result<Image<'a>, VipsError> {
