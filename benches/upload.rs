@@ -41,6 +41,7 @@ fn steps(c: &mut Criterion) {
         max_dimension: 8192,
         deadline: Duration::from_secs(10),
         inputs: refract::format::Inputs::ALL,
+        json_gps: false,
     };
     let mut group = c.benchmark_group("upload");
     group.bench_function("sha256", |b| b.iter(|| Sha256::digest(&bytes)));

@@ -98,6 +98,7 @@ impl App {
             max_dimension: config.max_dimension,
             deadline: config.transform_timeout,
             inputs: config.formats,
+            json_gps: config.json_gps,
         };
         let processor = Processor::new(
             config.max_concurrency,

@@ -288,6 +288,11 @@ pub struct ServeArgs {
     )]
     pub sign_keys: Vec<String>,
 
+    /// Include the `{GPS}` group (where a photo was taken) in `fm=json` answers. Off by default:
+    /// a location is personal data an uploader may not mean to publish.
+    #[arg(long, env = "REFRACT_JSON_GPS")]
+    pub json_gps: bool,
+
     /// How `s` is computed: `hmac` (HMAC-SHA256, the default) or `imgix` (imgix's MD5 token
     /// signature, so URLs signed by imgix's libraries verify unchanged during a migration; weaker,
     /// see the README).
@@ -458,6 +463,8 @@ pub struct Config {
     pub sign_keys: Secrets,
     /// How signatures are computed.
     pub sign_scheme: Scheme,
+    /// `fm=json` includes GPS fields.
+    pub json_gps: bool,
     /// Separate address for /metrics; `None` serves it on the public port.
     pub metrics_listen: Option<SocketAddr>,
     /// Bearer token for /analytics.
@@ -621,6 +628,7 @@ impl Config {
             max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
             sign_keys: Secrets(args.sign_keys.clone()),
             sign_scheme: args.sign_scheme,
+            json_gps: args.json_gps,
             metrics_listen: args.metrics_listen,
             admin_token: Secrets(args.admin_token.iter().cloned().collect()),
             require_headers: RequiredHeaders(args.require_headers.clone()),

@@ -149,6 +149,13 @@ pub enum Format {
     Avif,
     /// GIF.
     Gif,
+    /// A description as JSON: the original's metadata (`fm=json`) or its palette
+    /// (`palette=json`).
+    Json,
+    /// The palette as CSS classes (`palette=css`).
+    Css,
+    /// A BlurHash string (`fm=blurhash`).
+    BlurHash,
 }
 
 impl Format {
@@ -159,6 +166,7 @@ impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::Jpeg { .. } => "jpg",
+            Format::BlurHash => "txt",
             other => other.name(),
         }
     }
@@ -172,6 +180,24 @@ impl Format {
             Format::Webp => "webp",
             Format::Avif => "avif",
             Format::Gif => "gif",
+            Format::Json => "json",
+            Format::Css => "css",
+            Format::BlurHash => "blurhash",
+        }
+    }
+
+    /// Whether this is an image encoding (not a description of one).
+    pub fn is_image(self) -> bool {
+        !matches!(self, Format::Json | Format::Css | Format::BlurHash)
+    }
+
+    /// The format a [`Format::name`] names (descriptions included).
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "json" => Some(Format::Json),
+            "css" => Some(Format::Css),
+            "blurhash" => Some(Format::BlurHash),
+            other => Format::from_param(other),
         }
     }
 
@@ -183,6 +209,9 @@ impl Format {
             Format::Webp => "image/webp",
             Format::Avif => "image/avif",
             Format::Gif => "image/gif",
+            Format::Json => "application/json",
+            Format::Css => "text/css; charset=utf-8",
+            Format::BlurHash => "text/plain; charset=utf-8",
         }
     }
 

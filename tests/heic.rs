@@ -49,6 +49,7 @@ async fn heic_is_served_upright_in_its_own_colours_in_every_format() {
         max_dimension: 1000,
         deadline: std::time::Duration::from_secs(5),
         inputs: Inputs::ALL,
+        json_gps: false,
     };
     let turned = std::fs::read(s.root.join("turned.heic")).unwrap();
     let info = load::inspect(&turned, &limits).unwrap();

@@ -6,7 +6,7 @@
 
 use refract::transform::vips::{self, Image, Interpretation, SaveOptions};
 
-use crate::support::fixtures::{gradient_jpeg, noise_jpeg, quadrants_jpeg};
+use crate::support::fixtures::{gradient_jpeg, noise_jpeg, quadrants_jpeg, quadrants_png};
 use crate::support::images::{close, decode, mean_abs_diff, pixel, pixels};
 use crate::support::{body, corpus_file, TestServer};
 
@@ -298,7 +298,7 @@ async fn encoder_parameters_reach_the_file() {
         );
     }
     // Formats imgix offers that Refract does not write: a 400 naming fm, never another format.
-    for fm in ["mp4", "webm", "jxl", "json", "blurhash"] {
+    for fm in ["mp4", "webm", "jxl", "jp2"] {
         let r = s.get(&format!("/g.jpg?fm={fm}")).await;
         assert_eq!(r.status(), 400, "{fm}");
         assert!(r.text().await.unwrap().contains("does not offer"), "{fm}");
@@ -490,6 +490,152 @@ async fn noise_reduction_halftone_and_colour_quantisation() {
             assert!(distinct(&out) <= n, "{fm} {n}: {}", distinct(&out));
             assert!(distinct(&out) >= n / 2, "{fm} {n}: {}", distinct(&out));
         }
+    }
+    s.stop().await;
+}
+
+/// Decode the four base-83 characters of a BlurHash's DC term into sRGB.
+fn blurhash_dc(hash: &str) -> [u8; 3] {
+    const B83: &str =
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~";
+    let v = hash[2..6]
+        .chars()
+        .fold(0u32, |acc, c| acc * 83 + B83.find(c).unwrap() as u32);
+    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+}
+
+#[tokio::test]
+async fn descriptions_answer_with_json_css_and_blurhash() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("q.png", &quadrants_png(200, 100));
+    s.put(
+        "photo.jpg",
+        &corpus_file("photos/mate-Elephants_3840x2160.jpg"),
+    );
+    s.put(
+        "dog.jpg",
+        &corpus_file("photos/libavif-dog_exif_extended_xmp_icc.jpg"),
+    );
+    // fm=json: the original's metadata in imgix's names.
+    let r = s.get("/photo.jpg?fm=json").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        crate::support::header(&r, "content-type"),
+        "application/json"
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(meta["PixelWidth"], 3840);
+    assert_eq!(meta["PixelHeight"], 2160);
+    assert_eq!(meta["ContentType"], "image/jpeg");
+    assert_eq!(meta["ColorModel"], "RGB");
+    assert_eq!(meta["Depth"], 8);
+    assert_eq!(meta["Orientation"], 1);
+    assert_eq!(meta["{TIFF}"]["Make"], "SONY", "{meta}");
+    assert!(meta["{Exif}"]["FNumber"].is_number(), "{meta}");
+    let dog: serde_json::Value =
+        serde_json::from_slice(&body(&s, "/dog.jpg?fm=json").await).unwrap();
+    assert_eq!(
+        (dog["Orientation"].clone(), dog["PixelWidth"].clone()),
+        (6.into(), 4032.into())
+    );
+    // libvips's "value (description, type, …)" text reduced to the value, as a number where
+    // it is one.
+    assert_eq!(dog["{Exif}"]["ApertureValue"], 1.7, "{dog}");
+    assert_eq!(dog["{TIFF}"]["Orientation"], 6.0, "{dog}");
+    // palette=json: the quadrants' four colours, most common first, as imgix writes them.
+    let r = s.get("/q.png?palette=json&colors=4").await;
+    assert_eq!(
+        crate::support::header(&r, "content-type"),
+        "application/json"
+    );
+    let palette: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let mut hexes: Vec<String> = palette["colors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hex"].as_str().unwrap().to_owned())
+        .collect();
+    hexes.sort();
+    assert_eq!(
+        hexes,
+        ["#0000ff", "#00ff00", "#ff0000", "#ffffff"],
+        "{palette}"
+    );
+    assert_eq!(
+        palette["colors"][0]["red"].as_f64().map(|v| v <= 1.0),
+        Some(true)
+    );
+    let luminance = palette["average_luminance"].as_f64().unwrap();
+    let expected = (0.2126 + 0.7152 + 0.0722 + 1.0) / 4.0;
+    assert!(
+        (luminance - expected).abs() < 0.02,
+        "{luminance} vs {expected}"
+    );
+    assert!(
+        palette["dominant_colors"]["vibrant"]["hex"].is_string(),
+        "{palette}"
+    );
+    // …with size and crop parameters: the left 100×100 of the quadrants is red over blue.
+    let left: serde_json::Value = serde_json::from_slice(
+        &body(
+            &s,
+            "/q.png?w=100&h=100&fit=crop&crop=left&palette=json&colors=2",
+        )
+        .await,
+    )
+    .unwrap();
+    let mut hexes: Vec<&str> = left["colors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hex"].as_str().unwrap())
+        .collect();
+    hexes.sort();
+    assert_eq!(hexes, ["#0000ff", "#ff0000"], "{left}");
+    // palette=css with a prefix.
+    let r = s.get("/q.png?palette=css&colors=2&prefix=hero").await;
+    assert_eq!(
+        crate::support::header(&r, "content-type"),
+        "text/css; charset=utf-8"
+    );
+    let css = r.text().await.unwrap();
+    assert!(
+        css.contains(".hero-fg-1 { color:#") && css.contains(".hero-bg-2 {"),
+        "{css}"
+    );
+    // fm=blurhash: 4×3 components; its DC term is the image's mean colour (in linear light),
+    // computed here from the pixels.
+    let r = s.get("/q.png?fm=blurhash").await;
+    assert_eq!(
+        crate::support::header(&r, "content-type"),
+        "text/plain; charset=utf-8"
+    );
+    let hash = r.text().await.unwrap();
+    assert_eq!(hash.len(), 28, "{hash}");
+    let (px, ..) = pixels(&body(&s, "/q.png?fm=png").await);
+    let mean: Vec<u8> = (0..3)
+        .map(|c| {
+            let sum: f64 = px.chunks(3).map(|p| linear(p[c])).sum();
+            encoded(sum / (px.len() / 3) as f64)
+        })
+        .collect();
+    assert!(
+        close(&blurhash_dc(&hash), &mean, 3),
+        "{:?} vs {mean:?}",
+        blurhash_dc(&hash)
+    );
+    // Cached like images.
+    let again = s.get("/q.png?fm=blurhash").await;
+    assert_eq!(crate::support::header(&again, "x-refract-cache"), "hit");
+    // Bad values.
+    for (q, name) in [
+        ("palette=xml", "palette"),
+        ("palette=css&prefix=1x", "prefix"),
+        ("palette=json&colors=17", "colors"),
+    ] {
+        let r = s.get(&format!("/q.png?{q}")).await;
+        assert_eq!(r.status(), 400, "{q}");
+        assert!(r.text().await.unwrap().contains(name), "{q}");
     }
     s.stop().await;
 }

@@ -4,20 +4,11 @@
 
 use refract::transform::vips::{self, Image, SaveOptions};
 
-use crate::support::fixtures::{gradient_jpeg, quadrant_pixels, QUADRANT_COLOURS};
+use crate::support::fixtures::{gradient_jpeg, quadrants_png, QUADRANT_COLOURS};
 use crate::support::images::{decode, pixel, pixels};
 use crate::support::{body, corpus_file, header, TestServer};
 
 /// The quadrant image (red, green / blue, white) as a lossless PNG.
-fn quadrants_png(w: u32, h: u32) -> Vec<u8> {
-    vips::init().unwrap();
-    Image::from_pixels(&quadrant_pixels(w, h), w, h, 3)
-        .unwrap()
-        .save(SaveOptions::Png { compression: 6 })
-        .unwrap()
-        .to_vec()
-}
-
 /// Mean of each band over the whole image.
 fn means(bytes: &[u8]) -> Vec<f64> {
     let (px, w, h, bands) = pixels(bytes);

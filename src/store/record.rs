@@ -83,7 +83,7 @@ pub fn inspect(object: &Bytes) -> Result<(String, Rendered), String> {
     }
     let head: Head =
         serde_json::from_slice(&rest[..len]).map_err(|e| format!("unreadable head: {e}"))?;
-    let format = Format::from_param(&head.format).ok_or("unknown format")?;
+    let format = Format::from_name(&head.format).ok_or("unknown format")?;
     let start = object.len() - (rest.len() - len);
     let body = object.slice(start..);
     let etag = crate::transform::etag_of(&body);

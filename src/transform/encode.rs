@@ -23,6 +23,8 @@ pub fn default_quality(format: Format) -> u8 {
         Format::Webp => 80,
         Format::Avif => 66,
         Format::Png | Format::Gif => 100,
+        // Descriptions are not encoded images.
+        Format::Json | Format::Css | Format::BlurHash => 100,
     }
 }
 
@@ -116,6 +118,12 @@ pub fn apply(
             dither_tenths: GIF_DITHER_TENTHS,
             palette_error: GIF_PALETTE_ERROR,
         },
+        Format::Json | Format::Css | Format::BlurHash => {
+            return Err(Error::Internal(format!(
+                "{} is a description, not an image encoding",
+                format.name()
+            )))
+        }
     };
     let resized;
     let image = match (dpi, format) {

@@ -8,6 +8,7 @@
 
 pub mod colour;
 pub mod crop;
+pub mod describe;
 pub mod encode;
 pub mod enhance;
 pub mod filters;
@@ -54,6 +55,8 @@ pub struct Limits {
     pub deadline: Duration,
     /// Input formats accepted (`--formats`); anything else is `415 unsupported_format`.
     pub inputs: crate::format::Inputs,
+    /// `fm=json` includes the `{GPS}` group (`--json-gps`).
+    pub json_gps: bool,
 }
 
 /// A finished variant, as cached and served.

@@ -10,11 +10,12 @@ use super::master::Masters;
 use super::plan::{self, Plan, Size};
 use super::vips::{self, Pages};
 use super::{
-    colour, crop, encode, enhance, filters, flatten, load, orient, pad, quantise, region, resize,
-    rotate, shape, Limits,
+    colour, crop, describe, encode, enhance, filters, flatten, load, orient, pad, quantise, region,
+    resize, rotate, shape, Limits,
 };
 use crate::error::Error;
 use crate::format::{Format, Input};
+use crate::request::params::Describe;
 use crate::request::{Params, Variant};
 
 /// The encoded output of one variant, before it is hashed and cached.
@@ -113,6 +114,17 @@ fn run(
 ) -> Result<Output, Error> {
     let started = Instant::now();
     let params = &variant.params;
+    if params.describe == Some(Describe::Metadata) {
+        let json = describe::metadata(original.bytes, source, limits.json_gps)?;
+        return Ok(Output {
+            body: Bytes::from(json),
+            format: Format::Json,
+            size: source.size,
+            original_bytes: original.bytes.len() as u64,
+            transform_time: started.elapsed(),
+            encode_time: std::time::Duration::ZERO,
+        });
+    }
     // `rect`/`trim` cut the full-size original first; otherwise the URL's `orient` (if any)
     // replaces the EXIF orientation, and with it the size the viewer sees.
     let cut = if region::needed(params) {
@@ -127,7 +139,7 @@ fn run(
     };
     // The box, now that the original's size is known (shares, `ar`, `min-*`/`max-*`); with
     // `pad`, the image is planned for the box less the border.
-    let (width, height) = params.sizing.resolve(
+    let (mut width, mut height) = params.sizing.resolve(
         (seen.width, seen.height),
         params.width,
         params.height,
@@ -138,12 +150,20 @@ fn run(
     let frame = params
         .pad
         .plus(&params.border.map(|b| b.widths).unwrap_or_default());
+    // A palette or BlurHash needs only a small render when the URL names no size.
+    let small = params.describe.is_some() && width.is_none() && height.is_none();
+    if small {
+        (width, height) = (Some(describe::DESCRIBE_BOX), Some(describe::DESCRIBE_BOX));
+    }
     let boxed = (width, height) != (params.width, params.height);
     let inner;
     let planned = if boxed || (frame.any() && (width.is_some() || height.is_some())) {
         let mut p = params.clone();
         p.width = width.map(|v| v.saturating_sub(frame.horizontal()).max(1));
         p.height = height.map(|v| v.saturating_sub(frame.vertical()).max(1));
+        if small {
+            p.fit = crate::request::Fit::Max;
+        }
         inner = p;
         &inner
     } else {
@@ -216,7 +236,15 @@ fn run(
         chroma: params.chroma,
         dpi: params.dpi,
     };
-    let body = encode::apply(&image, format, options, deadline)?;
+    let body = match &params.describe {
+        Some(Describe::Palette {
+            css,
+            colours,
+            prefix,
+        }) => Bytes::from(describe::palette(&image, *colours, *css, prefix)?),
+        Some(Describe::BlurHash) => Bytes::from(describe::blurhash(&image)?),
+        _ => encode::apply(&image, format, options, deadline)?,
+    };
     Ok(Output {
         body,
         format,

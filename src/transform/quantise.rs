@@ -13,6 +13,14 @@ const SAMPLE: usize = 1 << 16;
 
 /// A palette of at most `n` colours for `colours` (RGB triples), by median cut.
 pub fn palette(colours: &[[u8; 3]], n: usize) -> Vec<[u8; 3]> {
+    palette_counted(colours, n)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// As [`palette`], each entry with how many of `colours` it stands for.
+pub fn palette_counted(colours: &[[u8; 3]], n: usize) -> Vec<([u8; 3], usize)> {
     let mut boxes: Vec<Vec<[u8; 3]>> = vec![colours.to_vec()];
     while boxes.len() < n {
         // The box with the widest range on any channel, if it can still be split.
@@ -54,7 +62,7 @@ pub fn palette(colours: &[[u8; 3]], n: usize) -> Vec<[u8; 3]> {
                 }
             }
             let n = b.len() as u64;
-            sum.map(|s| ((s + n / 2) / n) as u8)
+            (sum.map(|s| ((s + n / 2) / n) as u8), b.len())
         })
         .collect()
 }

@@ -36,6 +36,16 @@ pub fn quadrants_jpeg(w: u32, h: u32) -> Vec<u8> {
         .to_vec()
 }
 
+/// A quadrant PNG (lossless: every pixel one of the four colours).
+pub fn quadrants_png(w: u32, h: u32) -> Vec<u8> {
+    init();
+    Image::from_pixels(&quadrant_pixels(w, h), w, h, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap()
+        .to_vec()
+}
+
 /// A quadrant PNG with alpha: the left half opaque, the right half fully transparent.
 pub fn half_transparent_png(w: u32, h: u32) -> Vec<u8> {
     init();

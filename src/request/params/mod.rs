@@ -25,7 +25,7 @@ use crate::error::Error;
 pub use adjust::Filters;
 pub use geometry::{Border, Flip, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
-pub use output::{Chroma, FormatChoice};
+pub use output::{Chroma, Describe, FormatChoice};
 pub use size::{Align, Crop, Fill, Fit, Hints, Sizing, Varies};
 pub use values::Rgba;
 
@@ -102,6 +102,8 @@ pub struct Params {
     pub dpi: Option<u32>,
     /// `colorquant`: at most this many colours (2–256).
     pub colours: Option<u16>,
+    /// A description instead of the image (`fm=json`, `palette`, `fm=blurhash`).
+    pub describe: Option<Describe>,
     /// `frame=N` (1-based): render that frame of an animation as a still image.
     pub frame: Option<u32>,
     /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
@@ -154,6 +156,7 @@ impl Default for Params {
             chroma: Chroma::Auto,
             dpi: None,
             colours: None,
+            describe: None,
             frame: None,
             download: None,
         }
@@ -252,6 +255,7 @@ impl Params {
             chroma: _,
             dpi: _,
             colours: _,
+            describe: _,
             frame: _,
             download: _,
         } = self;
@@ -301,6 +305,7 @@ impl Params {
             chroma: _,
             dpi: _,
             colours: _,
+            describe: _,
             frame: _,
             download: _,
         } = self;
@@ -345,6 +350,7 @@ impl Params {
             chroma,
             dpi,
             colours,
+            describe,
             frame,
             // Not part of the rendering: a header only.
             download: _,
@@ -441,6 +447,16 @@ impl Params {
         }
         if let Some(n) = colours {
             let _ = write!(s, "&colorquant={n}");
+        }
+        match describe {
+            None | Some(Describe::Metadata) | Some(Describe::BlurHash) => {}
+            Some(Describe::Palette {
+                css,
+                colours,
+                prefix,
+            }) => {
+                let _ = write!(s, "&palette={css}:{colours}:{prefix}");
+            }
         }
         if let Some(f) = frame {
             let _ = write!(s, "&frame={f}");
@@ -572,7 +588,6 @@ mod tests {
             ("txt64=SGk", "txt64"),
             ("mark=/logo.png", "mark"),
             ("m=/logo.png", "m"),
-            ("palette=json", "palette"),
         ] {
             assert_eq!(
                 parse(query),

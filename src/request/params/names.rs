@@ -97,6 +97,12 @@ parameters! {
     Colorquant: "colorquant";
     /// Resolution written into the file.
     Dpi: "dpi";
+    /// The palette as JSON or CSS instead of an image.
+    Palette: "palette";
+    /// Colours in the palette.
+    Colors: "colors";
+    /// Class-name prefix of `palette=css`.
+    Prefix: "prefix";
 
     // Adjustments and stylize (`adjust`).
     /// Gaussian blur.

@@ -1,4 +1,6 @@
-//! Output: `fm`, `q`, `auto`, `lossless`, `dl`, `chromasub`, `colorquant`, `dpi`. Read by
+//! Output: `fm`, `q`, `auto`, `lossless`, `dl`, `chromasub`, `colorquant`, `dpi`, and the
+//! descriptions that answer instead of an image: `fm=json`, `fm=blurhash`, `palette` with
+//! `colors` and `prefix`. Read by
 //! [`crate::transform::encode`] (and `auto=enhance` by [`crate::transform::enhance`]); encoder
 //! settings only, so safe per animation frame and from a decode-once master.
 
@@ -32,7 +34,29 @@ pub enum Chroma {
 }
 
 /// Formats imgix offers that Refract does not write, named in the 400.
-const NOT_OFFERED: &[&str] = &["jp2", "jxl", "mp4", "webm", "json", "blurhash"];
+const NOT_OFFERED: &[&str] = &["jp2", "jxl", "mp4", "webm"];
+
+/// A description of the image instead of the image (`fm=json`, `palette=`, `fm=blurhash`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Describe {
+    /// `fm=json`: the original's size, resolution, colour model, depth, orientation, type and
+    /// EXIF/TIFF (and, with `--json-gps`, GPS) fields, as imgix writes them.
+    Metadata,
+    /// `palette=json|css`: the rendered image's main colours.
+    Palette {
+        /// CSS classes rather than JSON.
+        css: bool,
+        /// How many colours (`colors`, 0–16, imgix's default 6).
+        colours: u8,
+        /// Class-name prefix (`prefix`, imgix's default `image`).
+        prefix: String,
+    },
+    /// `fm=blurhash`: the rendered image as a BlurHash string.
+    BlurHash,
+}
+
+/// imgix's default `colors`.
+const DEFAULT_COLOURS: u32 = 6;
 
 /// Read the output family into `p`.
 pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
@@ -55,7 +79,14 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
     p.compress = compress;
     p.varies.save_data = compress;
     let fm = raw.get(Name::Fm);
+    p.describe = describe(raw)?;
     p.format = match fm {
+        _ if matches!(p.describe, Some(Describe::Palette { css: true, .. })) => {
+            FormatChoice::Fixed(Format::Css)
+        }
+        _ if p.describe.is_some() && fm != Some("blurhash") => FormatChoice::Fixed(Format::Json),
+        Some("json") => FormatChoice::Fixed(Format::Json),
+        Some("blurhash") => FormatChoice::Fixed(Format::BlurHash),
         Some("auto") => FormatChoice::Auto,
         Some("png8") => FormatChoice::Fixed(Format::Png),
         Some(v) if NOT_OFFERED.contains(&v) => {
@@ -63,14 +94,17 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
                 "fm",
                 format!(
                     "'{v}' is an imgix format Refract does not offer; use auto, jpg, pjpg, \
-                     png, png8, webp, avif or gif"
+                     png, png8, webp, avif, gif, json or blurhash"
                 ),
             ))
         }
         Some(v) => FormatChoice::Fixed(Format::from_param(v).ok_or_else(|| {
             Error::bad_param(
                 "fm",
-                format!("'{v}' is not one of auto, jpg, pjpg, png, png8, webp, avif, gif"),
+                format!(
+                    "'{v}' is not one of auto, jpg, pjpg, png, png8, webp, avif, gif, json, \
+                     blurhash"
+                ),
             )
         })?),
         // imgix: an explicit fm wins over auto=format.
@@ -108,4 +142,43 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
     p.dpi = raw.integer(Name::Dpi, 1, 10_000)?;
     p.colours = raw.integer(Name::Colorquant, 2, 256)?.map(|n| n as u16);
     Ok(())
+}
+
+/// `fm=json`, `fm=blurhash`, `palette=json|css` with `colors` and `prefix`; `palette` wins.
+fn describe(raw: &Raw<'_>) -> Result<Option<Describe>, Error> {
+    let css = match raw.get(Name::Palette) {
+        None => {
+            return Ok(match raw.get(Name::Fm) {
+                Some("json") => Some(Describe::Metadata),
+                Some("blurhash") => Some(Describe::BlurHash),
+                _ => None,
+            })
+        }
+        Some("json") => false,
+        Some("css") => true,
+        Some(v) => {
+            return Err(Error::bad_param(
+                "palette",
+                format!("'{v}' is not json or css"),
+            ))
+        }
+    };
+    let prefix = raw.get(Name::Prefix).unwrap_or("image");
+    let identifier = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !prefix.starts_with(|c: char| c.is_ascii_digit());
+    if !identifier {
+        return Err(Error::bad_param(
+            "prefix",
+            format!("'{prefix}' is not a CSS class name (letters, digits, - and _)"),
+        ));
+    }
+    Ok(Some(Describe::Palette {
+        css,
+        colours: raw.integer(Name::Colors, 0, 16)?.unwrap_or(DEFAULT_COLOURS) as u8,
+        prefix: prefix.to_owned(),
+    }))
 }

@@ -247,6 +247,39 @@ impl<'a> Image<'a> {
         unsafe { vips_image_get_format(self.ptr.as_ptr()) == VIPS_FORMAT_UCHAR }
     }
 
+    /// Bits per sample: 8, 16 (or 32 for float data).
+    pub fn bits_per_sample(&self) -> u32 {
+        // SAFETY: valid image pointer.
+        match unsafe { vips_image_get_format(self.ptr.as_ptr()) } {
+            0 | 1 => 8,
+            2 | 3 => 16,
+            _ => 32,
+        }
+    }
+
+    /// The names of every metadata field (header fields included).
+    pub fn fields(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        // SAFETY: a NULL-terminated array of strings, freed after copying.
+        unsafe {
+            let fields = vips_image_get_fields(self.ptr.as_ptr());
+            if fields.is_null() {
+                return out;
+            }
+            let mut i = 0;
+            loop {
+                let name = *fields.add(i);
+                if name.is_null() {
+                    break;
+                }
+                out.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+                i += 1;
+            }
+            g_strfreev(fields);
+        }
+        out
+    }
+
     /// How the bands are to be understood.
     pub fn interpretation(&self) -> Interpretation {
         // SAFETY: valid image pointer.
