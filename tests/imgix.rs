@@ -7,7 +7,7 @@
 use refract::transform::vips::{self, Image, Interpretation, SaveOptions};
 
 use crate::support::fixtures::{gradient_jpeg, noise_jpeg, quadrants_jpeg, quadrants_png};
-use crate::support::images::{close, decode, mean_abs_diff, pixel, pixels};
+use crate::support::images::{close, decode, mean_abs_diff, metadata_fields, pixel, pixels};
 use crate::support::{body, corpus_file, TestServer};
 
 /// A flat `w`×`h` PNG of one RGB colour.
@@ -638,4 +638,65 @@ async fn descriptions_answer_with_json_css_and_blurhash() {
         assert!(r.text().await.unwrap().contains(name), "{q}");
     }
     s.stop().await;
+}
+
+#[tokio::test]
+async fn cs_writes_the_profile_imgix_names_and_nothing_else() {
+    let s = TestServer::start(|_| {}).await;
+    s.put(
+        "dog.jpg",
+        &corpus_file("photos/libavif-dog_exif_extended_xmp_icc.jpg"),
+    );
+    vips::init().unwrap();
+    let icc = |b: &bytes::Bytes| {
+        let img = Image::header(b).unwrap();
+        img.has_field(c"icc-profile-data")
+            .then(|| refract_icc(&img))
+    };
+    // Default (origin) and strip: untagged sRGB, every kind of metadata stripped.
+    for q in ["", "&cs=strip", "&cs=origin"] {
+        let out = body(&s, &format!("/dog.jpg?w=200{q}")).await;
+        assert!(
+            metadata_fields(&out).is_empty(),
+            "{q}: {:?}",
+            metadata_fields(&out)
+        );
+    }
+    // srgb: libvips's own sRGB profile, and still no EXIF or XMP.
+    let srgb = vips::builtin_profile(c"srgb").unwrap();
+    for fm in ["jpg", "png", "webp", "avif"] {
+        let out = body(&s, &format!("/dog.jpg?w=200&cs=srgb&fm={fm}")).await;
+        assert_eq!(metadata_fields(&out), ["icc"], "{fm}");
+        assert_eq!(icc(&out).as_deref(), Some(&srgb[..]), "{fm}");
+    }
+    // tinysrgb: the compact profile, which a colour engine reads as sRGB within a few levels.
+    let out = body(&s, "/dog.jpg?w=200&cs=tinysrgb&fm=png").await;
+    let tiny = icc(&out).unwrap();
+    assert_eq!(tiny.len(), 448);
+    let img = Image::header(&out).unwrap();
+    let (w, h) = (img.width(), img.height());
+    let imported = img.thumbnail_image(w, h).unwrap().pixels().unwrap();
+    let (raw, ..) = pixels(&out);
+    let worst = raw
+        .iter()
+        .zip(&imported)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(worst <= 12, "gamma 2.2 against sRGB's curve: {worst}");
+    // GIF has no place for a profile; Adobe RGB is refused.
+    assert!(metadata_fields(&body(&s, "/dog.jpg?w=50&cs=srgb&fm=gif").await).is_empty());
+    let r = s.get("/dog.jpg?cs=adobergb1998").await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("cs: adobergb1998 is not offered"));
+    s.stop().await;
+}
+
+/// The ICC profile attached to a decoded header.
+fn refract_icc(img: &Image<'_>) -> Vec<u8> {
+    img.get_blob(c"icc-profile-data").unwrap()
 }

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::classify;
-use super::vips::{Image, SaveOptions};
+use super::vips::{self, Image, SaveOptions};
+use super::{classify, icc};
 use crate::error::Error;
 use crate::format::Format;
-use crate::request::params::Chroma;
+use crate::request::params::{Chroma, Profile};
 
 /// Default quality per format when the URL gives no `q`. JPEG and WebP follow imgproxy/sharp.
 /// AVIF's is chosen by `make bench-quality` (BENCHMARKS.md): 66 is the lowest quality at which
@@ -44,6 +44,8 @@ pub struct Options {
     pub chroma: Chroma,
     /// Resolution for the JPEG (JFIF) and PNG (pHYs) headers, pixels per inch (`dpi`).
     pub dpi: Option<u32>,
+    /// ICC profile to embed (`cs`; GIF has no place for one).
+    pub profile: Profile,
 }
 
 /// AVIF encoder effort (0 fastest – 9 slowest; libaom speed 9 − effort). Measured over the
@@ -88,6 +90,7 @@ pub fn apply(
         palette,
         chroma,
         dpi,
+        profile,
     } = options;
     let full_chroma = match chroma {
         Chroma::Auto => None,
@@ -133,13 +136,29 @@ pub fn apply(
         }
         _ => image,
     };
-    let body = image.save_before(options, deadline).map_err(|e| {
-        if Instant::now() >= deadline {
-            Error::Timeout
-        } else {
-            classify(e)
+    let icc = match profile {
+        _ if format == Format::Gif => None,
+        Profile::None => None,
+        Profile::Srgb => Some(vips::builtin_profile(c"srgb").map_err(classify)?),
+        Profile::TinySrgb => Some(icc::tiny_srgb()),
+    };
+    let tagged;
+    let image = match &icc {
+        Some(icc) => {
+            tagged = image.with_profile(icc).map_err(classify)?;
+            &tagged
         }
-    })?;
+        None => image,
+    };
+    let body = image
+        .save_before(options, deadline, icc.is_some())
+        .map_err(|e| {
+            if Instant::now() >= deadline {
+                Error::Timeout
+            } else {
+                classify(e)
+            }
+        })?;
     Ok(match (dpi, format) {
         (Some(dpi), Format::Jpeg { .. }) => with_jfif_density(body, dpi),
         _ => body,

@@ -13,6 +13,7 @@ pub mod encode;
 pub mod enhance;
 pub mod filters;
 pub mod flatten;
+pub mod icc;
 pub mod load;
 pub mod master;
 pub mod orient;

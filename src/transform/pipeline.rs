@@ -235,6 +235,7 @@ fn run(
         palette,
         chroma: params.chroma,
         dpi: params.dpi,
+        profile: params.profile,
     };
     let body = match &params.describe {
         Some(Describe::Palette {

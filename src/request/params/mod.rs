@@ -25,7 +25,7 @@ use crate::error::Error;
 pub use adjust::Filters;
 pub use geometry::{Border, Flip, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
-pub use output::{Chroma, Describe, FormatChoice};
+pub use output::{Chroma, Describe, FormatChoice, Profile};
 pub use size::{Align, Crop, Fill, Fit, Hints, Sizing, Varies};
 pub use values::Rgba;
 
@@ -102,6 +102,8 @@ pub struct Params {
     pub dpi: Option<u32>,
     /// `colorquant`: at most this many colours (2–256).
     pub colours: Option<u16>,
+    /// `cs`: the ICC profile written into the file.
+    pub profile: Profile,
     /// A description instead of the image (`fm=json`, `palette`, `fm=blurhash`).
     pub describe: Option<Describe>,
     /// `frame=N` (1-based): render that frame of an animation as a still image.
@@ -156,6 +158,7 @@ impl Default for Params {
             chroma: Chroma::Auto,
             dpi: None,
             colours: None,
+            profile: Profile::None,
             describe: None,
             frame: None,
             download: None,
@@ -255,6 +258,7 @@ impl Params {
             chroma: _,
             dpi: _,
             colours: _,
+            profile: _,
             describe: _,
             frame: _,
             download: _,
@@ -305,6 +309,7 @@ impl Params {
             chroma: _,
             dpi: _,
             colours: _,
+            profile: _,
             describe: _,
             frame: _,
             download: _,
@@ -350,6 +355,7 @@ impl Params {
             chroma,
             dpi,
             colours,
+            profile,
             describe,
             frame,
             // Not part of the rendering: a header only.
@@ -447,6 +453,11 @@ impl Params {
         }
         if let Some(n) = colours {
             let _ = write!(s, "&colorquant={n}");
+        }
+        match profile {
+            Profile::None => {}
+            Profile::Srgb => s.push_str("&icc=srgb"),
+            Profile::TinySrgb => s.push_str("&icc=tinysrgb"),
         }
         match describe {
             None | Some(Describe::Metadata) | Some(Describe::BlurHash) => {}

@@ -95,6 +95,8 @@ parameters! {
     Chromasub: "chromasub";
     /// Palette size.
     Colorquant: "colorquant";
+    /// Colour profile written into the file.
+    Cs: "cs";
     /// Resolution written into the file.
     Dpi: "dpi";
     /// The palette as JSON or CSS instead of an image.

@@ -1,4 +1,4 @@
-//! Output: `fm`, `q`, `auto`, `lossless`, `dl`, `chromasub`, `colorquant`, `dpi`, and the
+//! Output: `fm`, `q`, `auto`, `lossless`, `dl`, `chromasub`, `colorquant`, `cs`, `dpi`, and the
 //! descriptions that answer instead of an image: `fm=json`, `fm=blurhash`, `palette` with
 //! `colors` and `prefix`. Read by
 //! [`crate::transform::encode`] (and `auto=enhance` by [`crate::transform::enhance`]); encoder
@@ -31,6 +31,19 @@ pub enum Chroma {
     /// `chromasub=444` (and `422`, which libvips's encoders cannot write: served as 4:4:4, never
     /// less colour detail than asked for).
     Full,
+}
+
+/// The ICC profile written into the output (`cs`). Pixels are sRGB whichever it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// None (`cs=strip`, and `cs=origin`, imgix's default): untagged sRGB, which is what an
+    /// untagged image means on the web.
+    #[default]
+    None,
+    /// `cs=srgb`: libvips's sRGB profile embedded.
+    Srgb,
+    /// `cs=tinysrgb`: a compact sRGB profile (gamma-2.2 curve) embedded.
+    TinySrgb,
 }
 
 /// Formats imgix offers that Refract does not write, named in the 400.
@@ -141,6 +154,23 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
     };
     p.dpi = raw.integer(Name::Dpi, 1, 10_000)?;
     p.colours = raw.integer(Name::Colorquant, 2, 256)?.map(|n| n as u16);
+    p.profile = match raw.get(Name::Cs) {
+        None | Some("origin" | "strip") => Profile::None,
+        Some("srgb") => Profile::Srgb,
+        Some("tinysrgb") => Profile::TinySrgb,
+        Some("adobergb1998") => {
+            return Err(Error::bad_param(
+                "cs",
+                "adobergb1998 is not offered: outputs are sRGB (use srgb, tinysrgb or strip)",
+            ))
+        }
+        Some(v) => {
+            return Err(Error::bad_param(
+                "cs",
+                format!("'{v}' is not one of origin, srgb, tinysrgb, strip"),
+            ))
+        }
+    };
     Ok(())
 }
 

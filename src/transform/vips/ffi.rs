@@ -93,8 +93,23 @@ extern "C" {
         out: *mut *const c_char,
     ) -> c_int;
     pub(super) fn vips_image_set_int(image: *mut VipsImage, name: *const c_char, value: c_int);
+    pub(super) fn vips_profile_load(name: *const c_char, profile: *mut *mut VipsArea, ...)
+        -> c_int;
+    pub(super) fn vips_area_get_data(
+        area: *mut VipsArea,
+        length: *mut usize,
+        n: *mut c_int,
+        type_: *mut usize,
+        sizeof_type: *mut usize,
+    ) -> *mut c_void;
     pub(super) fn vips_image_get_xres(image: *const VipsImage) -> c_double;
     pub(super) fn vips_image_get_yres(image: *const VipsImage) -> c_double;
+    pub(super) fn vips_image_get_blob(
+        image: *const VipsImage,
+        name: *const c_char,
+        data: *mut *const c_void,
+        length: *mut usize,
+    ) -> c_int;
     pub(super) fn vips_image_get_fields(image: *mut VipsImage) -> *mut *mut c_char;
     pub(super) fn vips_image_get(
         image: *const VipsImage,
@@ -297,5 +312,6 @@ pub(super) const VIPS_INTERESTING_ENTROPY: c_int = 2;
 pub(super) const VIPS_INTERESTING_ATTENTION: c_int = 3;
 pub(super) const VIPS_HEIF_COMPRESSION_AV1: c_int = 4;
 pub(super) const VIPS_FOREIGN_KEEP_NONE: c_int = 0;
+pub(super) const VIPS_FOREIGN_KEEP_ICC: c_int = 1 << 3;
 pub(super) const VIPS_FORMAT_UCHAR: c_int = 0;
 pub(super) const VIPS_FORMAT_USHORT: c_int = 2;

@@ -333,6 +333,25 @@ impl<'a> Image<'a> {
         }
     }
 
+    /// A binary metadata field (`icc-profile-data`, `exif-data`, …), copied, if present.
+    pub fn get_blob(&self, name: &CStr) -> Option<Vec<u8>> {
+        // SAFETY: the data belongs to the image; copied before returning.
+        unsafe {
+            if vips_image_get_typeof(self.ptr.as_ptr(), name.as_ptr()) == 0 {
+                return None;
+            }
+            let mut data: *const std::ffi::c_void = ptr::null();
+            let mut len = 0usize;
+            if vips_image_get_blob(self.ptr.as_ptr(), name.as_ptr(), &mut data, &mut len) != 0
+                || data.is_null()
+            {
+                vips_error_clear();
+                return None;
+            }
+            Some(std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec())
+        }
+    }
+
     /// Whether a metadata field of this name exists (e.g. `exif-data`, `icc-profile-data`).
     pub fn has_field(&self, name: &CStr) -> bool {
         // SAFETY: valid pointer and name.
@@ -784,6 +803,16 @@ impl<'a> Image<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// The same pixels with `icc` attached as their ICC profile (a label: pixels unchanged).
+    pub fn with_profile(&self, icc: &[u8]) -> Result<Image<'a>, VipsError> {
+        let mut copy = self.derive("copy", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe { vips_copy(input, out, END) }
+        })?;
+        copy.set_blob(c"icc-profile-data", icc);
+        Ok(copy)
     }
 
     /// The same pixels with this resolution in pixels per inch (written by the JPEG, PNG,

@@ -26,6 +26,32 @@ pub use image::{Image, Interesting, Interpretation, Pages, ThumbnailOptions};
 pub use save::SaveOptions;
 pub use shared::SharedImage;
 
+/// A profile libvips carries built in (`srgb`, `p3`, `cmyk`), as ICC bytes.
+pub fn builtin_profile(name: &std::ffi::CStr) -> Result<Vec<u8>, VipsError> {
+    let mut blob: *mut ffi::VipsArea = std::ptr::null_mut();
+    // SAFETY: `blob` receives a new reference, read then released.
+    unsafe {
+        if ffi::vips_profile_load(name.as_ptr(), &mut blob, ffi::END) != 0 || blob.is_null() {
+            return Err(take_error("profile_load"));
+        }
+        let mut len = 0usize;
+        let data = ffi::vips_area_get_data(
+            blob,
+            &mut len,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        let out = if data.is_null() {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec()
+        };
+        ffi::vips_area_unref(blob);
+        Ok(out)
+    }
+}
+
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::fmt;
 use std::ptr;

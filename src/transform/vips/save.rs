@@ -82,7 +82,14 @@ impl Image<'_> {
     /// which makes every worker stop at its next tile. (The handler runs on the computing
     /// thread, so nothing crosses threads.) Work libvips does outside evaluation — parsing the
     /// header, an encoder's final pass over finished pixels — is not interrupted.
-    pub fn save_before(&self, opts: SaveOptions, deadline: Instant) -> Result<Bytes, VipsError> {
+    /// `keep_icc`: embed the image's ICC profile (every other kind of metadata is still
+    /// stripped).
+    pub fn save_before(
+        &self,
+        opts: SaveOptions,
+        deadline: Instant,
+        keep_icc: bool,
+    ) -> Result<Bytes, VipsError> {
         let deadline = Box::new(deadline);
         let instance = self.ptr.as_ptr();
         // SAFETY: the handler receives a pointer to `deadline`, which outlives the connection:
@@ -98,7 +105,7 @@ impl Image<'_> {
                 0,
             )
         };
-        let result = self.save(opts);
+        let result = self.save_keeping(opts, keep_icc);
         // SAFETY: `handler` was returned by the connect above on this instance.
         unsafe {
             g_signal_handler_disconnect(instance.cast(), handler);
@@ -122,6 +129,11 @@ impl Image<'_> {
     /// Encode, with all metadata (EXIF, XMP, IPTC, ICC, comments) stripped. This is where the
     /// pixels are actually decoded and processed, so decode errors surface here too.
     pub fn save(&self, opts: SaveOptions) -> Result<Bytes, VipsError> {
+        self.save_keeping(opts, false)
+    }
+
+    /// As [`Image::save`], keeping the ICC profile when `keep_icc` (libvips 8.15 and later).
+    fn save_keeping(&self, opts: SaveOptions, keep_icc: bool) -> Result<Bytes, VipsError> {
         let mut buf: *mut c_void = ptr::null_mut();
         let mut len: usize = 0;
         // libvips 8.15 replaced `strip` with `keep`; the system build may be older.
@@ -131,7 +143,12 @@ impl Image<'_> {
                 minor: 15,
                 micro: 0,
             }) {
-            (c"keep", VIPS_FOREIGN_KEEP_NONE)
+            let keep = if keep_icc {
+                VIPS_FOREIGN_KEEP_ICC
+            } else {
+                VIPS_FOREIGN_KEEP_NONE
+            };
+            (c"keep", keep)
         } else {
             (c"strip", TRUE)
         };
