@@ -97,7 +97,7 @@ mod tests {
             let e = 132 + 12 * i;
             let off = u32::from_be_bytes(p[e + 4..e + 8].try_into().unwrap()) as usize;
             let len = u32::from_be_bytes(p[e + 8..e + 12].try_into().unwrap()) as usize;
-            assert!(off % 4 == 0 && off + len <= p.len());
+            assert!(off.is_multiple_of(4) && off + len <= p.len());
         }
     }
 }
