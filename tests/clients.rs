@@ -544,3 +544,82 @@ async fn chromium_loads_the_demo_at_dpr_1_and_2() {
         "DPR 2 asked for wider images: {widths:?}"
     );
 }
+
+/// The demo's playground in headless Chromium: state from the page's `#hash` fills the controls,
+/// the script builds the URL in control order, fetches it and reports what was served.
+#[tokio::test]
+async fn chromium_runs_the_playground() {
+    let chromium = ["chromium", "/usr/bin/chromium"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("chromium not installed: run .ci/test-deps.sh (make test does)");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/images");
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = refract();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+        .args(["--root", root.to_str().unwrap()])
+        .stdout(Stdio::from(log.reopen().unwrap()));
+    let (mut child, addr, _) = spawn_command(cmd);
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--virtual-time-budget=10000")
+        .arg("--dump-dom")
+        .arg(format!(
+            "http://{addr}/#image=%2Flandscape.jpg&sepia=80&w=300&fm=png&fp-x=0.3"
+        ))
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    // The URL in control order, the unknown parameter kept under "more".
+    let url = "/landscape.jpg?w=300&amp;fm=png&amp;sepia=80&amp;fp-x=0.3";
+    assert!(
+        dom.contains(&format!("<code id=\"pg-url\">{url}</code>")),
+        "{dom}"
+    );
+    let status = dom
+        .split("id=\"pg-status\"")
+        .nth(1)
+        .and_then(|s| s.split("</p>").next())
+        .unwrap_or_default();
+    assert!(status.contains("200 · image/png · "), "{status}");
+    let bytes: u64 = status
+        .split(" · ")
+        .nth(2)
+        .and_then(|b| b.trim_end_matches(" bytes").parse().ok())
+        .unwrap_or(0);
+    assert!(bytes > 1000, "{status}");
+    assert!(
+        dom.contains("<img src=\"blob:"),
+        "the result is shown: {dom}"
+    );
+    // The server saw exactly that request and answered a PNG.
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("sepia=80"))
+        .unwrap_or_else(|| panic!("no playground request logged:\n{log}"));
+    assert!(
+        line.contains("\"status\":200") && line.contains("\"format\":\"png\""),
+        "{line}"
+    );
+}

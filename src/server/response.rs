@@ -211,7 +211,7 @@ pub fn json(body: String, head: bool) -> Response<Full<Bytes>> {
 }
 
 /// The demo page: HTML asking for client hints, with a policy that allows nothing but this
-/// origin's own images and the page's inline style.
+/// origin's own images, the page's inline style and its playground script.
 pub fn demo(html: String, head: bool) -> Response<Full<Bytes>> {
     let mut response = uncached(200, "text/html; charset=utf-8", Bytes::from(html), head);
     let headers = response.headers_mut();
@@ -221,7 +221,8 @@ pub fn demo(html: String, head: bool) -> Response<Full<Bytes>> {
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"),
+        HeaderValue::from_str(&super::demo::content_security_policy())
+            .expect("a header-safe policy"),
     );
     response
 }
