@@ -24,8 +24,8 @@
 //! `@imgix/js-core` and the others) verify unchanged: `s` = lowercase hex of
 //! MD5(token ‖ message), the same message as above. It is weaker than the default: MD5 is
 //! broken as a hash (collisions are cheap), and a secret prefix on a Merkle–Damgård hash is open
-//! to length extension — knowing one signed URL, anyone can sign that URL with parameters
-//! appended. HMAC-SHA256 has neither problem, so it stays the default; use imgix's only while
+//! to length extension — from one signed message, the signature of that message with bytes
+//! appended can be computed without the key. HMAC-SHA256 has neither problem, so it stays the default; use imgix's only while
 //! URLs signed by imgix's libraries are still in pages and caches.
 
 use hmac::{Hmac, Mac};
