@@ -41,6 +41,13 @@ async fn a_hot_original_is_decoded_once_and_its_sizes_match_direct_renders() {
         "w=300&h=300&fit=crop&fm=png",
         "w=600&h=200&fit=crop&crop=bottom,right&fm=png",
         "w=800&blur=5&fm=png",
+        // imgix's size rules, adjustments and framing work on the scaled image: master-safe.
+        "w=0.25&fm=png",
+        "w=400&ar=16:9&fit=crop&fm=png",
+        "w=300&h=300&fit=crop&crop=focalpoint&fp-x=0.3&fp-z=2&fm=png",
+        "w=500&sepia=60&hue=40&exp=20&vib=30&fm=png",
+        "w=400&border=6,f00&border-radius=20&mask=ellipse&fm=png",
+        "w=400&h=400&fit=fill&fill=blur&fm=png",
     ];
     for query in queries {
         let url = format!("{PHOTO}?{query}");
