@@ -179,7 +179,7 @@ async fn errors_have_status_code_reason_and_cache_policy() {
     // An imgix parameter Refract does not implement: refused by name, briefly cacheable,
     // never a silently different image.
     for (q, param) in [
-        ("w=10&trim-sd=2", "trim-sd"),
+        ("w=10&fp-debug=1", "fp-debug"),
         ("blend=f00", "blend"),
         ("txt64=SGk", "txt64"),
     ] {

@@ -428,6 +428,33 @@ async fn fill_blur_zoom_and_trim_color_change_the_frame_as_documented() {
     // …only that colour: trimming white finds nothing to cut.
     let kept = decode(&body(&s, "/framed.png?trim=color&trim-color=fff&fm=png").await);
     assert_eq!((kept.width, kept.height), (120, 90));
+    // trim=auto walks in while rows are near the corner colour and flat: a checkered frame
+    // (greys 100 and 140: every row and column differs from the corner by 20 on average, with a
+    // spread of 20) stays at the defaults
+    // (trim-md 11, trim-sd 10) and goes with both raised.
+    vips::init().unwrap();
+    let striped: Vec<u8> = (0..90u32)
+        .flat_map(|y| {
+            (0..120u32).flat_map(move |x| {
+                if (30..70).contains(&x) && (20..50).contains(&y) {
+                    [255, 0, 0]
+                } else if (x + y) % 2 == 0 {
+                    [100, 100, 100]
+                } else {
+                    [140, 140, 140]
+                }
+            })
+        })
+        .collect();
+    let striped = Image::from_pixels(&striped, 120, 90, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap();
+    s.put("striped.png", &striped);
+    let kept = decode(&body(&s, "/striped.png?trim=auto&fm=png").await);
+    assert_eq!((kept.width, kept.height), (120, 90));
+    let cut = decode(&body(&s, "/striped.png?trim=auto&trim-md=25&trim-sd=25&fm=png").await);
+    assert_eq!((cut.width, cut.height), (40, 30));
     s.stop().await;
 }
 

@@ -99,10 +99,14 @@ pub enum Mask {
 /// `trim`: cut a flat border from the original first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trim {
-    /// `trim=auto`: the border is the top-left pixel's colour, within `threshold` (`trim-md`).
+    /// `trim=auto`: rows and columns are cut from each edge inwards while their mean
+    /// difference from the top-left pixel's colour is at most `mean` (`trim-md`) and their
+    /// standard deviation at most `spread` (`trim-sd`).
     Auto {
-        /// Difference that counts as content.
-        threshold: u8,
+        /// Mean difference that still counts as border.
+        mean: u8,
+        /// Standard deviation that still counts as border.
+        spread: u8,
     },
     /// `trim=color`: the border is `colour` (`trim-color`), within `tolerance` (`trim-tol`).
     Colour {
@@ -115,6 +119,9 @@ pub enum Trim {
 
 /// imgix's default `trim-md`.
 const DEFAULT_TRIM_MD: u8 = 11;
+
+/// imgix's default `trim-sd`.
+const DEFAULT_TRIM_SD: u8 = 10;
 
 /// A rectangle of the original, in pixels (`rect=x,y,w,h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,9 +209,12 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
     p.trim = match raw.get(Name::Trim) {
         None => None,
         Some("auto") => Some(Trim::Auto {
-            threshold: raw
+            mean: raw
                 .integer(Name::TrimMd, 0, 255)?
                 .map_or(DEFAULT_TRIM_MD, |v| v as u8),
+            spread: raw
+                .integer(Name::TrimSd, 0, 255)?
+                .map_or(DEFAULT_TRIM_SD, |v| v as u8),
         }),
         Some("color") => Some(Trim::Colour {
             colour: raw.colour(Name::TrimColor)?.ok_or_else(|| {
@@ -334,8 +344,8 @@ impl Trim {
     /// Cache-key text.
     pub(super) fn key(&self, s: &mut String) {
         match self {
-            Trim::Auto { threshold } => {
-                let _ = write!(s, "&trim=auto:{threshold}");
+            Trim::Auto { mean, spread } => {
+                let _ = write!(s, "&trim=auto:{mean}:{spread}");
             }
             Trim::Colour { colour, tolerance } => {
                 let _ = write!(s, "&trim=color:{}:{tolerance}", colour.hex());

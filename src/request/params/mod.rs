@@ -594,7 +594,7 @@ mod tests {
     #[test]
     fn imgix_parameters_not_implemented_are_refused_by_name() {
         for (query, name) in [
-            ("w=400&trim-sd=2", "trim-sd"),
+            ("w=400&fp-debug=1", "fp-debug"),
             ("transparency=grid", "transparency"),
             ("txt64=SGk", "txt64"),
             ("mark=/logo.png", "mark"),

@@ -167,6 +167,8 @@ parameters! {
     TrimColor: "trim-color" | "trimcolor";
     /// Mean difference from the corner that counts as content (`trim=auto`).
     TrimMd: "trim-md" | "trimmd";
+    /// Spread within a row that still counts as border (`trim=auto`).
+    TrimSd: "trim-sd" | "trimsd";
     /// Tolerance around `trim-color` (`trim=color`).
     TrimTol: "trim-tol" | "trimtol";
     /// Rotation.
