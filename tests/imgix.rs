@@ -6,7 +6,9 @@
 
 use refract::transform::vips::{self, Image, Interpretation, SaveOptions};
 
-use crate::support::fixtures::{gradient_jpeg, noise_jpeg, quadrants_jpeg, quadrants_png};
+use crate::support::fixtures::{
+    gradient_jpeg, half_transparent_png, noise_jpeg, quadrants_jpeg, quadrants_png,
+};
 use crate::support::images::{close, decode, mean_abs_diff, metadata_fields, pixel, pixels};
 use crate::support::{body, corpus_file, TestServer};
 
@@ -378,6 +380,25 @@ async fn borders_padding_and_masks_frame_the_image() {
     );
     let backed = body(&s, "/c.png?mask=ellipse&mask-bg=00ff00&fm=png").await;
     assert_eq!(pixel(&backed, 0, 0), vec![0, 255, 0, 255]);
+    // transparency=grid: transparent parts over a checkerboard, opaque; default light grey and
+    // white squares of 4 px (× dpr), or the given colours and size.
+    s.put("half.png", &half_transparent_png(80, 40));
+    let grid = body(&s, "/half.png?transparency=grid&fm=png").await;
+    assert_eq!(decode(&grid).bands, 3);
+    assert_eq!(pixel(&grid, 40, 0), vec![0xD0, 0xD7, 0xDD]);
+    assert_eq!(pixel(&grid, 44, 0), vec![255, 255, 255]);
+    assert_eq!(
+        pixel(&grid, 5, 5),
+        vec![255, 0, 0],
+        "opaque parts untouched"
+    );
+    let custom = body(
+        &s,
+        "/half.png?transparency=grid&grid-colors=f00,00f&grid-size=5&dpr=2&fm=png",
+    )
+    .await;
+    assert_eq!(pixel(&custom, 40, 0), vec![255, 0, 0]);
+    assert_eq!(pixel(&custom, 50, 0), vec![0, 0, 255], "5 px × dpr 2");
     let corners = body(&s, "/c.png?mask=corners&corner-radius=0,20,0,0&fm=png").await;
     assert_eq!(pixel(&corners, 0, 0)[3], 255);
     assert_eq!(pixel(&corners, 99, 0)[3], 0);
@@ -425,6 +446,9 @@ async fn fill_blur_zoom_and_trim_color_change_the_frame_as_documented() {
     );
     let trimmed = decode(&body(&s, "/framed.png?trim=color&trim-color=00ff00&fm=png").await);
     assert_eq!((trimmed.width, trimmed.height), (40, 30));
+    // Without trim-color, the top-left pixel's colour (green here).
+    let cornered = decode(&body(&s, "/framed.png?trim=color&fm=png").await);
+    assert_eq!((cornered.width, cornered.height), (40, 30));
     // …only that colour: trimming white finds nothing to cut.
     let kept = decode(&body(&s, "/framed.png?trim=color&trim-color=fff&fm=png").await);
     assert_eq!((kept.width, kept.height), (120, 90));

@@ -359,7 +359,14 @@ async fn every_bad_value_is_a_400_with_its_reason() {
         ("rect=1,2,3", "rect: expected x,y,w,h"),
         ("rect=0,0,0,10", "rect:"),
         ("trim=edges", "trim: 'edges' is not auto or color"),
-        ("trim=color", "trim-color: trim=color needs the colour"),
+        (
+            "transparency=checker",
+            "transparency: 'checker' is not grid",
+        ),
+        (
+            "transparency=grid&grid-colors=nope",
+            "grid-colors: 'nope' is not a colour",
+        ),
         ("border=5", "border: expected width,colour"),
         (
             "border=5,f00&border-radius=1,2",

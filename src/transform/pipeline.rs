@@ -216,6 +216,7 @@ fn run(
     let image = pad::apply(image, &plan, params.fill_color, params.fill)?;
     let image = pad::sides(image, params.pad, params.fill_color)?;
     let image = shape::border(image, params.border)?;
+    let image = shape::checkerboard(image, params.grid)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let image = quantise::apply(image, params.colours)?;
     let size = Size::new(image.width(), image.height());

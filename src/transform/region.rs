@@ -54,15 +54,29 @@ pub fn load<'a>(bytes: &'a [u8], params: &Params) -> Result<Image<'a>, Error> {
             };
         }
         Some(Trim::Colour { colour, tolerance }) => {
-            let rgb = [colour.r, colour.g, colour.b].map(f64::from);
-            let mut bg = if image.bands() - u32::from(image.has_alpha()) >= 3 {
-                rgb.to_vec()
-            } else {
-                vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
+            let bg = match colour {
+                Some(colour) => {
+                    let rgb = [colour.r, colour.g, colour.b].map(f64::from);
+                    let mut bg = if image.bands() - u32::from(image.has_alpha()) >= 3 {
+                        rgb.to_vec()
+                    } else {
+                        vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
+                    };
+                    if image.has_alpha() {
+                        bg.push(f64::from(colour.a));
+                    }
+                    bg
+                }
+                // imgix: without trim-color, the top-left pixel's.
+                None => {
+                    image = image.materialize().map_err(classify)?;
+                    let corner = image
+                        .extract_area(0, 0, 1, 1)
+                        .and_then(|c| c.pixels())
+                        .map_err(classify)?;
+                    corner.iter().map(|v| f64::from(*v)).collect()
+                }
             };
-            if image.has_alpha() {
-                bg.push(f64::from(colour.a));
-            }
             let (left, top, width, height) = image
                 .find_trim(f64::from(tolerance), Some(&bg))
                 .map_err(classify)?;

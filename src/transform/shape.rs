@@ -6,7 +6,7 @@
 use super::classify;
 use super::vips::{Image, Interpretation};
 use crate::error::Error;
-use crate::request::{Border, Mask, Radii, Rgba};
+use crate::request::{Border, Grid, Mask, Radii, Rgba};
 
 /// How much of pixel (`x`, `y`) lies inside a `w`×`h` rectangle with corner radii `r`
 /// (clockwise from top left), 0–1.
@@ -165,6 +165,36 @@ pub fn border<'a>(image: Image<'a>, border: Option<Border>) -> Result<Image<'a>,
         }
     }
     framed.with_pixels(&px).map_err(classify)
+}
+
+/// `transparency=grid`: the image over a checkerboard of `grid`'s two colours and square size,
+/// starting with the first colour at the top left. The result is opaque.
+pub fn checkerboard<'a>(image: Image<'a>, grid: Option<Grid>) -> Result<Image<'a>, Error> {
+    let Some(grid) = grid else {
+        return Ok(image);
+    };
+    let image = rgba(image)?;
+    let (w, h) = (image.width(), image.height());
+    let mut px = image.pixels().map_err(classify)?;
+    let (a, b) = grid.colours;
+    for y in 0..h {
+        for x in 0..w {
+            let square = if ((x / grid.size) + (y / grid.size)) % 2 == 0 {
+                a
+            } else {
+                b
+            };
+            let i = ((y * w + x) * 4) as usize;
+            let p = &mut px[i..i + 4];
+            let src = [p[0], p[1], p[2], p[3]].map(f64::from);
+            p.copy_from_slice(&[square.r, square.g, square.b, 255]);
+            over(p, src);
+        }
+    }
+    image
+        .with_pixels(&px)
+        .and_then(|i| i.extract_bands(0, 3))
+        .map_err(classify)
 }
 
 #[cfg(test)]

@@ -96,6 +96,15 @@ pub enum Mask {
     Corners(Radii),
 }
 
+/// `transparency=grid`: transparent parts shown over a checkerboard (the result is opaque).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    /// Square size in device pixels (`grid-size` × `dpr`).
+    pub size: u32,
+    /// The two colours (`grid-colors`).
+    pub colours: (Rgba, Rgba),
+}
+
 /// `trim`: cut a flat border from the original first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trim {
@@ -108,10 +117,11 @@ pub enum Trim {
         /// Standard deviation that still counts as border.
         spread: u8,
     },
-    /// `trim=color`: the border is `colour` (`trim-color`), within `tolerance` (`trim-tol`).
+    /// `trim=color`: the border is `colour` (`trim-color`; the top-left pixel's when absent),
+    /// within `tolerance` (`trim-tol`).
     Colour {
         /// The border colour.
-        colour: Rgba,
+        colour: Option<Rgba>,
         /// Difference that still counts as border.
         tolerance: u8,
     },
@@ -217,9 +227,7 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
                 .map_or(DEFAULT_TRIM_SD, |v| v as u8),
         }),
         Some("color") => Some(Trim::Colour {
-            colour: raw.colour(Name::TrimColor)?.ok_or_else(|| {
-                Error::bad_param("trim-color", "trim=color needs the colour to trim")
-            })?,
+            colour: raw.colour(Name::TrimColor)?,
             tolerance: raw.integer(Name::TrimTol, 0, 255)?.unwrap_or(0) as u8,
         }),
         Some(v) => {
@@ -251,6 +259,36 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
             return Err(Error::bad_param(
                 "mask",
                 format!("'{v}' is not ellipse or corners (mask images are not supported)"),
+            ))
+        }
+    };
+    p.grid = match raw.get(Name::Transparency) {
+        None => None,
+        Some("grid") => {
+            let light = Rgba::rgb(0xD0, 0xD7, 0xDD);
+            let colours = match raw.get(Name::GridColors) {
+                None => (light, Rgba::rgb(255, 255, 255)),
+                Some(v) => match v.split_once(',') {
+                    Some((a, b)) => (
+                        colour(Name::GridColors, a.trim())?,
+                        colour(Name::GridColors, b.trim())?,
+                    ),
+                    None => (
+                        colour(Name::GridColors, v.trim())?,
+                        Rgba::rgb(255, 255, 255),
+                    ),
+                },
+            };
+            let size = raw.integer(Name::GridSize, 1, 1000)?.unwrap_or(4);
+            Some(Grid {
+                size: ((f64::from(size) * p.dpr).round() as u32).max(1),
+                colours,
+            })
+        }
+        Some(v) => {
+            return Err(Error::bad_param(
+                "transparency",
+                format!("'{v}' is not grid"),
             ))
         }
     };
@@ -348,8 +386,22 @@ impl Trim {
                 let _ = write!(s, "&trim=auto:{mean}:{spread}");
             }
             Trim::Colour { colour, tolerance } => {
-                let _ = write!(s, "&trim=color:{}:{tolerance}", colour.hex());
+                let c = colour.map_or_else(|| "corner".to_owned(), |c| c.hex());
+                let _ = write!(s, "&trim=color:{c}:{tolerance}");
             }
         }
+    }
+}
+
+impl Grid {
+    /// Cache-key text.
+    pub(super) fn key(&self, s: &mut String) {
+        let _ = write!(
+            s,
+            "&grid={}:{}:{}",
+            self.size,
+            self.colours.0.hex(),
+            self.colours.1.hex()
+        );
     }
 }

@@ -23,7 +23,7 @@ use super::imgix;
 use crate::error::Error;
 
 pub use adjust::Filters;
-pub use geometry::{Border, Flip, Mask, Radii, Rect, Sides, Trim};
+pub use geometry::{Border, Flip, Grid, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
 pub use output::{Chroma, Describe, FormatChoice, Profile};
 pub use size::{Align, Crop, Fill, Fit, Hints, Sizing, Varies};
@@ -92,6 +92,8 @@ pub struct Params {
     pub mask: Option<Mask>,
     /// `mask-bg`: the colour outside the mask (transparent when absent).
     pub mask_bg: Option<Rgba>,
+    /// `transparency=grid`: transparent parts over a checkerboard.
+    pub grid: Option<Grid>,
     /// `auto=enhance`: stretch the levels (0.5th–99.5th percentile of lightness to full range).
     pub enhance: bool,
     /// `fm=png8` or `q` with PNG output: palette-quantised PNG.
@@ -153,6 +155,7 @@ impl Default for Params {
             border: None,
             mask: None,
             mask_bg: None,
+            grid: None,
             enhance: false,
             palette: false,
             chroma: Chroma::Auto,
@@ -253,6 +256,7 @@ impl Params {
             border,
             mask,
             mask_bg: _,
+            grid: _,
             enhance: _,
             palette: _,
             chroma: _,
@@ -304,6 +308,7 @@ impl Params {
             border: _,
             mask: _,
             mask_bg: _,
+            grid: _,
             enhance: _,
             palette: _,
             chroma: _,
@@ -350,6 +355,7 @@ impl Params {
             border,
             mask,
             mask_bg,
+            grid,
             enhance,
             palette,
             chroma,
@@ -430,6 +436,9 @@ impl Params {
         pad.pad_key(&mut s);
         if let Some(b) = border {
             b.key(&mut s);
+        }
+        if let Some(g) = grid {
+            g.key(&mut s);
         }
         if let Some(m) = mask {
             m.key(&mut s);
@@ -595,7 +604,7 @@ mod tests {
     fn imgix_parameters_not_implemented_are_refused_by_name() {
         for (query, name) in [
             ("w=400&fp-debug=1", "fp-debug"),
-            ("transparency=grid", "transparency"),
+            ("page=2", "page"),
             ("txt64=SGk", "txt64"),
             ("mark=/logo.png", "mark"),
             ("m=/logo.png", "m"),

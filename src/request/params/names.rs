@@ -81,6 +81,12 @@ parameters! {
     FillColor: "fill-color" | "fillcolor" | "bg";
     /// What fills the frame of `fit=fill`: a solid colour or the blurred image.
     Fill: "fill";
+    /// `grid`: show transparency as a checkerboard.
+    Transparency: "transparency";
+    /// Checkerboard colours.
+    GridColors: "grid-colors";
+    /// Checkerboard square size.
+    GridSize: "grid-size";
 
     // Output (`output`).
     /// Output format.
