@@ -446,6 +446,15 @@ async fn fill_blur_zoom_and_trim_color_change_the_frame_as_documented() {
     );
     let trimmed = decode(&body(&s, "/framed.png?trim=color&trim-color=00ff00&fm=png").await);
     assert_eq!((trimmed.width, trimmed.height), (40, 30));
+    // trim-pad: bg around the trimmed image, scaled with it.
+    let padded = body(
+        &s,
+        "/framed.png?trim=color&trim-color=0f0&trim-pad=5&bg=00f&fm=png",
+    )
+    .await;
+    assert_eq!((decode(&padded).width, decode(&padded).height), (50, 40));
+    assert_eq!(pixel(&padded, 1, 1)[..3], [0, 0, 255]);
+    assert_eq!(pixel(&padded, 25, 20)[..3], [255, 0, 0]);
     // Without trim-color, the top-left pixel's colour (green here).
     let cornered = decode(&body(&s, "/framed.png?trim=color&fm=png").await);
     assert_eq!((cornered.width, cornered.height), (40, 30));

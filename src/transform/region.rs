@@ -88,6 +88,19 @@ pub fn load<'a>(bytes: &'a [u8], params: &Params) -> Result<Image<'a>, Error> {
             }
         }
     }
+    if params.trim.is_some() && params.trim_pad > 0 {
+        let n = params.trim_pad;
+        let image_with_alpha = if params.fill_color.a < 255 && !image.has_alpha() {
+            image.add_alpha().map_err(classify)?
+        } else {
+            image
+        };
+        let background = super::pad::background(&image_with_alpha, params.fill_color);
+        let (w, h) = (image_with_alpha.width(), image_with_alpha.height());
+        image = image_with_alpha
+            .embed(n, n, w + 2 * n, h + 2 * n, &background)
+            .map_err(classify)?;
+    }
     Ok(image)
 }
 

@@ -237,6 +237,12 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
             ))
         }
     };
+    p.trim_pad = match p.trim {
+        Some(_) => raw
+            .integer(Name::TrimPad, 0, limits.max_dimension / 2)?
+            .unwrap_or(0),
+        None => 0,
+    };
     p.rot = raw.number(Name::Rot, 0.0, 359.99)?.unwrap_or(0.0);
     let side_max = limits.max_dimension / 2;
     let all = raw.integer(Name::Pad, 0, side_max)?.unwrap_or(0);

@@ -80,6 +80,8 @@ pub struct Params {
     pub rect: Option<Rect>,
     /// `trim`: cut away a flat border first.
     pub trim: Option<Trim>,
+    /// `trim-pad`: pixels of `bg` around the trimmed original (scaled with it).
+    pub trim_pad: u32,
     /// `rot`: turn the image this many degrees clockwise within its frame (corners filled
     /// with `bg`), for straightening.
     pub rot: f64,
@@ -150,6 +152,7 @@ impl Default for Params {
             lossless: false,
             rect: None,
             trim: None,
+            trim_pad: 0,
             rot: 0.0,
             pad: Sides::default(),
             border: None,
@@ -251,6 +254,7 @@ impl Params {
             lossless: _,
             rect,
             trim,
+            trim_pad: _,
             rot,
             pad,
             border,
@@ -303,6 +307,7 @@ impl Params {
             lossless: _,
             rect,
             trim,
+            trim_pad: _,
             rot: _,
             pad: _,
             border: _,
@@ -350,6 +355,7 @@ impl Params {
             lossless,
             rect,
             trim,
+            trim_pad,
             rot,
             pad,
             border,
@@ -429,6 +435,9 @@ impl Params {
         }
         if let Some(t) = trim {
             t.key(&mut s);
+            if *trim_pad > 0 {
+                let _ = write!(s, "&trim-pad={trim_pad}");
+            }
         }
         if *rot != 0.0 {
             let _ = write!(s, "&rot={rot:.2}");

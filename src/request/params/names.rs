@@ -177,6 +177,8 @@ parameters! {
     TrimSd: "trim-sd" | "trimsd";
     /// Tolerance around `trim-color` (`trim=color`).
     TrimTol: "trim-tol" | "trimtol";
+    /// Padding added around the trimmed image.
+    TrimPad: "trim-pad" | "trimpad";
     /// Rotation.
     Rot: "rot";
     /// Padding, every side.
