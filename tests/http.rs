@@ -180,7 +180,7 @@ async fn errors_have_status_code_reason_and_cache_policy() {
     // never a silently different image.
     for (q, param) in [
         ("w=10&fp-debug=1", "fp-debug"),
-        ("blend=f00", "blend"),
+        ("blend-w=10", "blend-w"),
         ("txt64=SGk", "txt64"),
     ] {
         let r = s.get(&format!("/q.jpg?{q}")).await;

@@ -145,6 +145,36 @@ async fn adjustments_match_their_formulas() {
         ),
         // Vibrance leaves greys grey.
         ("/grey.png?vib=100", vec![128; 3]),
+        // blend (a colour) by its mode's formula, mixed in by blend-alpha: multiply is the
+        // product, screen 1 − (1 − a)(1 − b), normal at 50% the average; overlay is imgix's
+        // default mode (c=200,100,50 → channel by channel below/above mid-grey).
+        ("/c.png?blend=0000ff&blend-mode=multiply", vec![0, 0, 50]),
+        (
+            "/c.png?blend=808080&bm=screen",
+            [200.0, 100.0, 50.0]
+                .iter()
+                .map(|v: &f64| (255.0 - (255.0 - v) * (255.0 - 128.0) / 255.0).round() as u8)
+                .collect(),
+        ),
+        (
+            "/c.png?blend=000&blend-mode=normal&blend-alpha=50",
+            vec![100, 50, 25],
+        ),
+        (
+            "/c.png?blend=808080",
+            [200.0, 100.0, 50.0]
+                .iter()
+                .map(|v: &f64| {
+                    let (b, s) = (v / 255.0, 128.0 / 255.0);
+                    let o = if b <= 0.5 {
+                        2.0 * b * s
+                    } else {
+                        1.0 - 2.0 * (1.0 - b) * (1.0 - s)
+                    };
+                    (o * 255.0).round() as u8
+                })
+                .collect(),
+        ),
     ];
     for (url, want) in cases {
         let out = body(&s, &format!("{url}&fm=png")).await;

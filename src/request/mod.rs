@@ -16,8 +16,8 @@ pub use accept::AcceptClass;
 pub use bounds::Bounds;
 pub use key::Key;
 pub use params::{
-    Align, Border, Crop, Fill, Fit, FormatChoice, Grid, Hints, Mask, ParamLimits, Params, Radii,
-    Rgba, Sides, Trim, Varies,
+    Align, BlendMode, Border, Crop, Fill, Fit, FormatChoice, Grid, Hints, Mask, ParamLimits,
+    Params, Radii, Rgba, Sides, Trim, Varies,
 };
 pub use presets::Presets;
 

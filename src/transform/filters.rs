@@ -5,7 +5,7 @@
 //! in LCh; −100 is exact greyscale), `bri` and `con` (one linear map: contrast about mid-grey,
 //! then a brightness offset), `gam` (midtone gamma), `mono` (greyscale tinted with a colour),
 //! then the per-pixel formulas of [`super::stylize`]: `exp`, `high`, `shad`, `vib`, `sepia`,
-//! `duotone`, `invert`, `htn`, `px`. Alpha is never touched. Nothing to do when no filter is set.
+//! `duotone`, `invert`, `blend` (a colour), `htn`, `px`. Alpha is never touched. Nothing to do when no filter is set.
 
 use super::vips::{Image, Interpretation};
 use super::{classify, stylize};
@@ -130,7 +130,10 @@ pub fn apply<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, Error
 fn pixel_formulas<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, Error> {
     let tone = stylize::tone_curve(filters.exp, filters.high, filters.shad, false);
     let invert = stylize::tone_curve(0, 0, 0, filters.invert);
-    let needs_rgb = filters.vib != 0 || filters.sepia > 0 || filters.duotone.is_some();
+    let needs_rgb = filters.vib != 0
+        || filters.sepia > 0
+        || filters.duotone.is_some()
+        || filters.blend.is_some();
     if tone.is_none() && invert.is_none() && !needs_rgb && filters.px <= 1 && filters.htn == 0 {
         return Ok(image);
     }
@@ -166,6 +169,16 @@ fn pixel_formulas<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, 
     }
     if let Some(lut) = &invert {
         stylize::apply_curve(&mut pixels, bands, colour, lut);
+    }
+    if let Some(b) = filters.blend {
+        let alpha = f64::from(b.alpha) / 100.0 * f64::from(b.colour.a) / 255.0;
+        stylize::blend(
+            &mut pixels,
+            bands,
+            b.mode,
+            [b.colour.r, b.colour.g, b.colour.b],
+            alpha,
+        );
     }
     if filters.htn > 0 {
         stylize::halftone(

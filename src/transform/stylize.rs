@@ -1,7 +1,10 @@
 //! Pixel arithmetic for the adjustments libvips has no single operation for: tone curves
-//! (`exp`, `high`, `shad`, `invert`), `vib`, `sepia`, `duotone` and `px`. Pure functions on
+//! (`exp`, `high`, `shad`, `invert`), `vib`, `sepia`, `duotone`, `blend` (a colour, by the W3C
+//! blend modes), `htn` and `px`. Pure functions on
 //! interleaved 8-bit pixels, so each formula is unit-tested here; [`super::filters`] runs them on
 //! the scaled image. Alpha is never touched.
+
+use crate::request::BlendMode;
 
 /// sRGB-encoded 0–1 to linear light.
 fn to_linear(v: f64) -> f64 {
@@ -204,6 +207,129 @@ pub fn halftone(
     }
 }
 
+/// W3C compositing: the luminosity of an RGB colour (0–1 channels).
+fn lum(c: [f64; 3]) -> f64 {
+    0.3 * c[0] + 0.59 * c[1] + 0.11 * c[2]
+}
+
+fn clip_colour(c: [f64; 3]) -> [f64; 3] {
+    let l = lum(c);
+    let n = c.iter().copied().fold(f64::INFINITY, f64::min);
+    let x = c.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    c.map(|v| {
+        let mut v = v;
+        if n < 0.0 {
+            v = l + (v - l) * l / (l - n);
+        }
+        if x > 1.0 {
+            v = l + (v - l) * (1.0 - l) / (x - l);
+        }
+        v
+    })
+}
+
+fn set_lum(c: [f64; 3], l: f64) -> [f64; 3] {
+    let d = l - lum(c);
+    clip_colour(c.map(|v| v + d))
+}
+
+fn sat(c: [f64; 3]) -> f64 {
+    c.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - c.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn set_sat(c: [f64; 3], s: f64) -> [f64; 3] {
+    let (max, min) = (
+        c.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        c.iter().copied().fold(f64::INFINITY, f64::min),
+    );
+    if max <= min {
+        return [0.0; 3];
+    }
+    c.map(|v| (v - min) * s / (max - min))
+}
+
+/// One blend mode's result for backdrop `b` and source `s` (0–1 RGB), by the W3C Compositing
+/// and Blending formulas.
+pub fn blend_mode(mode: BlendMode, b: [f64; 3], s: [f64; 3]) -> [f64; 3] {
+    let each = |f: fn(f64, f64) -> f64| [f(b[0], s[0]), f(b[1], s[1]), f(b[2], s[2])];
+    let hard_light = |cb: f64, cs: f64| {
+        if cs <= 0.5 {
+            cb * 2.0 * cs
+        } else {
+            let t = 2.0 * cs - 1.0;
+            cb + t - cb * t
+        }
+    };
+    match mode {
+        BlendMode::Normal => s,
+        BlendMode::Multiply => each(|b, s| b * s),
+        BlendMode::Screen => each(|b, s| b + s - b * s),
+        BlendMode::Overlay => [
+            hard_light(s[0], b[0]),
+            hard_light(s[1], b[1]),
+            hard_light(s[2], b[2]),
+        ],
+        BlendMode::Darken => each(f64::min),
+        BlendMode::Lighten => each(f64::max),
+        BlendMode::Dodge => each(|b, s| {
+            if b == 0.0 {
+                0.0
+            } else if s >= 1.0 {
+                1.0
+            } else {
+                (b / (1.0 - s)).min(1.0)
+            }
+        }),
+        BlendMode::Burn => each(|b, s| {
+            if b >= 1.0 {
+                1.0
+            } else if s <= 0.0 {
+                0.0
+            } else {
+                1.0 - ((1.0 - b) / s).min(1.0)
+            }
+        }),
+        BlendMode::HardLight => [
+            hard_light(b[0], s[0]),
+            hard_light(b[1], s[1]),
+            hard_light(b[2], s[2]),
+        ],
+        BlendMode::SoftLight => each(|b, s| {
+            if s <= 0.5 {
+                b - (1.0 - 2.0 * s) * b * (1.0 - b)
+            } else {
+                let d = if b <= 0.25 {
+                    ((16.0 * b - 12.0) * b + 4.0) * b
+                } else {
+                    b.sqrt()
+                };
+                b + (2.0 * s - 1.0) * (d - b)
+            }
+        }),
+        BlendMode::Difference => each(|b, s| (b - s).abs()),
+        BlendMode::Exclusion => each(|b, s| b + s - 2.0 * b * s),
+        BlendMode::Hue => set_lum(set_sat(s, sat(b)), lum(b)),
+        BlendMode::Saturation => set_lum(set_sat(b, sat(s)), lum(b)),
+        BlendMode::Color => set_lum(s, lum(b)),
+        BlendMode::Luminosity => set_lum(b, lum(s)),
+    }
+}
+
+/// `blend`: `colour` (RGB, 0–255) combined with every RGB pixel by `mode`, then mixed in by
+/// `alpha` (0–1). Alpha bands untouched.
+pub fn blend(pixels: &mut [u8], bands: usize, mode: BlendMode, colour: [u8; 3], alpha: f64) {
+    let s = colour.map(|v| f64::from(v) / 255.0);
+    for px in pixels.chunks_exact_mut(bands) {
+        let b = [px[0], px[1], px[2]].map(|v| f64::from(v) / 255.0);
+        let mixed = blend_mode(mode, b, s);
+        for i in 0..3 {
+            let v = b[i] * (1.0 - alpha) + mixed[i].clamp(0.0, 1.0) * alpha;
+            px[i] = (v * 255.0).round() as u8;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +382,41 @@ mod tests {
         assert_eq!(px[0], 255, "cell corner");
         let mean = px.iter().map(|v| f64::from(*v)).sum::<f64>() / px.len() as f64;
         assert!((mean - 102.0).abs() < 12.0, "{mean}");
+    }
+
+    #[test]
+    fn blend_modes_follow_the_w3c_formulas_on_known_colours() {
+        let b = [0.2, 0.5, 0.8];
+        let s = [0.6, 0.4, 0.0];
+        let close = |x: [f64; 3], y: [f64; 3]| x.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-9);
+        assert!(close(
+            blend_mode(BlendMode::Multiply, b, s),
+            [0.12, 0.2, 0.0]
+        ));
+        assert!(close(blend_mode(BlendMode::Screen, b, s), [0.68, 0.7, 0.8]));
+        assert!(close(blend_mode(BlendMode::Darken, b, s), [0.2, 0.4, 0.0]));
+        assert!(close(
+            blend_mode(BlendMode::Difference, b, s),
+            [0.4, 0.1, 0.8]
+        ));
+        assert!(close(
+            blend_mode(BlendMode::Exclusion, b, s),
+            [0.56, 0.5, 0.8]
+        ));
+        // Overlay is hard light with the layers swapped: 2·b·s below mid-grey, screen above.
+        assert!(close(
+            blend_mode(BlendMode::Overlay, b, s),
+            [0.24, 0.4, 1.0 - 2.0 * 0.2 * 1.0]
+        ));
+        // Colour keeps the backdrop's luminosity.
+        let c = blend_mode(BlendMode::Color, b, s);
+        assert!((lum(c) - lum(b)).abs() < 1e-9);
+        let l = blend_mode(BlendMode::Luminosity, b, s);
+        assert!((lum(l) - lum(s)).abs() < 1e-9);
+        // Mixed by alpha: half of normal is the average.
+        let mut px = [0u8, 100, 200];
+        blend(&mut px, 3, BlendMode::Normal, [200, 100, 0], 0.5);
+        assert_eq!(px, [100, 100, 100]);
     }
 
     #[test]

@@ -57,6 +57,86 @@ pub struct Filters {
     pub duotone: Option<(Rgba, Rgba)>,
     /// Strength of the duotone, 0–100 (imgix's default 100).
     pub duotone_alpha: u8,
+    /// A colour blended over the image.
+    pub blend: Option<Blend>,
+}
+
+/// How a `blend` colour combines with the image (imgix's `blend-mode`; the W3C compositing
+/// formulas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlendMode {
+    /// The colour itself.
+    Normal,
+    /// Product.
+    Multiply,
+    /// Inverse product of inverses.
+    Screen,
+    /// Multiply or screen by the image's tone (imgix's default).
+    Overlay,
+    /// The darker of the two.
+    Darken,
+    /// The lighter of the two.
+    Lighten,
+    /// Colour dodge.
+    Dodge,
+    /// Colour burn.
+    Burn,
+    /// Multiply or screen by the colour's tone.
+    HardLight,
+    /// A softer hard light.
+    SoftLight,
+    /// Absolute difference.
+    Difference,
+    /// A softer difference.
+    Exclusion,
+    /// The colour's hue, the image's saturation and luminosity.
+    Hue,
+    /// The colour's saturation.
+    Saturation,
+    /// The colour's hue and saturation.
+    Color,
+    /// The colour's luminosity.
+    Luminosity,
+}
+
+impl BlendMode {
+    const NAMES: [(&'static str, BlendMode); 16] = [
+        ("normal", BlendMode::Normal),
+        ("multiply", BlendMode::Multiply),
+        ("screen", BlendMode::Screen),
+        ("overlay", BlendMode::Overlay),
+        ("darken", BlendMode::Darken),
+        ("lighten", BlendMode::Lighten),
+        ("dodge", BlendMode::Dodge),
+        ("burn", BlendMode::Burn),
+        ("hardlight", BlendMode::HardLight),
+        ("softlight", BlendMode::SoftLight),
+        ("difference", BlendMode::Difference),
+        ("exclusion", BlendMode::Exclusion),
+        ("hue", BlendMode::Hue),
+        ("saturation", BlendMode::Saturation),
+        ("color", BlendMode::Color),
+        ("luminosity", BlendMode::Luminosity),
+    ];
+
+    /// imgix's name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("normal", |(n, _)| n)
+    }
+}
+
+/// `blend=colour` with `blend-mode` and `blend-alpha`, over the whole image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blend {
+    /// The colour (its own alpha multiplies `alpha`).
+    pub colour: Rgba,
+    /// How it combines.
+    pub mode: BlendMode,
+    /// Strength, 0–100 (imgix's default 100).
+    pub alpha: u8,
 }
 
 /// imgix's default `nr` and `nrs`.
@@ -103,6 +183,7 @@ impl Filters {
             mono,
             duotone,
             duotone_alpha,
+            blend,
         } = *self;
         for (name, value) in [
             ("blur", i32::from(blur)),
@@ -135,6 +216,9 @@ impl Filters {
         }
         if let Some(tint) = mono {
             let _ = write!(s, "&mono={}", tint.hex());
+        }
+        if let Some(b) = blend {
+            let _ = write!(s, "&blend={}:{}:{}", b.colour.hex(), b.mode.name(), b.alpha);
         }
         if let Some((dark, light)) = duotone {
             let _ = write!(
@@ -211,5 +295,41 @@ pub(super) fn parse(raw: &Raw<'_>) -> Result<Filters, Error> {
             None => 0,
         },
         duotone,
+        blend: blend(raw)?,
     })
+}
+
+/// `blend` (a colour; blend images are not implemented yet), `blend-mode`, `blend-alpha`.
+fn blend(raw: &Raw<'_>) -> Result<Option<Blend>, Error> {
+    let Some(v) = raw.get(Name::Blend) else {
+        return Ok(None);
+    };
+    let colour = Rgba::parse(v).ok_or_else(|| {
+        Error::bad_param(
+            "blend",
+            format!("'{v}' is not a colour (blending an image is not supported yet)"),
+        )
+    })?;
+    let mode = match raw.get(Name::BlendMode) {
+        None => BlendMode::Overlay,
+        Some(m) => BlendMode::NAMES
+            .iter()
+            .find(|(n, _)| *n == m)
+            .map(|(_, mode)| *mode)
+            .ok_or_else(|| {
+                Error::bad_param(
+                    "blend-mode",
+                    format!(
+                        "'{m}' is not one of normal, multiply, screen, overlay, darken, \
+                         lighten, dodge, burn, hardlight, softlight, difference, exclusion, \
+                         hue, saturation, color, luminosity"
+                    ),
+                )
+            })?,
+    };
+    Ok(Some(Blend {
+        colour,
+        mode,
+        alpha: raw.integer(Name::BlendAlpha, 0, 100)?.unwrap_or(100) as u8,
+    }))
 }

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use super::imgix;
 use crate::error::Error;
 
-pub use adjust::Filters;
+pub use adjust::{Blend, BlendMode, Filters};
 pub use geometry::{Border, Flip, Grid, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
 pub use output::{Chroma, Describe, FormatChoice, Profile};
@@ -614,6 +614,7 @@ mod tests {
         for (query, name) in [
             ("w=400&fp-debug=1", "fp-debug"),
             ("page=2", "page"),
+            ("blend-w=10", "blend-w"),
             ("txt64=SGk", "txt64"),
             ("mark=/logo.png", "mark"),
             ("m=/logo.png", "m"),

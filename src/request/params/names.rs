@@ -159,6 +159,12 @@ parameters! {
     Duotone: "duotone";
     /// Duotone strength.
     DuotoneAlpha: "duotone-alpha";
+    /// A colour blended over the image (blend images: issue 17).
+    Blend: "blend" | "b";
+    /// How `blend` combines with the image.
+    BlendMode: "blend-mode" | "blendmode" | "bm";
+    /// Strength of `blend`.
+    BlendAlpha: "blend-alpha" | "blendalpha" | "balph";
 
     // Geometry (`geometry`).
     /// Orientation.
