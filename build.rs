@@ -23,6 +23,41 @@ fn main() {
     } else {
         link_prebuilt();
     }
+    embed_face_model();
+}
+
+/// Must match the `rustface` version pinned in Cargo.toml.
+const RUSTFACE: &str = "0.1.7";
+
+/// Copy SeetaFace's frontal model, which the `rustface` crate ships in its package, into
+/// `OUT_DIR` for `include_bytes!`: the model is part of the binary and never fetched at run time.
+fn embed_face_model() {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    let registries = home.join("registry").join("src");
+    let model = std::fs::read_dir(&registries)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|index| {
+            index
+                .path()
+                .join(format!("rustface-{RUSTFACE}"))
+                .join("model")
+                .join("seeta_fd_frontal_v1.0.bin")
+        })
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "rustface {RUSTFACE}'s model not found under {}: run `cargo fetch`",
+                registries.display()
+            )
+        });
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("seeta_fd_frontal_v1.0.bin");
+    std::fs::copy(&model, &out).expect("copy the face model");
+    println!("cargo:rerun-if-changed={}", model.display());
 }
 
 fn link_prebuilt() {

@@ -493,8 +493,44 @@ fn heic(c: &mut Criterion) {
     group.finish();
 }
 
+/// Face detection for `crop=faces` on a 12 MP phone photo: the cascade alone on the small
+/// greyscale it runs on (320 px) (the budget: 15 ms of CPU), and with the shrink-on-load decode
+/// that makes that greyscale from the original.
+fn faces(c: &mut Criterion) {
+    use refract::transform::faces;
+    let bytes =
+        std::fs::read(corpus().join("photos/libavif-dog_exif_extended_xmp_icc.jpg")).unwrap();
+    let small = Image::thumbnail(
+        &bytes,
+        ThumbnailOptions {
+            width: faces::DETECT_SIDE,
+            height: faces::DETECT_SIDE,
+            crop: None,
+            no_rotate: false,
+            pages: vips::Pages::First,
+            to_srgb: false,
+        },
+    )
+    .and_then(|i| i.colourspace(vips::Interpretation::BW))
+    .and_then(|i| i.extract_bands(0, 1))
+    .and_then(|i| i.to_uchar())
+    .unwrap();
+    let (w, h) = (small.width(), small.height());
+    let grey = small.pixels().unwrap();
+    let mut group = c.benchmark_group("faces");
+    group.sample_size(10);
+    group.bench_function("detect_320px", |b| {
+        b.iter(|| faces::detect_grey(&grey, w, h).len())
+    });
+    group.bench_function("detect_from_12mp_original", |b| {
+        b.iter(|| faces::detect(&bytes).unwrap().len())
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    faces,
     miss,
     heic,
     cpu_per_request,

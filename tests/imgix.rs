@@ -790,3 +790,63 @@ async fn cs_writes_the_profile_imgix_names_and_nothing_else() {
 fn refract_icc(img: &Image<'_>) -> Vec<u8> {
     img.get_blob(c"icc-profile-data").unwrap()
 }
+
+/// The row of the original where a full-width crop `out` starts: the offset where its pixels
+/// match the original's best (both decoded here with libvips).
+fn crop_top(original: &[u8], out: &[u8]) -> u32 {
+    vips::init().unwrap();
+    let src = Image::load_random(original).unwrap();
+    let (sw, sh, sb) = (src.width(), src.height(), src.bands());
+    let src = src.pixels().unwrap();
+    let (px, w, h, b) = pixels(out);
+    assert_eq!((w, b), (sw, sb), "a full-width crop");
+    let row = (sw * sb) as usize;
+    (0..=sh - h)
+        .min_by_key(|t| {
+            let window = &src[*t as usize * row..(*t + h) as usize * row];
+            window
+                .iter()
+                .zip(&px)
+                .step_by(7)
+                .map(|(a, b)| u64::from(a.abs_diff(*b)))
+                .sum::<u64>()
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn crop_faces_keeps_the_face_found_in_the_original() {
+    let s = TestServer::start(|_| {}).await;
+    // Face rectangles established by eye on these corpus portraits (rows, in pixels of the
+    // original): the forehead to the chin.
+    for (file, size, face_rows, crop_h) in [
+        (
+            "photos/thumbor-Giunchedi_Filippo_January_2015_01.jpg",
+            (800, 533),
+            (60, 310),
+            150,
+        ),
+        ("photos/skimage-astronaut.png", (512, 512), (30, 190), 128),
+    ] {
+        let bytes = corpus_file(file);
+        let name = file.rsplit('/').next().unwrap();
+        s.put(name, &bytes);
+        let url = format!("/{name}?w={}&h={crop_h}&fit=crop&crop=faces&fm=png", size.0);
+        let out = body(&s, &url).await;
+        let top = crop_top(&bytes, &out);
+        assert!(
+            top >= face_rows.0 - 10 && top + crop_h <= face_rows.1 + 10,
+            "{name}: window rows {top}..{} outside the face {face_rows:?}",
+            top + crop_h
+        );
+        // The centre crop does not keep the face: faces moved the window.
+        let centre = body(&s, &url.replace("crop=faces", "crop=center")).await;
+        assert_ne!(crop_top(&bytes, &centre), top, "{name}");
+    }
+    // No face: the documented fallback, libvips attention (crop=edges), the same every time.
+    s.put("g.jpg", &gradient_jpeg(300, 200));
+    let none = body(&s, "/g.jpg?w=100&h=100&fit=crop&crop=faces&fm=png").await;
+    let edges = body(&s, "/g.jpg?w=100&h=100&fit=crop&crop=edges&fm=png").await;
+    assert_eq!(none, edges);
+    s.stop().await;
+}

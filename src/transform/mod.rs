@@ -11,6 +11,7 @@ pub mod crop;
 pub mod describe;
 pub mod encode;
 pub mod enhance;
+pub mod faces;
 pub mod filters;
 pub mod flatten;
 pub mod icc;

@@ -10,13 +10,13 @@ use super::master::Masters;
 use super::plan::{self, Plan, Size};
 use super::vips::{self, Pages};
 use super::{
-    colour, crop, describe, encode, enhance, filters, flatten, load, orient, pad, quantise, region,
-    resize, rotate, shape, Limits,
+    colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, pad, quantise,
+    region, resize, rotate, shape, Limits,
 };
 use crate::error::Error;
 use crate::format::{Format, Input};
 use crate::request::params::Describe;
-use crate::request::{Params, Variant};
+use crate::request::{Crop, Params, Variant};
 
 /// The encoded output of one variant, before it is hashed and cached.
 #[derive(Debug, Clone)]
@@ -156,19 +156,29 @@ fn run(
         (width, height) = (Some(describe::DESCRIBE_BOX), Some(describe::DESCRIBE_BOX));
     }
     let boxed = (width, height) != (params.width, params.height);
-    let inner;
-    let planned = if boxed || (frame.any() && (width.is_some() || height.is_some())) {
-        let mut p = params.clone();
-        p.width = width.map(|v| v.saturating_sub(frame.horizontal()).max(1));
-        p.height = height.map(|v| v.saturating_sub(frame.vertical()).max(1));
-        if small {
-            p.fit = crate::request::Fit::Max;
-        }
-        inner = p;
-        &inner
+    // crop=faces: the window centred on the faces in the original (none: attention, in plan).
+    let faces = if params.fit.crops() && params.crop == Crop::Faces && cut.is_none() {
+        faces::centre(&faces::detect(original.pixels()?)?)
     } else {
-        params
+        None
     };
+    let inner;
+    let planned =
+        if boxed || faces.is_some() || (frame.any() && (width.is_some() || height.is_some())) {
+            let mut p = params.clone();
+            if let Some((x, y)) = faces {
+                p.crop = Crop::FocalPoint { x, y, zoom: 1.0 };
+            }
+            p.width = width.map(|v| v.saturating_sub(frame.horizontal()).max(1));
+            p.height = height.map(|v| v.saturating_sub(frame.vertical()).max(1));
+            if small {
+                p.fit = crate::request::Fit::Max;
+            }
+            inner = p;
+            &inner
+        } else {
+            params
+        };
     let plan = plan::plan(seen, planned, limits.max_dimension)?;
     let multi_frame = source.frames > 1 && params.frame.is_none();
     let format = variant

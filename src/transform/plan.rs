@@ -213,7 +213,8 @@ fn crop_window(resize: Size, window: Size, crop: Crop) -> Plan {
             size: window,
             attention: false,
         },
-        Crop::Attention => Window::Smart {
+        // Faces are resolved to a focal point before planning; none found: attention.
+        Crop::Attention | Crop::Faces => Window::Smart {
             size: window,
             attention: true,
         },

@@ -393,6 +393,7 @@ impl Params {
                 }
                 Crop::Entropy => s.push_str("&crop=entropy"),
                 Crop::Attention => s.push_str("&crop=attention"),
+                Crop::Faces => s.push_str("&crop=faces"),
             }
         }
         match quality {
@@ -683,7 +684,8 @@ mod tests {
                 zoom: 1.0
             }
         );
-        assert_eq!(parse("crop=faces,edges").unwrap().crop, Crop::Attention);
+        assert_eq!(parse("crop=faces,edges").unwrap().crop, Crop::Faces);
+        assert_eq!(parse("crop=edges").unwrap().crop, Crop::Attention);
         assert_eq!(parse("crop=entropy,top").unwrap().crop, Crop::Entropy);
     }
 

@@ -108,8 +108,11 @@ pub enum Crop {
     },
     /// The window with the most entropy.
     Entropy,
-    /// libvips attention (imgix `edges`; also stands in for `faces`).
+    /// libvips attention (imgix `edges`).
     Attention,
+    /// Centred on the faces found in the original (`crop=faces`); libvips attention when there
+    /// are none.
+    Faces,
 }
 
 impl Crop {
@@ -190,7 +193,7 @@ fn device_pixels(w: Option<u32>, h: Option<u32>, dpr: f64, max: u32) -> (Option<
 
 fn parse_crop(value: &str, fp_x: f64, fp_y: f64, zoom: f64) -> Result<Crop, Error> {
     let (mut x, mut y) = (Align::Center, Align::Center);
-    let (mut focal, mut entropy, mut attention) = (false, false, false);
+    let (mut focal, mut entropy, mut attention, mut faces) = (false, false, false, false);
     for token in value.split(',') {
         match token.trim() {
             "top" => y = Align::Start,
@@ -200,25 +203,28 @@ fn parse_crop(value: &str, fp_x: f64, fp_y: f64, zoom: f64) -> Result<Crop, Erro
             "center" | "centre" | "middle" => {}
             "focalpoint" => focal = true,
             "entropy" => entropy = true,
-            "edges" | "faces" | "attention" => attention = true,
+            "edges" | "attention" => attention = true,
+            "faces" => faces = true,
             other => {
                 return Err(Error::bad_param(
                     "crop",
                     format!(
                         "'{other}' is not one of top, bottom, left, right, center, \
-                         focalpoint, entropy, edges"
+                         focalpoint, faces, entropy, edges"
                     ),
                 ))
             }
         }
     }
-    // imgix precedence: focal point, then the smart modes, then edge anchors.
+    // imgix precedence: focal point, then faces, then the smart modes, then edge anchors.
     Ok(if focal {
         Crop::FocalPoint {
             x: fp_x,
             y: fp_y,
             zoom,
         }
+    } else if faces {
+        Crop::Faces
     } else if entropy {
         Crop::Entropy
     } else if attention {
