@@ -842,6 +842,14 @@ async fn crop_faces_keeps_the_face_found_in_the_original() {
         // The centre crop does not keep the face: faces moved the window.
         let centre = body(&s, &url.replace("crop=faces", "crop=center")).await;
         assert_ne!(crop_top(&bytes, &centre), top, "{name}");
+        // Another size of the same original: the faces come from the cache, not a detection.
+        let detected = refract::transform::faces::detections();
+        body(
+            &s,
+            &format!("/{name}?w=200&h=40&fit=crop&crop=faces&fm=png"),
+        )
+        .await;
+        assert_eq!(refract::transform::faces::detections(), detected, "{name}");
     }
     // No face: the documented fallback, libvips attention (crop=edges), the same every time.
     s.put("g.jpg", &gradient_jpeg(300, 200));

@@ -1,10 +1,14 @@
 //! Face detection for `crop=faces`: SeetaFace's frontal-face cascade (the `rustface` crate, its
 //! model embedded in the binary by build.rs, never fetched), run on a greyscale downscale of the
-//! upright original at most [`DETECT_SIDE`] pixels on its longer side. (Detections are not yet
-//! cached per original: each render of a `crop=faces` variant detects again.) Faces come back as
+//! upright original at most [`DETECT_SIDE`] pixels on its longer side. Detections are cached
+//! per original (by the SHA-256 of its bytes, so a replaced original is looked at again): every
+//! `crop=faces` size of one original costs one detection. Faces come back as
 //! fractions of the original, so they serve every size of it.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use sha2::{Digest, Sha256};
 
 use rustface::{ImageData, Model};
 
@@ -70,8 +74,33 @@ pub fn detect_grey(pixels: &[u8], w: u32, h: u32) -> Vec<Face> {
         .collect()
 }
 
-/// Faces in the original `bytes` (upright, as the viewer sees it).
+/// Originals whose faces are remembered (a few bytes each).
+const CACHED_ORIGINALS: u64 = 10_000;
+
+/// Detections actually run since start (the cache's misses).
+static DETECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many detections have run (not answered from the cache) since start.
+pub fn detections() -> u64 {
+    DETECTIONS.load(Ordering::Relaxed)
+}
+
+/// Faces in the original `bytes` (upright, as the viewer sees it), remembered per original.
+pub fn faces_of(bytes: &[u8]) -> Result<Arc<Vec<Face>>, Error> {
+    static CACHE: OnceLock<moka::sync::Cache<[u8; 32], Arc<Vec<Face>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| moka::sync::Cache::new(CACHED_ORIGINALS));
+    let key: [u8; 32] = Sha256::digest(bytes).into();
+    if let Some(faces) = cache.get(&key) {
+        return Ok(faces);
+    }
+    let faces = Arc::new(detect(bytes)?);
+    cache.insert(key, faces.clone());
+    Ok(faces)
+}
+
+/// Faces in the original `bytes` (upright, as the viewer sees it), detected now.
 pub fn detect(bytes: &[u8]) -> Result<Vec<Face>, Error> {
+    DETECTIONS.fetch_add(1, Ordering::Relaxed);
     let small = Image::thumbnail(
         bytes,
         ThumbnailOptions {
@@ -126,6 +155,24 @@ mod tests {
         assert_eq!(centre(&[]), None);
         let (x, y) = centre(&[a, b]).unwrap();
         assert!((x - 0.45).abs() < 1e-9 && (y - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn detections_are_remembered_per_original() {
+        crate::transform::vips::init().unwrap();
+        let px = vec![90u8; 64 * 48 * 3];
+        let png = crate::transform::vips::Image::from_pixels(&px, 64, 48, 3)
+            .unwrap()
+            .save(crate::transform::vips::SaveOptions::Png { compression: 1 })
+            .unwrap();
+        let before = detections();
+        assert!(faces_of(&png).unwrap().is_empty());
+        assert!(faces_of(&png).unwrap().is_empty());
+        assert_eq!(
+            detections() - before,
+            1,
+            "the second answer came from the cache"
+        );
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn run(
     let boxed = (width, height) != (params.width, params.height);
     // crop=faces: the window centred on the faces in the original (none: attention, in plan).
     let faces = if params.fit.crops() && params.crop == Crop::Faces && cut.is_none() {
-        faces::centre(&faces::detect(original.pixels()?)?)
+        faces::centre(&faces::faces_of(original.pixels()?)?)
     } else {
         None
     };
