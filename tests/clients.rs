@@ -441,11 +441,9 @@ mod serde_like {
     }
 }
 
-/// Headless Chromium (Debian's package) loads the demo page at DPR 1 and 2. From the access log:
-/// it got AVIF, and asked for wider images at DPR 2. Screenshots are kept in
-/// `target/test-artifacts/` and must not be blank.
-#[tokio::test]
-async fn chromium_loads_the_demo_at_dpr_1_and_2() {
+/// Debian's Chromium, headless, with a fresh profile in `profile` and without the background
+/// connections this closed network refuses.
+fn headless_chromium(profile: &Path) -> Command {
     let chromium = ["chromium", "/usr/bin/chromium"]
         .into_iter()
         .find(|c| {
@@ -455,33 +453,48 @@ async fn chromium_loads_the_demo_at_dpr_1_and_2() {
                 .is_ok_and(|o| o.status.success())
         })
         .expect("chromium not installed: run .ci/test-deps.sh (make test does)");
+    let mut cmd = Command::new(chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
+/// `refract serve --demo` over `root` on a free port, its access log going to a temporary file.
+fn demo_server(root: &Path) -> (std::process::Child, String, tempfile::NamedTempFile) {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = refract();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--demo"])
+        .args(["--root", root.to_str().unwrap()])
+        .stdout(Stdio::from(log.reopen().unwrap()));
+    let (child, addr, _) = spawn_command(cmd);
+    (child, addr, log)
+}
+
+/// Headless Chromium (Debian's package) loads the demo page at DPR 1 and 2. From the access log:
+/// it got AVIF, and asked for wider images at DPR 2. Screenshots are kept in
+/// `target/test-artifacts/` and must not be blank.
+#[tokio::test]
+async fn chromium_loads_the_demo_at_dpr_1_and_2() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/images");
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
 
     let mut widths = Vec::new();
     for dpr in [1u32, 2] {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut cmd = refract();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--demo"])
-            .args(["--root", root.to_str().unwrap()])
-            .stdout(Stdio::from(log.reopen().unwrap()));
-        let (mut child, addr, _) = spawn_command(cmd);
+        let (mut child, addr, log) = demo_server(&root);
         let profile = tempfile::tempdir().unwrap();
         let shot = artifacts.join(format!("demo-dpr{dpr}.png"));
         let _ = std::fs::remove_file(&shot);
-        let status = Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-                "--hide-scrollbars",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+        let status = headless_chromium(profile.path())
+            .arg("--hide-scrollbars")
             .arg(format!("--force-device-scale-factor={dpr}"))
             .arg("--window-size=1000,1400")
             .arg("--virtual-time-budget=10000")
@@ -549,34 +562,10 @@ async fn chromium_loads_the_demo_at_dpr_1_and_2() {
 /// the script builds the URL in control order, fetches it and reports what was served.
 #[tokio::test]
 async fn chromium_runs_the_playground() {
-    let chromium = ["chromium", "/usr/bin/chromium"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("chromium not installed: run .ci/test-deps.sh (make test does)");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/images");
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut cmd = refract();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--demo"])
-        .args(["--root", root.to_str().unwrap()])
-        .stdout(Stdio::from(log.reopen().unwrap()));
-    let (mut child, addr, _) = spawn_command(cmd);
+    let (mut child, addr, log) = demo_server(&root);
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let out = headless_chromium(profile.path())
         .arg("--virtual-time-budget=10000")
         .arg("--dump-dom")
         .arg(format!(

@@ -7,21 +7,11 @@
 use refract::transform::vips::{self, Image, Interpretation, SaveOptions};
 
 use crate::support::fixtures::{
-    gradient_jpeg, half_transparent_png, noise_jpeg, quadrants_jpeg, quadrants_png,
+    block_png, flat_png, gradient_jpeg, half_transparent_png, noise_jpeg, quadrants_jpeg,
+    quadrants_png,
 };
 use crate::support::images::{close, decode, mean_abs_diff, metadata_fields, pixel, pixels};
 use crate::support::{body, corpus_file, TestServer};
-
-/// A flat `w`×`h` PNG of one RGB colour.
-fn flat_png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
-    vips::init().unwrap();
-    let px: Vec<u8> = (0..w * h).flat_map(|_| rgb).collect();
-    Image::from_pixels(&px, w, h, 3)
-        .unwrap()
-        .save(SaveOptions::Png { compression: 6 })
-        .unwrap()
-        .to_vec()
-}
 
 #[tokio::test]
 async fn size_rules_resolve_against_the_original_as_imgix_documents() {
@@ -338,29 +328,6 @@ async fn encoder_parameters_reach_the_file() {
     s.stop().await;
 }
 
-/// A `w`×`h` PNG of `outer` with an inner rectangle of `inner` at (`x`, `y`), `iw`×`ih`.
-fn framed_png(w: u32, h: u32, outer: [u8; 3], inner: (u32, u32, u32, u32, [u8; 3])) -> Vec<u8> {
-    vips::init().unwrap();
-    let (bx, by, bw, bh, colour) = inner;
-    let px: Vec<u8> = (0..h)
-        .flat_map(|y| {
-            (0..w).flat_map(move |x| {
-                let inside = (bx..bx + bw).contains(&x) && (by..by + bh).contains(&y);
-                if inside {
-                    colour
-                } else {
-                    outer
-                }
-            })
-        })
-        .collect();
-    Image::from_pixels(&px, w, h, 3)
-        .unwrap()
-        .save(SaveOptions::Png { compression: 6 })
-        .unwrap()
-        .to_vec()
-}
-
 #[tokio::test]
 async fn borders_padding_and_masks_frame_the_image() {
     let s = TestServer::start(|_| {}).await;
@@ -472,7 +439,7 @@ async fn fill_blur_zoom_and_trim_color_change_the_frame_as_documented() {
     // trim=color: a green frame around a red block is cut; the corner colour does not matter.
     s.put(
         "framed.png",
-        &framed_png(120, 90, [0, 255, 0], (30, 20, 40, 30, [255, 0, 0])),
+        &block_png(120, 90, [0, 255, 0], (30, 20, 40, 30, [255, 0, 0])),
     );
     let trimmed = decode(&body(&s, "/framed.png?trim=color&trim-color=00ff00&fm=png").await);
     assert_eq!((trimmed.width, trimmed.height), (40, 30));

@@ -4,7 +4,7 @@
 
 use refract::transform::vips::{self, Image, SaveOptions};
 
-use crate::support::fixtures::{gradient_jpeg, quadrants_png, QUADRANT_COLOURS};
+use crate::support::fixtures::{block_png, gradient_jpeg, quadrants_png, QUADRANT_COLOURS};
 use crate::support::images::{decode, pixel, pixels};
 use crate::support::{body, corpus_file, header, TestServer};
 
@@ -391,24 +391,6 @@ async fn every_bad_value_is_a_400_with_its_reason() {
         let text = r.text().await.unwrap();
         assert!(text.contains(reason), "{query}: {text}");
     }
-}
-
-/// A `w`×`h` PNG of `background` with a `bw`×`bh` block of `block` at (`bx`, `by`).
-fn block_png(w: u32, h: u32, background: [u8; 3], block: (u32, u32, u32, u32, [u8; 3])) -> Vec<u8> {
-    vips::init().unwrap();
-    let (bx, by, bw, bh, colour) = block;
-    let mut px = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            let inside = (bx..bx + bw).contains(&x) && (by..by + bh).contains(&y);
-            px.extend_from_slice(if inside { &colour } else { &background });
-        }
-    }
-    Image::from_pixels(&px, w, h, 3)
-        .unwrap()
-        .save(SaveOptions::Png { compression: 6 })
-        .unwrap()
-        .to_vec()
 }
 
 #[tokio::test]

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::classify;
 use super::load::SourceInfo;
-use super::quantise;
 use super::vips::{Image, Interpretation};
+use super::{quantise, stylize};
 use crate::error::Error;
 use crate::format::Input;
 
@@ -146,21 +146,12 @@ fn base83(value: u32, length: u32, out: &mut String) {
 }
 
 fn srgb_to_linear(v: u8) -> f64 {
-    let v = f64::from(v) / 255.0;
-    if v <= 0.04045 {
-        v / 12.92
-    } else {
-        ((v + 0.055) / 1.055).powf(2.4)
-    }
+    stylize::to_linear(f64::from(v) / 255.0)
 }
 
+/// Linear light to an sRGB byte, rounded as the reference encoder does.
 fn linear_to_srgb(v: f64) -> u32 {
-    let v = v.clamp(0.0, 1.0);
-    if v <= 0.003_130_8 {
-        (v * 12.92 * 255.0 + 0.5) as u32
-    } else {
-        ((1.055 * v.powf(1.0 / 2.4) - 0.055) * 255.0 + 0.5) as u32
-    }
+    (stylize::to_srgb(v.clamp(0.0, 1.0)) * 255.0 + 0.5) as u32
 }
 
 /// The BlurHash (4×3 components) of RGB `pixels`, `w`×`h`, as the reference encoder makes it.

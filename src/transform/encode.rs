@@ -2,6 +2,7 @@
 //! on demand, and all metadata stripped (EXIF, XMP, IPTC, ICC: outputs are sRGB, which is what an
 //! untagged image means on the web).
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -136,11 +137,11 @@ pub fn apply(
         }
         _ => image,
     };
-    let icc = match profile {
+    let icc: Option<&[u8]> = match profile {
         _ if format == Format::Gif => None,
         Profile::None => None,
-        Profile::Srgb => Some(vips::builtin_profile(c"srgb").map_err(classify)?),
-        Profile::TinySrgb => Some(icc::tiny_srgb()),
+        Profile::Srgb => Some(srgb_profile()?),
+        Profile::TinySrgb => Some(tiny_srgb_profile()),
     };
     let tagged;
     let image = match &icc {
@@ -163,6 +164,22 @@ pub fn apply(
         (Some(dpi), Format::Jpeg { .. }) => with_jfif_density(body, dpi),
         _ => body,
     })
+}
+
+/// libvips's built-in sRGB profile, read once.
+fn srgb_profile() -> Result<&'static [u8], Error> {
+    static PROFILE: OnceLock<Vec<u8>> = OnceLock::new();
+    if let Some(p) = PROFILE.get() {
+        return Ok(p);
+    }
+    let loaded = vips::builtin_profile(c"srgb").map_err(classify)?;
+    Ok(PROFILE.get_or_init(|| loaded))
+}
+
+/// The compact sRGB profile, built once.
+fn tiny_srgb_profile() -> &'static [u8] {
+    static PROFILE: OnceLock<Vec<u8>> = OnceLock::new();
+    PROFILE.get_or_init(icc::tiny_srgb)
 }
 
 /// The JPEG with a JFIF header giving `dpi` dots per inch. With metadata stripped, libvips

@@ -1,11 +1,12 @@
 //! Step 3b: adjustments and stylize filters, in imgix's names and ranges, on the 8-bit sRGB
 //! image, in this order: `blur` (Gaussian, σ = blur / 10 px), `sharp` (unsharp mask), `usm`
 //! (unsharp mask of radius `usmrad`; negative softens), `nr` (a 3×3 median mixed in by strength)
-//! and `nrs` (sharpening after it), `hue` (rotation in LCh), `sat` (chroma
-//! in LCh; −100 is exact greyscale), `bri` and `con` (one linear map: contrast about mid-grey,
+//! and `nrs` (sharpening after it), `hue` and `sat` (rotation and chroma scale in LCh, one pass;
+//! `sat=-100` is exact greyscale), `bri` and `con` (one linear map: contrast about mid-grey,
 //! then a brightness offset), `gam` (midtone gamma), `mono` (greyscale tinted with a colour),
 //! then the per-pixel formulas of [`super::stylize`]: `exp`, `high`, `shad`, `vib`, `sepia`,
-//! `duotone`, `invert`, `blend` (a colour), `htn`, `px`. Alpha is never touched. Nothing to do when no filter is set.
+//! `duotone`, `invert`, `blend` (a colour), `htn`, `px`. Alpha is never touched. Nothing to do
+//! when no filter is set.
 
 use super::vips::{Image, Interpretation};
 use super::{classify, stylize};
@@ -62,24 +63,15 @@ pub fn apply<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, Error
     if filters.nrs > 0 {
         img = img.sharpen(1.0, f64::from(filters.nrs) / 25.0).map_err(e)?;
     }
-    if filters.hue != 0 && colour >= 3 {
-        let mut b = vec![0.0, 0.0, f64::from(filters.hue)];
-        b.extend(std::iter::repeat_n(0.0, alpha as usize));
-        let a = vec![1.0; b.len()];
-        img = img
-            .colourspace(Interpretation::LCH)
-            .and_then(|lch| lch.linear(&a, &b))
-            .and_then(|lch| lch.colourspace(Interpretation::Srgb))
-            .and_then(|rgb| rgb.to_uchar())
-            .map_err(e)?;
-    }
     if filters.sat == -100 && colour >= 3 {
         img = grey_as_srgb(&img)?;
-    } else if filters.sat != 0 && colour >= 3 {
+    } else if (filters.hue != 0 || filters.sat != 0) && colour >= 3 {
+        // Hue rotation and chroma scale in one LCh pass (they act on different bands).
         let chroma = 1.0 + f64::from(filters.sat) / 100.0;
         let mut a = vec![1.0, chroma, 1.0];
+        let mut b = vec![0.0, 0.0, f64::from(filters.hue)];
         a.extend(std::iter::repeat_n(1.0, alpha as usize));
-        let b = vec![0.0; a.len()];
+        b.extend(std::iter::repeat_n(0.0, alpha as usize));
         img = img
             .colourspace(Interpretation::LCH)
             .and_then(|lch| lch.linear(&a, &b))
@@ -138,11 +130,8 @@ fn pixel_formulas<'a>(image: Image<'a>, filters: &Filters) -> Result<Image<'a>, 
         return Ok(image);
     }
     let e = classify;
-    let image = if needs_rgb && image.bands() - u32::from(image.has_alpha()) < 3 {
-        image
-            .colourspace(Interpretation::Srgb)
-            .and_then(|i| i.to_uchar())
-            .map_err(e)?
+    let image = if needs_rgb {
+        super::colour::apply(image, true)?
     } else {
         image
     };

@@ -97,12 +97,8 @@ fn blurred<'a>(image: Image<'a>, canvas: Canvas, fill: Rgba) -> Result<Image<'a>
         for x in 0..w {
             let s = ((y * w + x) * 4) as usize;
             let d = (((y + canvas.top) * cw + x + canvas.left) * 4) as usize;
-            let a = f64::from(front[s + 3]) / 255.0;
-            for c in 0..3 {
-                let v = f64::from(front[s + c]) * a + f64::from(out[d + c]) * (1.0 - a);
-                out[d + c] = v.round() as u8;
-            }
-            out[d + 3] = 255;
+            let src = [front[s], front[s + 1], front[s + 2], front[s + 3]].map(f64::from);
+            super::shape::over(&mut out[d..d + 4], src);
         }
     }
     // Opaque: drop the alpha band again.

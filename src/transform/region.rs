@@ -55,18 +55,7 @@ pub fn load<'a>(bytes: &'a [u8], params: &Params) -> Result<Image<'a>, Error> {
         }
         Some(Trim::Colour { colour, tolerance }) => {
             let bg = match colour {
-                Some(colour) => {
-                    let rgb = [colour.r, colour.g, colour.b].map(f64::from);
-                    let mut bg = if image.bands() - u32::from(image.has_alpha()) >= 3 {
-                        rgb.to_vec()
-                    } else {
-                        vec![0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]]
-                    };
-                    if image.has_alpha() {
-                        bg.push(f64::from(colour.a));
-                    }
-                    bg
-                }
+                Some(colour) => super::pad::background(&image, colour),
                 // imgix: without trim-color, the top-left pixel's.
                 None => {
                     image = image.materialize().map_err(classify)?;

@@ -4,7 +4,7 @@
 //! here; the image is made 8-bit sRGB with alpha first.
 
 use super::classify;
-use super::vips::{Image, Interpretation};
+use super::vips::Image;
 use crate::error::Error;
 use crate::request::{Border, Grid, Mask, Radii, Rgba};
 
@@ -47,14 +47,7 @@ pub fn coverage_ellipse(x: u32, y: u32, w: u32, h: u32) -> f64 {
 
 /// `image` as 8-bit sRGB with alpha.
 fn rgba(image: Image<'_>) -> Result<Image<'_>, Error> {
-    let image = if image.bands() - u32::from(image.has_alpha()) < 3 {
-        image
-            .colourspace(Interpretation::Srgb)
-            .and_then(|i| i.to_uchar())
-            .map_err(classify)?
-    } else {
-        image
-    };
+    let image = super::colour::apply(image, true)?;
     if image.has_alpha() {
         Ok(image)
     } else {
@@ -63,7 +56,7 @@ fn rgba(image: Image<'_>) -> Result<Image<'_>, Error> {
 }
 
 /// `src` (RGBA) over `dst` (RGBA), in place in `dst`.
-fn over(dst: &mut [u8], src: [f64; 4]) {
+pub(super) fn over(dst: &mut [u8], src: [f64; 4]) {
     let sa = src[3] / 255.0;
     let da = f64::from(dst[3]) / 255.0;
     let out_a = sa + da * (1.0 - sa);

@@ -7,7 +7,7 @@
 use crate::request::BlendMode;
 
 /// sRGB-encoded 0–1 to linear light.
-fn to_linear(v: f64) -> f64 {
+pub fn to_linear(v: f64) -> f64 {
     if v <= 0.04045 {
         v / 12.92
     } else {
@@ -16,7 +16,7 @@ fn to_linear(v: f64) -> f64 {
 }
 
 /// Linear light 0–1 to sRGB-encoded.
-fn to_srgb(v: f64) -> f64 {
+pub fn to_srgb(v: f64) -> f64 {
     if v <= 0.003_130_8 {
         v * 12.92
     } else {

@@ -36,6 +36,34 @@ pub fn quadrants_jpeg(w: u32, h: u32) -> Vec<u8> {
         .to_vec()
 }
 
+/// A flat `w`×`h` PNG of one RGB colour.
+pub fn flat_png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+    block_png(w, h, rgb, (0, 0, 0, 0, rgb))
+}
+
+/// A `w`×`h` PNG of `background` with a `bw`×`bh` block of `block` at (`bx`, `by`).
+pub fn block_png(
+    w: u32,
+    h: u32,
+    background: [u8; 3],
+    block: (u32, u32, u32, u32, [u8; 3]),
+) -> Vec<u8> {
+    init();
+    let (bx, by, bw, bh, colour) = block;
+    let mut px = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (bx..bx + bw).contains(&x) && (by..by + bh).contains(&y);
+            px.extend_from_slice(if inside { &colour } else { &background });
+        }
+    }
+    Image::from_pixels(&px, w, h, 3)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap()
+        .to_vec()
+}
+
 /// A quadrant PNG (lossless: every pixel one of the four colours).
 pub fn quadrants_png(w: u32, h: u32) -> Vec<u8> {
     init();
