@@ -825,3 +825,112 @@ async fn crop_faces_keeps_the_face_found_in_the_original() {
     assert_eq!(none, edges);
     s.stop().await;
 }
+
+/// The faces `fm=json&faces=1` reports: (x, y, width, height) in pixels.
+async fn reported_faces(s: &TestServer, name: &str) -> Vec<(f64, f64, f64, f64)> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&body(s, &format!("/{name}?fm=json&faces=1")).await).unwrap();
+    json["Faces"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: no Faces in {json}"))
+        .iter()
+        .map(|f| {
+            let b = &f["bounds"];
+            let n = |k: &str| b[k].as_f64().unwrap();
+            (n("x"), n("y"), n("width"), n("height"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn fit_facearea_frames_the_face_and_json_reports_it() {
+    let s = TestServer::start(|_| {}).await;
+    // Faces established by eye on the corpus portraits (x0, y0, x1, y1 in pixels of the
+    // original: ear to ear, forehead to chin).
+    for (file, (iw, ih), face) in [
+        (
+            "photos/thumbor-Giunchedi_Filippo_January_2015_01.jpg",
+            (800.0, 533.0),
+            (300.0, 60.0, 500.0, 310.0),
+        ),
+        (
+            "photos/skimage-astronaut.png",
+            (512.0, 512.0),
+            (160.0, 40.0, 290.0, 190.0),
+        ),
+    ] {
+        let name = file.rsplit('/').next().unwrap();
+        s.put(name, &corpus_file(file));
+        let faces = reported_faces(&s, name).await;
+        assert_eq!(faces.len(), 1, "{name}: {faces:?}");
+        let (x, y, w, h) = faces[0];
+        let (cx, cy) = (x + w / 2.0, y + h / 2.0);
+        assert!(
+            cx > face.0 && cx < face.2 && cy > face.1 && cy < face.3,
+            "{name}: the face found at {faces:?} is not the face at {face:?}"
+        );
+        // The documented area, worked out here: 3× the face box (facepad 1), widened to the
+        // box's 1:1, shrunk to fit the image, moved inside it.
+        let (mut aw, mut ah) = (3.0 * w, 3.0 * h);
+        (aw, ah) = (aw.max(ah), aw.max(ah));
+        let shrink = (iw / aw).min(ih / ah).min(1.0);
+        (aw, ah) = (aw * shrink, ah * shrink);
+        let ax = (cx - aw / 2.0).clamp(0.0, iw - aw);
+        let ay = (cy - ah / 2.0).clamp(0.0, ih - ah);
+        let expected = body(
+            &s,
+            &format!(
+                "/{name}?rect={},{},{},{}&w=200&h=200&fit=crop&fm=png",
+                ax.round(),
+                ay.round(),
+                aw.round(),
+                ah.round()
+            ),
+        )
+        .await;
+        let area = body(&s, &format!("/{name}?fit=facearea&w=200&h=200&fm=png")).await;
+        let d = decode(&area);
+        assert_eq!((d.width, d.height), (200, 200), "{name}");
+        assert!(
+            mean_abs_diff(&area, &expected) < 4.0,
+            "{name}: facearea is not the area around the face"
+        );
+        // A tighter pad frames less: the face fills more of the output.
+        let tight = body(
+            &s,
+            &format!("/{name}?fit=facearea&facepad=0.2&w=200&h=200&fm=png"),
+        )
+        .await;
+        assert!(
+            mean_abs_diff(&tight, &area) > 10.0,
+            "{name}: facepad ignored"
+        );
+        // One face: faceindex=2 does not exist, and the fallback (fit=crop) answers.
+        let missing = body(
+            &s,
+            &format!("/{name}?fit=facearea&faceindex=2&w=200&h=200&fm=png"),
+        )
+        .await;
+        let crop = body(&s, &format!("/{name}?fit=crop&w=200&h=200&fm=png")).await;
+        assert_eq!(missing, crop, "{name}");
+        let first = body(
+            &s,
+            &format!("/{name}?fit=facearea&faceindex=1&w=200&h=200&fm=png"),
+        )
+        .await;
+        assert_eq!(first, area, "{name}: face 1 is the only face");
+    }
+    // No face: the named fallback, the same every time.
+    s.put("g.jpg", &gradient_jpeg(300, 200));
+    assert!(reported_faces(&s, "g.jpg").await.is_empty());
+    let none = body(
+        &s,
+        "/g.jpg?w=100&h=100&fit=facearea,fill&fill-color=f00&fm=png",
+    )
+    .await;
+    let fill = body(&s, "/g.jpg?w=100&h=100&fit=fill&fill-color=f00&fm=png").await;
+    assert_eq!(none, fill);
+    let r = s.get("/g.jpg?fit=facearea,nope").await;
+    assert_eq!(r.status(), 400);
+    s.stop().await;
+}

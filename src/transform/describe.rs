@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::classify;
+use super::faces::Face;
 use super::load::SourceInfo;
 use super::vips::{Image, Interpretation};
 use super::{quantise, stylize};
@@ -55,8 +56,30 @@ fn exif_value(text: &str) -> Value {
 
 /// `fm=json`: the original's metadata. `gps`: include the `{GPS}` group (`--json-gps`; off by
 /// default, as a location is personal data the uploader may not mean to publish).
-pub fn metadata(bytes: &[u8], source: &SourceInfo, gps: bool) -> Result<String, Error> {
+/// `faces`: the faces found, written as imgix's `Faces` (bounds in pixels of the upright image).
+pub fn metadata(
+    bytes: &[u8],
+    source: &SourceInfo,
+    gps: bool,
+    faces: Option<&[Face]>,
+) -> Result<String, Error> {
     let mut out = Map::new();
+    if let Some(faces) = faces {
+        let (w, h) = (f64::from(source.size.width), f64::from(source.size.height));
+        let round = |v: f64| (v * 100.0).round() / 100.0;
+        let list: Vec<Value> = faces
+            .iter()
+            .map(|f| {
+                json!({"bounds": {
+                    "x": round(f.x * w),
+                    "y": round(f.y * h),
+                    "width": round(f.w * w),
+                    "height": round(f.h * h),
+                }})
+            })
+            .collect();
+        out.insert("Faces".into(), Value::Array(list));
+    }
     out.insert("PixelWidth".into(), json!(source.raw.width));
     out.insert("PixelHeight".into(), json!(source.raw.height));
     out.insert("Orientation".into(), json!(source.orientation));

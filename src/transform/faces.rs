@@ -15,6 +15,7 @@ use rustface::{ImageData, Model};
 use super::classify;
 use super::vips::{Image, Interpretation, Pages, ThumbnailOptions};
 use crate::error::Error;
+use crate::request::params::Rect;
 
 /// The model, as the `rustface` crate ships it.
 static MODEL_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/seeta_fd_frontal_v1.0.bin"));
@@ -45,7 +46,8 @@ fn model() -> &'static Model {
     MODEL.get_or_init(|| rustface::read_model(MODEL_BYTES).expect("the embedded face model reads"))
 }
 
-/// Faces in greyscale `pixels` (`w`×`h`), as fractions, most confident first.
+/// Faces in greyscale `pixels` (`w`×`h`), as fractions, left to right (the order of `fm=json`'s
+/// `Faces` and of `faceindex`).
 pub fn detect_grey(pixels: &[u8], w: u32, h: u32) -> Vec<Face> {
     if w < 20 || h < 20 {
         return Vec::new();
@@ -55,10 +57,9 @@ pub fn detect_grey(pixels: &[u8], w: u32, h: u32) -> Vec<Face> {
     detector.set_score_thresh(SCORE_THRESHOLD);
     detector.set_pyramid_scale_factor(0.7);
     detector.set_slide_window_step(4, 4);
-    let mut found = detector.detect(&ImageData::new(pixels, w, h));
-    found.sort_by(|a, b| b.score().total_cmp(&a.score()));
+    let found = detector.detect(&ImageData::new(pixels, w, h));
     let (fw, fh) = (f64::from(w), f64::from(h));
-    found
+    let mut faces: Vec<Face> = found
         .iter()
         .map(|f| {
             let b = f.bbox();
@@ -71,7 +72,9 @@ pub fn detect_grey(pixels: &[u8], w: u32, h: u32) -> Vec<Face> {
                 h: (f64::from(b.height())).min(fh - y) / fh,
             }
         })
-        .collect()
+        .collect();
+    faces.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+    faces
 }
 
 /// Originals whose faces are remembered (a few bytes each).
@@ -121,8 +124,8 @@ pub fn detect(bytes: &[u8]) -> Result<Vec<Face>, Error> {
     Ok(detect_grey(&pixels, w, h))
 }
 
-/// The centre of the box around every face, as fractions: where `crop=faces` centres its window.
-pub fn centre(faces: &[Face]) -> Option<(f64, f64)> {
+/// The box around `faces` as fractions (left, top, right, bottom).
+fn bounds(faces: &[Face]) -> Option<(f64, f64, f64, f64)> {
     let first = faces.first()?;
     let (mut l, mut t, mut r, mut b) = (first.x, first.y, first.x + first.w, first.y + first.h);
     for f in &faces[1..] {
@@ -131,6 +134,57 @@ pub fn centre(faces: &[Face]) -> Option<(f64, f64)> {
         r = r.max(f.x + f.w);
         b = b.max(f.y + f.h);
     }
+    Some((l, t, r, b))
+}
+
+/// `fit=facearea`: the rectangle (in pixels of the upright `width`×`height` original) around the
+/// faces — or face `index` (1-based) alone — grown by `pad` face sizes on each side, widened to
+/// `aspect` (width/height) if given, then shrunk about its centre where it would leave the image
+/// and moved inside it. `None` when there is no such face.
+pub fn area(
+    faces: &[Face],
+    index: Option<u32>,
+    pad: f64,
+    (width, height): (u32, u32),
+    aspect: Option<f64>,
+) -> Option<Rect> {
+    let chosen = match index {
+        Some(i) => std::slice::from_ref(faces.get(i as usize - 1)?),
+        None => faces,
+    };
+    let (l, t, r, b) = bounds(chosen)?;
+    let (iw, ih) = (f64::from(width), f64::from(height));
+    let (fw, fh) = ((r - l) * iw, (b - t) * ih);
+    let (cx, cy) = ((l + r) / 2.0 * iw, (t + b) / 2.0 * ih);
+    let (mut w, mut h) = (fw * (1.0 + 2.0 * pad), fh * (1.0 + 2.0 * pad));
+    if let Some(a) = aspect {
+        if w / h < a {
+            w = h * a;
+        } else {
+            h = w / a;
+        }
+    }
+    // Too big for the image: shrink both sides by the same factor, keeping the shape.
+    let shrink = (iw / w).min(ih / h).min(1.0);
+    let (w, h) = ((w * shrink).max(1.0), (h * shrink).max(1.0));
+    let x = (cx - w / 2.0).clamp(0.0, iw - w);
+    let y = (cy - h / 2.0).clamp(0.0, ih - h);
+    let rect = Rect {
+        x: x.round() as u32,
+        y: y.round() as u32,
+        w: (w.round() as u32).max(1),
+        h: (h.round() as u32).max(1),
+    };
+    Some(Rect {
+        w: rect.w.min(width - rect.x.min(width - 1)),
+        h: rect.h.min(height - rect.y.min(height - 1)),
+        ..rect
+    })
+}
+
+/// The centre of the box around every face, as fractions: where `crop=faces` centres its window.
+pub fn centre(faces: &[Face]) -> Option<(f64, f64)> {
+    let (l, t, r, b) = bounds(faces)?;
     Some(((l + r) / 2.0, (t + b) / 2.0))
 }
 
@@ -173,6 +227,50 @@ mod tests {
             1,
             "the second answer came from the cache"
         );
+    }
+
+    #[test]
+    fn the_face_area_is_padded_shaped_and_kept_inside() {
+        let left = Face {
+            x: 0.1,
+            y: 0.4,
+            w: 0.1,
+            h: 0.1,
+        };
+        let right = Face {
+            x: 0.6,
+            y: 0.4,
+            w: 0.2,
+            h: 0.2,
+        };
+        let faces = [left, right];
+        // One face, padded by its size on each side: 3× its 100×100 box, square.
+        assert_eq!(
+            area(&faces, Some(1), 1.0, (1000, 1000), None),
+            Some(Rect {
+                x: 0,
+                y: 300,
+                w: 300,
+                h: 300
+            }),
+            "the 300-px box around the face at 150,450 starts at 0"
+        );
+        // All faces, unpadded, widened to 2:1 about their centre.
+        assert_eq!(
+            area(&faces, None, 0.0, (1000, 1000), Some(2.0)),
+            Some(Rect {
+                x: 100,
+                y: 325,
+                w: 700,
+                h: 350
+            })
+        );
+        // Padded beyond the image: shrunk to fit, keeping 1:1.
+        let r = area(&faces, Some(2), 5.0, (1000, 800), Some(1.0)).unwrap();
+        assert_eq!((r.w, r.h, r.y), (800, 800, 0));
+        assert!(r.x + r.w <= 1000);
+        assert_eq!(area(&faces, Some(3), 1.0, (1000, 1000), None), None);
+        assert_eq!(area(&[], None, 1.0, (1000, 1000), None), None);
     }
 
     #[test]

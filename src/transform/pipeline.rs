@@ -114,8 +114,18 @@ fn run(
 ) -> Result<Output, Error> {
     let started = Instant::now();
     let params = &variant.params;
-    if params.describe == Some(Describe::Metadata) {
-        let json = describe::metadata(original.bytes, source, limits.json_gps)?;
+    if let Some(Describe::Metadata { faces: with_faces }) = params.describe {
+        let found = if with_faces {
+            Some(faces::faces_of(original.pixels()?)?)
+        } else {
+            None
+        };
+        let json = describe::metadata(
+            original.bytes,
+            source,
+            limits.json_gps,
+            found.as_deref().map(|f| f.as_slice()),
+        )?;
         return Ok(Output {
             body: Bytes::from(json),
             format: Format::Json,
@@ -125,6 +135,40 @@ fn run(
             encode_time: std::time::Duration::ZERO,
         });
     }
+    // fit=facearea: the region around the faces becomes a `rect` (none found: the fallback fit).
+    let with_area;
+    let params = match params.face_area {
+        Some(area) if params.orient.is_none() && !region::needed(params) => {
+            let found = faces::faces_of(original.pixels()?)?;
+            let aspect = match (params.width, params.height) {
+                (Some(w), Some(h)) => Some(f64::from(w) / f64::from(h)),
+                _ => None,
+            };
+            match faces::area(
+                &found,
+                area.index,
+                area.pad,
+                (source.size.width, source.size.height),
+                aspect,
+            ) {
+                Some(rect) => {
+                    let mut p = params.clone();
+                    p.rect = Some(rect);
+                    p.face_area = None;
+                    p.fit = if aspect.is_some() {
+                        crate::request::Fit::Crop
+                    } else {
+                        crate::request::Fit::Clip
+                    };
+                    p.crop = Crop::CENTER;
+                    with_area = p;
+                    &with_area
+                }
+                None => params,
+            }
+        }
+        _ => params,
+    };
     // `rect`/`trim` cut the full-size original first; otherwise the URL's `orient` (if any)
     // replaces the EXIF orientation, and with it the size the viewer sees.
     let cut = if region::needed(params) {

@@ -26,7 +26,7 @@ pub use adjust::{Blend, BlendMode, Filters};
 pub use geometry::{Border, Flip, Grid, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
 pub use output::{Chroma, Describe, FormatChoice, Profile};
-pub use size::{Align, Crop, Fill, Fit, Hints, Sizing, Varies};
+pub use size::{Align, Crop, FaceArea, Fill, Fit, Hints, Sizing, Varies};
 pub use values::Rgba;
 
 use names::Raw;
@@ -51,6 +51,8 @@ pub struct Params {
     pub fit: Fit,
     /// What a cropping fit keeps.
     pub crop: Crop,
+    /// `fit=facearea`: the region around the faces; `fit` is then the fallback.
+    pub face_area: Option<FaceArea>,
     /// Requested output format.
     pub format: FormatChoice,
     /// Encoder quality 1–100; `None` uses the format's default.
@@ -138,6 +140,7 @@ impl Default for Params {
             sizing: Sizing::default(),
             fit: Fit::Clip,
             crop: Crop::CENTER,
+            face_area: None,
             format: FormatChoice::Source,
             quality: None,
             fill_color: Rgba::TRANSPARENT_WHITE,
@@ -240,6 +243,7 @@ impl Params {
             sizing: _,
             fit: _,
             crop: _,
+            face_area,
             format: _,
             quality: _,
             fill_color: _,
@@ -272,6 +276,7 @@ impl Params {
             download: _,
         } = self;
         orient.is_none()
+            && face_area.is_none()
             && !flip.vertical
             && *rot == 0.0
             && !pad.any()
@@ -293,6 +298,7 @@ impl Params {
             sizing: _,
             fit: _,
             crop: _,
+            face_area,
             format: _,
             quality: _,
             fill_color: _,
@@ -324,7 +330,7 @@ impl Params {
             frame: _,
             download: _,
         } = self;
-        orient.is_none() && rect.is_none() && trim.is_none()
+        orient.is_none() && rect.is_none() && trim.is_none() && face_area.is_none()
     }
 
     /// The canonical query for these parameters, without the format: equal for every URL that
@@ -338,6 +344,7 @@ impl Params {
             sizing,
             fit,
             crop,
+            face_area,
             // The negotiated format follows in the cache key (see `Variant::cache_key`).
             format: _,
             quality,
@@ -383,6 +390,9 @@ impl Params {
         }
         let _ = write!(s, "fit={}", fit.name());
         sizing.key(&mut s);
+        if let Some(area) = face_area {
+            area.key(&mut s);
+        }
         if fit.crops() {
             match crop {
                 Crop::Gravity { x, y } => {
@@ -479,7 +489,8 @@ impl Params {
             Profile::TinySrgb => s.push_str("&icc=tinysrgb"),
         }
         match describe {
-            None | Some(Describe::Metadata) | Some(Describe::BlurHash) => {}
+            None | Some(Describe::Metadata { faces: false }) | Some(Describe::BlurHash) => {}
+            Some(Describe::Metadata { faces: true }) => s.push_str("&faces"),
             Some(Describe::Palette {
                 css,
                 colours,

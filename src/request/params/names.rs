@@ -69,6 +69,12 @@ parameters! {
     FpZ: "fp-z";
     /// Aspect ratio `W:H` (with `fit=crop` or `fit=fill`).
     Ar: "ar";
+    /// `fit=facearea`: padding around the face, in face sizes.
+    Facepad: "facepad";
+    /// `fit=facearea`: which face (1-based, left to right).
+    Faceindex: "faceindex";
+    /// `fm=json`: include the faces found.
+    Faces: "faces";
     /// Smallest width (`fit=crop`).
     MinW: "min-w" | "min-width";
     /// Smallest height (`fit=crop`).

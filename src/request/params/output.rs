@@ -54,7 +54,10 @@ const NOT_OFFERED: &[&str] = &["jp2", "jxl", "mp4", "webm"];
 pub enum Describe {
     /// `fm=json`: the original's size, resolution, colour model, depth, orientation, type and
     /// EXIF/TIFF (and, with `--json-gps`, GPS) fields, as imgix writes them.
-    Metadata,
+    Metadata {
+        /// `faces=1`: with the faces found (imgix's `Faces`).
+        faces: bool,
+    },
     /// `palette=json|css`: the rendered image's main colours.
     Palette {
         /// CSS classes rather than JSON.
@@ -179,7 +182,9 @@ fn describe(raw: &Raw<'_>) -> Result<Option<Describe>, Error> {
     let css = match raw.get(Name::Palette) {
         None => {
             return Ok(match raw.get(Name::Fm) {
-                Some("json") => Some(Describe::Metadata),
+                Some("json") => Some(Describe::Metadata {
+                    faces: raw.switch(Name::Faces)?,
+                }),
                 Some("blurhash") => Some(Describe::BlurHash),
                 _ => None,
             })

@@ -29,6 +29,27 @@ pub enum Fit {
     Scale,
 }
 
+/// `fit=facearea`: the output is the region around the faces (or the one `faceindex` picks),
+/// grown by `facepad` face sizes on each side, widened to the box's aspect ratio. No face found
+/// (or no face of that index): the URL's fallback fit (`fit=facearea,fill`; `crop` when none).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceArea {
+    /// `facepad`: padding on each side, in face widths/heights (imgix's default 1.0).
+    pub pad: f64,
+    /// `faceindex`: the face, 1-based, left to right; all faces when absent.
+    pub index: Option<u32>,
+}
+
+impl FaceArea {
+    /// Its cache-key text.
+    pub(super) fn key(&self, s: &mut String) {
+        let _ = write!(s, "&facearea={:.3}", self.pad);
+        if let Some(i) = self.index {
+            let _ = write!(s, ",{i}");
+        }
+    }
+}
+
 impl Fit {
     fn parse(value: &str) -> Option<Fit> {
         Some(match value {
@@ -458,14 +479,29 @@ pub(super) fn parse(
         p.width = Some(hint.min(max));
     }
 
-    p.fit = match raw.get(Name::Fit) {
+    // `fit=facearea[,fallback]`: the fallback (default crop) is the fit when no face is found.
+    let fit = raw.get(Name::Fit);
+    let (face_area, fit) = match fit.map(|v| v.split_once(',').unwrap_or((v, ""))) {
+        Some(("facearea", fallback)) => (true, Some(fallback).filter(|f| !f.is_empty())),
+        _ => (false, fit),
+    };
+    p.fit = match fit {
+        None if face_area => Fit::Crop,
         None => Fit::Clip,
         Some(v) => Fit::parse(v).ok_or_else(|| {
             Error::bad_param(
                 "fit",
-                format!("'{v}' is not one of clip, crop, fill, fillmax, max, min, scale"),
+                format!("'{v}' is not one of clip, crop, facearea, fill, fillmax, max, min, scale"),
             )
         })?,
+    };
+    p.face_area = if face_area {
+        Some(FaceArea {
+            pad: raw.number(Name::Facepad, 0.0, 20.0)?.unwrap_or(1.0),
+            index: raw.integer(Name::Faceindex, 1, 1000)?,
+        })
+    } else {
+        None
     };
     let fp_x = raw.number(Name::FpX, 0.0, 1.0)?;
     let fp_y = raw.number(Name::FpY, 0.0, 1.0)?;
