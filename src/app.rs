@@ -13,12 +13,14 @@ use crate::cache::{Lookup, RenderCache};
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::request::params::{Overlay, Overlays};
 use crate::request::signature::Verifier;
 use crate::request::{AcceptClass, ImageRequest, Key, ParamLimits};
 use crate::source::mounts::OriginalsCache;
 use crate::source::{Mounts, SourceSettings};
 use crate::store::{Purged, VariantStore};
 use crate::transform::master::Masters;
+use crate::transform::overlay::{Layer, Layers};
 use crate::transform::vips::{self, Version};
 use crate::transform::{Limits, Processor, Rendered};
 
@@ -233,10 +235,17 @@ impl App {
                 .fetch_original(&variant.key)
                 .instrument(tracing::debug_span!("fetch", key = %variant.key))
                 .await?;
+            let layers = fetch_layers(&inner.mounts, &variant.params.overlays).await?;
             let mut rendered = match &inner.store {
-                None => inner.processor.render(original.bytes(), variant).await?,
+                None => {
+                    inner
+                        .processor
+                        .render(original.bytes(), layers, variant)
+                        .await?
+                }
                 Some(store) => {
-                    let digest = original.digest().await?;
+                    // A changed overlay is a new variant: its content names the location too.
+                    let digest = with_layers(original.digest().await?, &layers);
                     let location = store.locate(&cache_key, &purge_key, &digest);
                     match store.get(&location).await {
                         Some(stored) => {
@@ -244,8 +253,10 @@ impl App {
                             stored
                         }
                         None => {
-                            let rendered =
-                                inner.processor.render(original.bytes(), variant).await?;
+                            let rendered = inner
+                                .processor
+                                .render(original.bytes(), layers, variant)
+                                .await?;
                             store.put_behind(&location, &rendered);
                             rendered
                         }
@@ -378,4 +389,45 @@ impl App {
 
 fn saturating_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Fetch the overlay images `overlays` names, through the mounts (limits, allow-lists and the
+/// originals cache as for any original). One that is not there is a 400 naming the parameter.
+async fn fetch_layers(mounts: &Mounts, overlays: &Overlays) -> Result<Layers, Error> {
+    async fn one(
+        mounts: &Mounts,
+        param: &'static str,
+        overlay: Option<&Overlay>,
+    ) -> Result<Option<Layer>, Error> {
+        let Some(overlay) = overlay else {
+            return Ok(None);
+        };
+        let key = mounts.overlay_key(param, &overlay.source)?;
+        let fetched = mounts.fetch_original(&key).await.map_err(|e| match e {
+            Error::NotFound => Error::bad_param(param, format!("{} was not found", overlay.source)),
+            other => other,
+        })?;
+        Ok(Some(Layer {
+            bytes: fetched.bytes(),
+            digest: fetched.digest().await?,
+        }))
+    }
+    Ok(Layers {
+        blend: one(mounts, "blend", overlays.blend.as_ref()).await?,
+        mark: one(mounts, "mark", overlays.mark.as_ref()).await?,
+    })
+}
+
+/// The original's digest, combined with its overlays' when there are any.
+fn with_layers(digest: [u8; 32], layers: &Layers) -> [u8; 32] {
+    use sha2::Digest as _;
+    if layers.blend.is_none() && layers.mark.is_none() {
+        return digest;
+    }
+    let mut hash = sha2::Sha256::new();
+    hash.update(digest);
+    for layer in [&layers.blend, &layers.mark].into_iter().flatten() {
+        hash.update(layer.digest);
+    }
+    hash.finalize().into()
 }

@@ -34,8 +34,54 @@ pub fn base64(bytes: &[u8]) -> String {
     s
 }
 
+/// Decode Base64 in either alphabet (standard `+/` or URL-safe `-_`, as imgix's `…64`
+/// parameters use), padding optional. `None` for anything else.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // A lone sixth of a byte is no encoding's output.
+    (bits < 6).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base64_round_trips_in_both_alphabets() {
+        for bytes in [&b""[..], b"f", b"fo", b"foo", b"foob", b"\xff\xfe\xfd?"] {
+            let standard = super::base64(bytes);
+            assert_eq!(super::base64_decode(&standard).as_deref(), Some(bytes));
+            let url = standard.replace('+', "-").replace('/', "_");
+            assert_eq!(
+                super::base64_decode(url.trim_end_matches('=')).as_deref(),
+                Some(bytes)
+            );
+        }
+        assert_eq!(
+            super::base64_decode("SGVsbG8gd29ybGQ").unwrap(),
+            b"Hello world"
+        );
+        assert!(super::base64_decode("a").is_none());
+        assert!(super::base64_decode("ab$c").is_none());
+    }
+
     #[test]
     fn lowercase_two_digits_a_byte() {
         assert_eq!(super::hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");

@@ -17,6 +17,7 @@ mod lifecycle;
 mod masters;
 mod metrics;
 mod operations;
+mod overlays;
 mod security;
 mod sources;
 mod store;

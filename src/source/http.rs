@@ -226,6 +226,10 @@ impl Source for HttpSource {
         self.base.is_none()
     }
 
+    fn base_url(&self) -> Option<&Url> {
+        self.base.as_ref()
+    }
+
     fn describe(&self) -> String {
         match &self.base {
             Some(base) => base.to_string(),

@@ -131,6 +131,12 @@ pub trait Source: Send + Sync + 'static {
         false
     }
 
+    /// The web address objects live under, for a source that has one (an HTTP origin): an
+    /// overlay named by an absolute URL under it is fetched as that object.
+    fn base_url(&self) -> Option<&url::Url> {
+        None
+    }
+
     /// A short description for logs (e.g. `file:///srv/images`); never includes credentials.
     fn describe(&self) -> String;
 

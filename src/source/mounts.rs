@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::future::Cache;
-use percent_encoding::percent_decode_str;
+use percent_encoding::{
+    percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC,
+};
 use sha2::{Digest as _, Sha256};
 
 use super::{Fetched, Original, Source, Stored, Validator};
@@ -181,6 +183,46 @@ impl Mounts {
             Key::routed(path)
         } else {
             Key::new(path)
+        }
+    }
+
+    /// The key of an overlay image a URL parameter names (`mark=`, `blend=`): a path in this
+    /// origin's URL space, routed as a request path is; or an absolute URL, fetched only through
+    /// a mount that serves it — an HTTP origin whose base URL it starts with, else the proxy
+    /// source (whose allow-list and address checks then apply). No such mount: a 400 naming
+    /// `param`.
+    pub fn overlay_key(&self, param: &'static str, source: &str) -> Result<Key, Error> {
+        const PATH: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#');
+        if !(source.starts_with("http://") || source.starts_with("https://")) {
+            return self.key(&utf8_percent_encode(source, PATH).to_string());
+        }
+        for m in &self.mounts {
+            if let Some(rest) = m
+                .source
+                .base_url()
+                .and_then(|b| source.strip_prefix(b.as_str()))
+            {
+                let path = if m.prefix.is_empty() {
+                    format!("/{rest}")
+                } else {
+                    format!("/{}/{rest}", m.prefix)
+                };
+                return self.key(&utf8_percent_encode(&path, PATH).to_string());
+            }
+        }
+        match self.mounts.iter().find(|m| m.source.takes_urls()) {
+            Some(m) => {
+                let url = utf8_percent_encode(source, NON_ALPHANUMERIC);
+                if m.prefix.is_empty() {
+                    self.key(&format!("/{url}"))
+                } else {
+                    self.key(&format!("/{}/{url}", m.prefix))
+                }
+            }
+            None => Err(Error::bad_param(
+                param,
+                format!("no source serves {source} (absolute URLs need a proxy source or an HTTP origin under that address)"),
+            )),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod icc;
 pub mod load;
 pub mod master;
 pub mod orient;
+pub mod overlay;
 pub mod pad;
 pub mod pipeline;
 pub mod plan;
@@ -180,11 +181,16 @@ impl Processor {
         }
     }
 
-    /// Render `variant` from `original`. Takes a free permit, or waits in the bounded queue for
+    /// Render `variant` from `original` (with its overlay images, `layers`). Takes a free permit, or waits in the bounded queue for
     /// one, then runs on the blocking pool. The permit travels with the blocking task, so a
     /// request that is cancelled while its transform runs still holds the slot until the CPU
     /// work really ends (and no longer: the deadline bounds it).
-    pub async fn render(&self, original: Bytes, variant: Variant) -> Result<Rendered, Error> {
+    pub async fn render(
+        &self,
+        original: Bytes,
+        layers: overlay::Layers,
+        variant: Variant,
+    ) -> Result<Rendered, Error> {
         let closed = || Error::Internal("transform permits closed".into());
         let queued_at = std::time::Instant::now();
         let permit = match self.permits.clone().try_acquire_owned() {
@@ -207,7 +213,7 @@ impl Processor {
         let span = tracing::debug_span!("transform", key = %variant.key);
         let result = tokio::task::spawn_blocking(move || {
             let (_permit, _in_flight, _span) = (permit, in_flight, span.entered());
-            pipeline::render(&original, &variant, &limits, masters.as_deref())
+            pipeline::render(&original, &layers, &variant, &limits, masters.as_deref())
         })
         .await
         .map_err(|e| Error::Internal(format!("transform task failed: {e}")))?;

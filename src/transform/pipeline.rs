@@ -10,8 +10,8 @@ use super::master::Masters;
 use super::plan::{self, Plan, Size};
 use super::vips::{self, Pages};
 use super::{
-    colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, pad, quantise,
-    region, resize, rotate, shape, Limits,
+    colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, overlay, pad,
+    quantise, region, resize, rotate, shape, Limits,
 };
 use crate::error::Error;
 use crate::format::{Format, Input};
@@ -40,6 +40,7 @@ pub struct Output {
 /// off the async executor, under a transform permit (see [`super::Processor`]).
 pub fn render(
     bytes: &Bytes,
+    layers: &overlay::Layers,
     variant: &Variant,
     limits: &Limits,
     masters: Option<&Masters>,
@@ -52,7 +53,10 @@ pub fn render(
         decoded: heic.then(OnceCell::new),
         max_pixels: limits.max_pixels,
     };
-    run(&original, &source, variant, limits, masters, deadline).map_err(|e| match e {
+    run(
+        &original, &source, layers, variant, limits, masters, deadline,
+    )
+    .map_err(|e| match e {
         // Pixels decode lazily, so a broken original can fail any later step, sometimes with
         // no message at all. Only blame ourselves if the original decodes on its own.
         Error::Internal(detail) if !original.pixels().is_ok_and(|p| resize::decodes(p)) => {
@@ -107,6 +111,7 @@ fn pages(source: &load::SourceInfo, params: &Params, plan: &Plan, format: Format
 fn run(
     original: &Original<'_>,
     source: &load::SourceInfo,
+    layers: &overlay::Layers,
     variant: &Variant,
     limits: &Limits,
     masters: Option<&Masters>,
@@ -265,11 +270,19 @@ fn run(
     let image = crop::apply(image, &plan)?;
     let image = enhance::apply(image, params.enhance)?;
     let image = filters::apply(image, &params.filters)?;
+    let overlays = &params.overlays;
+    let image = overlay::apply(
+        image,
+        overlays.blend.as_ref(),
+        layers.blend.as_ref(),
+        limits,
+    )?;
     let image = rotate::apply(image, params.rot, params.fill_color)?;
     let image = shape::mask(image, params.mask, params.mask_bg)?;
     let image = pad::apply(image, &plan, params.fill_color, params.fill)?;
     let image = pad::sides(image, params.pad, params.fill_color)?;
     let image = shape::border(image, params.border)?;
+    let image = overlay::apply(image, overlays.mark.as_ref(), layers.mark.as_ref(), limits)?;
     let image = shape::checkerboard(image, params.grid)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let image = quantise::apply(image, params.colours)?;

@@ -299,18 +299,27 @@ pub(super) fn parse(raw: &Raw<'_>) -> Result<Filters, Error> {
     })
 }
 
-/// `blend` (a colour; blend images are not implemented yet), `blend-mode`, `blend-alpha`.
+/// `blend` or `blend-color` given a colour, with `blend-mode` and `blend-alpha`. (`blend` given
+/// an image is an overlay: see the `overlay` family.)
 fn blend(raw: &Raw<'_>) -> Result<Option<Blend>, Error> {
-    let Some(v) = raw.get(Name::Blend) else {
-        return Ok(None);
+    let colour = match (raw.get(Name::BlendColor), raw.get(Name::Blend)) {
+        (Some(c), _) => colour(Name::BlendColor, c)?,
+        (None, Some(v)) => match Rgba::parse(v) {
+            Some(c) => c,
+            None => return Ok(None),
+        },
+        (None, None) => return Ok(None),
     };
-    let colour = Rgba::parse(v).ok_or_else(|| {
-        Error::bad_param(
-            "blend",
-            format!("'{v}' is not a colour (blending an image is not supported yet)"),
-        )
-    })?;
-    let mode = match raw.get(Name::BlendMode) {
+    Ok(Some(Blend {
+        colour,
+        mode: blend_mode(raw)?,
+        alpha: raw.integer(Name::BlendAlpha, 0, 100)?.unwrap_or(100) as u8,
+    }))
+}
+
+/// `blend-mode`, imgix's default `overlay`.
+pub(super) fn blend_mode(raw: &Raw<'_>) -> Result<BlendMode, Error> {
+    Ok(match raw.get(Name::BlendMode) {
         None => BlendMode::Overlay,
         Some(m) => BlendMode::NAMES
             .iter()
@@ -326,10 +335,5 @@ fn blend(raw: &Raw<'_>) -> Result<Option<Blend>, Error> {
                     ),
                 )
             })?,
-    };
-    Ok(Some(Blend {
-        colour,
-        mode,
-        alpha: raw.integer(Name::BlendAlpha, 0, 100)?.unwrap_or(100) as u8,
-    }))
+    })
 }

@@ -14,6 +14,7 @@ pub mod adjust;
 pub mod geometry;
 pub mod names;
 pub mod output;
+pub mod overlay;
 pub mod size;
 pub mod values;
 
@@ -26,6 +27,7 @@ pub use adjust::{Blend, BlendMode, Filters};
 pub use geometry::{Border, Flip, Grid, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
 pub use output::{Chroma, Describe, FormatChoice, Profile};
+pub use overlay::{LayerFit, Length, Overlay, Overlays};
 pub use size::{Align, Crop, FaceArea, Fill, Fit, Hints, Sizing, Varies};
 pub use values::Rgba;
 
@@ -114,6 +116,8 @@ pub struct Params {
     pub describe: Option<Describe>,
     /// `frame=N` (1-based): render that frame of an animation as a still image.
     pub frame: Option<u32>,
+    /// `mark` and `blend` images drawn over the image.
+    pub overlays: Overlays,
     /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
     /// (sanitised; empty for no name). Not part of the rendering.
     pub download: Option<String>,
@@ -169,6 +173,7 @@ impl Default for Params {
             colours: None,
             profile: Profile::None,
             describe: None,
+            overlays: Overlays::default(),
             frame: None,
             download: None,
         }
@@ -190,10 +195,29 @@ impl Params {
         limits: ParamLimits,
         hints: Hints,
     ) -> Result<Params, Error> {
+        // `…64` variants: Base64 (URL-safe) of the value, decoded here first, then read as the
+        // parameter itself.
+        let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        let mut decoded: Vec<(Name, String)> = Vec::new();
+        for (name, value) in &pairs {
+            let Some(plain) = name.strip_suffix("64").and_then(Name::lookup) else {
+                continue;
+            };
+            let text = crate::digest::base64_decode(value)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    Error::bad_param(plain.as_str(), "the 64 variant is not Base64 of UTF-8 text")
+                })?;
+            decoded.push((plain, text));
+        }
         let mut raw = Raw::default();
+        for (name, value) in &decoded {
+            raw.set(*name, value)?;
+        }
         for (name, value) in pairs {
             match Name::lookup(name) {
                 Some(known) => raw.set(known, value)?,
+                None if name.strip_suffix("64").and_then(Name::lookup).is_some() => {}
                 // Signed URLs: checked before parsing (see `signature`).
                 None if name == "s" || name == "expires" => {}
                 None if imgix::defines(name) => {
@@ -208,6 +232,7 @@ impl Params {
         p.save_data = p.compress && hints.save_data;
         p.filters = adjust::parse(&raw)?;
         geometry::parse(&raw, &mut p, limits)?;
+        overlay::parse(&raw, &mut p, limits)?;
         Ok(p)
     }
 
@@ -273,10 +298,12 @@ impl Params {
             profile: _,
             describe: _,
             frame: _,
+            overlays,
             download: _,
         } = self;
         orient.is_none()
             && face_area.is_none()
+            && !overlays.any()
             && !flip.vertical
             && *rot == 0.0
             && !pad.any()
@@ -328,6 +355,8 @@ impl Params {
             profile: _,
             describe: _,
             frame: _,
+            // Drawn after the scaling a master serves.
+            overlays: _,
             download: _,
         } = self;
         orient.is_none() && rect.is_none() && trim.is_none() && face_area.is_none()
@@ -377,6 +406,7 @@ impl Params {
             profile,
             describe,
             frame,
+            overlays,
             // Not part of the rendering: a header only.
             download: _,
         } = self;
@@ -502,6 +532,7 @@ impl Params {
         if let Some(f) = frame {
             let _ = write!(s, "&frame={f}");
         }
+        overlays.key(&mut s);
         s
     }
 }
@@ -626,10 +657,9 @@ mod tests {
         for (query, name) in [
             ("w=400&fp-debug=1", "fp-debug"),
             ("page=2", "page"),
-            ("blend-w=10", "blend-w"),
             ("txt64=SGk", "txt64"),
-            ("mark=/logo.png", "mark"),
-            ("m=/logo.png", "m"),
+            ("txt=Hi", "txt"),
+            ("txt-size=10", "txt-size"),
         ] {
             assert_eq!(
                 parse(query),

@@ -165,12 +165,60 @@ parameters! {
     Duotone: "duotone";
     /// Duotone strength.
     DuotoneAlpha: "duotone-alpha";
-    /// A colour blended over the image (blend images: issue 17).
+    /// A colour or an image blended over the image.
     Blend: "blend" | "b";
+    /// A colour blended over the image.
+    BlendColor: "blend-color" | "blend-clr" | "blendclr" | "blendcolor" | "bc";
     /// How `blend` combines with the image.
     BlendMode: "blend-mode" | "blendmode" | "bm";
     /// Strength of `blend`.
     BlendAlpha: "blend-alpha" | "blendalpha" | "balph";
+
+    // Overlays (`overlay`).
+    /// Blend image: alignment.
+    BlendAlign: "blend-align" | "blendalign" | "ba";
+    /// Blend image: crop anchor with `blend-fit=crop`.
+    BlendCrop: "blend-crop" | "blendcrop";
+    /// Blend image: fit mode.
+    BlendFit: "blend-fit" | "blendfit" | "bf";
+    /// Blend image: height.
+    BlendH: "blend-h" | "blendh" | "bh";
+    /// Blend image: padding from the aligned edges.
+    BlendPad: "blend-pad" | "blendpad" | "bp";
+    /// Blend image: `inherit` sizes it as the base image.
+    BlendSize: "blend-size" | "blendsize" | "bs";
+    /// Blend image: width.
+    BlendW: "blend-w" | "blendw" | "bw";
+    /// Blend image: left edge.
+    BlendX: "blend-x" | "blendx" | "bx";
+    /// Blend image: top edge.
+    BlendY: "blend-y" | "blendy" | "by";
+    /// Watermark image.
+    Mark: "mark" | "m";
+    /// Watermark alignment.
+    MarkAlign: "mark-align" | "markalign" | "ma";
+    /// Watermark opacity.
+    MarkAlpha: "mark-alpha" | "markalpha" | "malph";
+    /// Base URL a relative `mark` is resolved against.
+    MarkBase: "mark-base" | "markbase" | "mb";
+    /// Watermark fit mode.
+    MarkFit: "mark-fit" | "markfit" | "mf";
+    /// Watermark height.
+    MarkH: "mark-h" | "markh" | "mh";
+    /// Watermark padding from the aligned edges.
+    MarkPad: "mark-pad" | "markpad" | "mp";
+    /// Watermark rotation.
+    MarkRot: "mark-rot";
+    /// Watermark width as a share of the image's.
+    MarkScale: "mark-scale" | "markscale" | "ms";
+    /// Watermark tiling.
+    MarkTile: "mark-tile" | "marktile" | "mtile";
+    /// Watermark width.
+    MarkW: "mark-w" | "markw" | "mw";
+    /// Watermark left edge.
+    MarkX: "mark-x" | "markx" | "mx";
+    /// Watermark top edge.
+    MarkY: "mark-y" | "marky" | "my";
 
     // Geometry (`geometry`).
     /// Orientation.

@@ -378,12 +378,14 @@ impl Sizing {
 
 /// A `w`/`h` value: whole pixels (`1`–`max`), or a share of the original (`0`–`1`, with a
 /// decimal point).
-enum Dimension {
+pub(super) enum Dimension {
+    /// Whole pixels.
     Pixels(u32),
+    /// A share (0–1).
     Share(f64),
 }
 
-fn dimension(name: Name, value: &str, max: u32) -> Result<Dimension, Error> {
+pub(super) fn dimension(name: Name, value: &str, max: u32) -> Result<Dimension, Error> {
     if value.contains('.') {
         let share = number(name, value, 0.0, 1.0).map_err(|_| {
             Error::bad_param(
