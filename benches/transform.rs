@@ -20,6 +20,8 @@
 //! - `heic`: a 12 MP phone HEIC (Display P3) rendered at 640 px WebP, decoded through libheif
 //!   and handed over as an uncompressed TIFF, against the same pixels as a JPEG (q 92) — the
 //!   cost of HEVC input, as a ratio.
+//! - `overlay`, `overlay/masters`: a 640-px WebP with a cached watermark against the same
+//!   render without one, every render decoding its original and with decode-once masters.
 //! - `analytics/record`: what every served image records for `/analytics`, one thread against
 //!   one thread per core all recording the same hot key (the hit benchmark's case) — equal
 //!   times per record mean the threads never wait for each other.
@@ -528,8 +530,63 @@ fn faces(c: &mut Criterion) {
     group.finish();
 }
 
+/// A 640-px render with a watermark (its scaled copy cached after the first render) against the
+/// same render without one; and with masters on, where the render itself is cheapest and the
+/// watermark's share largest. The budget: ≤ 1.1×.
+fn overlay(c: &mut Criterion) {
+    vips::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(corpus().join(PHOTO_DIR).join(PHOTO), dir.path().join(PHOTO)).unwrap();
+    // A 400×120 logo with soft alpha: a gradient in every band.
+    let (lw, lh) = (400u32, 120u32);
+    let mut px = Vec::with_capacity((lw * lh * 4) as usize);
+    for y in 0..lh {
+        for x in 0..lw {
+            px.extend_from_slice(&[(x * 255 / lw) as u8, (y * 255 / lh) as u8, 128, 200]);
+        }
+    }
+    let logo = Image::from_pixels(&px, lw, lh, 4)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap();
+    std::fs::write(dir.path().join("logo.png"), &logo).unwrap();
+    let rt = runtime();
+    for masters in [false, true] {
+        let mut config = Config::for_root(dir.path());
+        config.cache_size = 0;
+        config.max_concurrency = 1;
+        if !masters {
+            config.master_cache_size = 0;
+        }
+        let app = App::new(config).unwrap();
+        let mut group = c.benchmark_group(if masters {
+            "overlay/masters"
+        } else {
+            "overlay"
+        });
+        group.sample_size(10);
+        for (name, query) in [
+            ("plain", format!("w={WIDTH}&fm=webp")),
+            (
+                "watermarked",
+                format!("w={WIDTH}&fm=webp&mark=/logo.png&mark-w=0.25&mark-alpha=80"),
+            ),
+        ] {
+            let req = request(&query);
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    let (result, _) = rt.block_on(app.render(&req, AcceptClass::Legacy));
+                    result.unwrap().body.len()
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
 criterion_group!(
     benches,
+    overlay,
     faces,
     miss,
     heic,
