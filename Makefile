@@ -27,8 +27,14 @@ toolchain:
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 	  echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
 
-deps: $(VIPS_STAMP)
+FONTS_DIR        := $(CURDIR)/.deps/fonts
+
+deps: $(VIPS_STAMP) $(FONTS_DIR)/.complete
 	@.ci/heic.sh
+
+# txt's fonts: DejaVu and Liberation from Debian's packages, unpacked (not installed) into .deps.
+$(FONTS_DIR)/.complete: .ci/fonts.sh
+	.ci/fonts.sh $(FONTS_DIR)
 
 $(VIPS_DIR)/.complete: .ci/libvips.sh
 	.ci/libvips.sh $(VIPS_NPM_VERSION) $(VIPS_DIR)

@@ -24,6 +24,12 @@ fn main() {
         link_prebuilt();
     }
     embed_face_model();
+    // The fonts `make deps` unpacks (.ci/fonts.sh), found at run time by this path unless
+    // `--fonts` names others.
+    println!("cargo:rerun-if-env-changed=REFRACT_FONTS_DIR");
+    let fonts = env::var("REFRACT_FONTS_DIR")
+        .unwrap_or_else(|_| format!("{}/.deps/fonts", env::var("CARGO_MANIFEST_DIR").unwrap()));
+    println!("cargo:rustc-env=REFRACT_BUILTIN_FONTS={fonts}");
 }
 
 /// Must match the `rustface` version pinned in Cargo.toml.

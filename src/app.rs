@@ -93,6 +93,10 @@ impl App {
             config.cache_ttl,
             metrics.cache_evictions.clone(),
         );
+        // Fonts for `txt`: the built-in set and --fonts, before anything renders text.
+        let mut fonts = vec![crate::transform::text::builtin_fonts()];
+        fonts.extend(config.fonts.iter().cloned());
+        crate::transform::text::use_fonts(&fonts);
         // The same limits bound what is rendered and what is uploaded.
         let limits = Limits {
             max_pixels: config.max_pixels,

@@ -293,6 +293,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_JSON_GPS")]
     pub json_gps: bool,
 
+    /// More fonts for `txt` (TrueType/OpenType files in DIR), beside the ones `make deps`
+    /// unpacks (DejaVu and Liberation, from Debian's packages). Repeatable. Only these are ever
+    /// used: the host's own fonts are not.
+    #[arg(long = "fonts", env = "REFRACT_FONTS", value_delimiter = ',')]
+    pub fonts: Vec<PathBuf>,
+
     /// How `s` is computed: `hmac` (HMAC-SHA256, the default) or `imgix` (imgix's MD5 token
     /// signature, so URLs signed by imgix's libraries verify unchanged during a migration; weaker,
     /// see the README).
@@ -465,6 +471,8 @@ pub struct Config {
     pub sign_scheme: Scheme,
     /// `fm=json` includes GPS fields.
     pub json_gps: bool,
+    /// Font folders `txt` renders with, beside the built-in ones.
+    pub fonts: Vec<PathBuf>,
     /// Separate address for /metrics; `None` serves it on the public port.
     pub metrics_listen: Option<SocketAddr>,
     /// Bearer token for /analytics.
@@ -629,6 +637,7 @@ impl Config {
             sign_keys: Secrets(args.sign_keys.clone()),
             sign_scheme: args.sign_scheme,
             json_gps: args.json_gps,
+            fonts: args.fonts.clone(),
             metrics_listen: args.metrics_listen,
             admin_token: Secrets(args.admin_token.iter().cloned().collect()),
             require_headers: RequiredHeaders(args.require_headers.clone()),

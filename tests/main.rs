@@ -21,5 +21,6 @@ mod overlays;
 mod security;
 mod sources;
 mod store;
+mod text;
 mod transform;
 mod uploads;

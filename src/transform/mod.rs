@@ -28,6 +28,7 @@ pub mod resize;
 pub mod rotate;
 pub mod shape;
 pub mod stylize;
+pub mod text;
 pub mod vips;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

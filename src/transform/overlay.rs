@@ -287,7 +287,7 @@ fn places(spec: &Overlay, base: (u32, u32), size: (u32, u32)) -> Vec<(i64, i64)>
 /// its top-left at `(x, y)`, combined by `mode` at `opacity` (0–1). The W3C Compositing
 /// formulas: the layer's colour is first mixed with the blend result by the base's alpha, then
 /// composited source-over.
-fn composite(
+pub(super) fn composite(
     base: &mut [u8],
     (bw, bh, bands): (usize, usize, usize),
     layer: &[u8],

@@ -11,7 +11,7 @@ use super::plan::{self, Plan, Size};
 use super::vips::{self, Pages};
 use super::{
     colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, overlay, pad,
-    quantise, region, resize, rotate, shape, Limits,
+    quantise, region, resize, rotate, shape, text, Limits,
 };
 use crate::error::Error;
 use crate::format::{Format, Input};
@@ -283,6 +283,7 @@ fn run(
     let image = pad::sides(image, params.pad, params.fill_color)?;
     let image = shape::border(image, params.border)?;
     let image = overlay::apply(image, overlays.mark.as_ref(), layers.mark.as_ref(), limits)?;
+    let image = text::apply(image, params.text.as_ref(), limits)?;
     let image = shape::checkerboard(image, params.grid)?;
     let image = flatten::apply(image, format, params.fill_color)?;
     let image = quantise::apply(image, params.colours)?;

@@ -16,6 +16,7 @@ pub mod names;
 pub mod output;
 pub mod overlay;
 pub mod size;
+pub mod text;
 pub mod values;
 
 use std::fmt::Write as _;
@@ -29,6 +30,7 @@ pub use names::Name;
 pub use output::{Chroma, Describe, FormatChoice, Profile};
 pub use overlay::{LayerFit, Length, Overlay, Overlays};
 pub use size::{Align, Crop, FaceArea, Fill, Fit, Hints, Sizing, Varies};
+pub use text::{Text, TextClip};
 pub use values::Rgba;
 
 use names::Raw;
@@ -118,6 +120,8 @@ pub struct Params {
     pub frame: Option<u32>,
     /// `mark` and `blend` images drawn over the image.
     pub overlays: Overlays,
+    /// `txt`: a caption drawn over the image, last.
+    pub text: Option<Text>,
     /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
     /// (sanitised; empty for no name). Not part of the rendering.
     pub download: Option<String>,
@@ -174,6 +178,7 @@ impl Default for Params {
             profile: Profile::None,
             describe: None,
             overlays: Overlays::default(),
+            text: None,
             frame: None,
             download: None,
         }
@@ -233,6 +238,7 @@ impl Params {
         p.filters = adjust::parse(&raw)?;
         geometry::parse(&raw, &mut p, limits)?;
         overlay::parse(&raw, &mut p, limits)?;
+        text::parse(&raw, &mut p, limits)?;
         Ok(p)
     }
 
@@ -299,9 +305,11 @@ impl Params {
             describe: _,
             frame: _,
             overlays,
+            text,
             download: _,
         } = self;
         orient.is_none()
+            && text.is_none()
             && face_area.is_none()
             && !overlays.any()
             && !flip.vertical
@@ -357,6 +365,7 @@ impl Params {
             frame: _,
             // Drawn after the scaling a master serves.
             overlays: _,
+            text: _,
             download: _,
         } = self;
         orient.is_none() && rect.is_none() && trim.is_none() && face_area.is_none()
@@ -407,6 +416,7 @@ impl Params {
             describe,
             frame,
             overlays,
+            text,
             // Not part of the rendering: a header only.
             download: _,
         } = self;
@@ -533,6 +543,9 @@ impl Params {
             let _ = write!(s, "&frame={f}");
         }
         overlays.key(&mut s);
+        if let Some(t) = text {
+            t.key(&mut s);
+        }
         s
     }
 }
@@ -657,9 +670,7 @@ mod tests {
         for (query, name) in [
             ("w=400&fp-debug=1", "fp-debug"),
             ("page=2", "page"),
-            ("txt64=SGk", "txt64"),
-            ("txt=Hi", "txt"),
-            ("txt-size=10", "txt-size"),
+            ("txt-lig=1", "txt-lig"),
         ] {
             assert_eq!(
                 parse(query),

@@ -220,6 +220,36 @@ parameters! {
     /// Watermark top edge.
     MarkY: "mark-y" | "marky" | "my";
 
+    // Text (`text`).
+    /// The text drawn over the image.
+    Txt: "txt" | "t";
+    /// Text alignment.
+    TxtAlign: "txt-align" | "txtalign" | "ta";
+    /// What happens to text wider than the image.
+    TxtClip: "txt-clip" | "txtclip" | "tcl";
+    /// Text colour.
+    TxtColor: "txt-color" | "txt-clr" | "txtclr" | "txtcolor" | "tc";
+    /// `max`: shrink text to fit.
+    TxtFit: "txt-fit" | "txtfit";
+    /// Font family and style.
+    TxtFont: "txt-font" | "txtfont" | "tf";
+    /// Extra space between lines.
+    TxtLead: "txt-lead" | "txtlead";
+    /// Outline width.
+    TxtLine: "txt-line" | "txtline" | "tl";
+    /// Outline colour.
+    TxtLineColor: "txt-line-color" | "txt-line-clr" | "txtlineclr" | "txtlinecolor";
+    /// Gap from the edges.
+    TxtPad: "txt-pad" | "txtpad" | "tp";
+    /// Drop shadow strength.
+    TxtShad: "txt-shad" | "txtshad" | "tsh";
+    /// Font size.
+    TxtSize: "txt-size" | "txtsize" | "tsz";
+    /// Letter spacing.
+    TxtTrack: "txt-track" | "txttrack" | "tt";
+    /// Wrap width.
+    TxtWidth: "txt-width" | "txtwidth";
+
     // Geometry (`geometry`).
     /// Orientation.
     Orient: "orient" | "or";

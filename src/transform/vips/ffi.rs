@@ -211,6 +211,7 @@ extern "C" {
         height: *mut c_int,
         ...
     ) -> c_int;
+    pub(super) fn vips_text(out: *mut *mut VipsImage, text: *const c_char, ...) -> c_int;
     pub(super) fn vips_rotate(
         input: *mut VipsImage,
         out: *mut *mut VipsImage,

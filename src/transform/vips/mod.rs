@@ -20,11 +20,13 @@ mod heic;
 mod image;
 mod save;
 mod shared;
+mod text;
 
 pub use heic::{heic_decoder, heic_header, heic_to_tiff, HeicError};
 pub use image::{Image, Interesting, Interpretation, Pages, ThumbnailOptions};
 pub use save::SaveOptions;
 pub use shared::SharedImage;
+pub use text::TextOptions;
 
 /// A profile libvips carries built in (`srgb`, `p3`, `cmyk`), as ICC bytes.
 pub fn builtin_profile(name: &std::ffi::CStr) -> Result<Vec<u8>, VipsError> {
