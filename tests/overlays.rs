@@ -139,11 +139,22 @@ async fn blend_images_combine_by_their_mode_at_their_place() {
     s.put("small.png", &flat_png(50, 20, over));
     let unit = |c: [u8; 3]| c.map(|v| f64::from(v) / 255.0);
     for (name, mode) in [
+        ("normal", BlendMode::Normal),
         ("multiply", BlendMode::Multiply),
         ("screen", BlendMode::Screen),
         ("overlay", BlendMode::Overlay),
+        ("darken", BlendMode::Darken),
+        ("lighten", BlendMode::Lighten),
+        ("dodge", BlendMode::Dodge),
+        ("burn", BlendMode::Burn),
+        ("hardlight", BlendMode::HardLight),
+        ("softlight", BlendMode::SoftLight),
         ("difference", BlendMode::Difference),
+        ("exclusion", BlendMode::Exclusion),
+        ("hue", BlendMode::Hue),
+        ("saturation", BlendMode::Saturation),
         ("color", BlendMode::Color),
+        ("luminosity", BlendMode::Luminosity),
     ] {
         let out = body(
             &s,
