@@ -502,11 +502,12 @@ fn faces(c: &mut Criterion) {
     use refract::transform::faces;
     let bytes =
         std::fs::read(corpus().join("photos/libavif-dog_exif_extended_xmp_icc.jpg")).unwrap();
+    let (width, height) = faces::detect_size(&bytes).unwrap();
     let small = Image::thumbnail(
         &bytes,
         ThumbnailOptions {
-            width: faces::DETECT_SIDE,
-            height: faces::DETECT_SIDE,
+            width,
+            height,
             crop: None,
             no_rotate: false,
             pages: vips::Pages::First,

@@ -104,11 +104,12 @@ pub fn faces_of(bytes: &[u8]) -> Result<Arc<Vec<Face>>, Error> {
 /// Faces in the original `bytes` (upright, as the viewer sees it), detected now.
 pub fn detect(bytes: &[u8]) -> Result<Vec<Face>, Error> {
     DETECTIONS.fetch_add(1, Ordering::Relaxed);
+    let (width, height) = detect_size(bytes)?;
     let small = Image::thumbnail(
         bytes,
         ThumbnailOptions {
-            width: DETECT_SIDE,
-            height: DETECT_SIDE,
+            width,
+            height,
             crop: None,
             no_rotate: false,
             pages: Pages::First,
@@ -180,6 +181,21 @@ pub fn area(
         h: rect.h.min(height - rect.y.min(height - 1)),
         ..rect
     })
+}
+
+/// The size faces are looked for at: the upright original's shape, at most [`DETECT_SIDE`] on
+/// its longer side (never stretched: a squashed face is not the face the cascade knows).
+pub fn detect_size(bytes: &[u8]) -> Result<(u32, u32), Error> {
+    let header = Image::header(bytes).map_err(classify)?;
+    let (mut w, mut h) = (header.width(), header.height());
+    if header.orientation() >= 5 {
+        std::mem::swap(&mut w, &mut h);
+    }
+    let scale = (f64::from(DETECT_SIDE) / f64::from(w.max(h).max(1))).min(1.0);
+    Ok((
+        ((f64::from(w) * scale).round() as u32).max(1),
+        ((f64::from(h) * scale).round() as u32).max(1),
+    ))
 }
 
 /// The centre of the box around every face, as fractions: where `crop=faces` centres its window.
