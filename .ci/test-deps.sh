@@ -4,7 +4,9 @@
 # prometheus package) checks the /metrics exposition; varnishd runs deploy/varnish/refract.vcl;
 # cfn-lint and kubernetes-validate (PyPI, in a venv cached outside the repo) check deploy/;
 # chromium (Debian) loads the demo page in tests/clients.rs; @imgix/js-core (npm, cached outside
-# the repo) builds srcsets against the server. The image corpus must be at ../shared/corpus (or
+# the repo) builds srcsets against the server; rabbitmq-server (Debian) is the broker the queue
+# tests start on loopback, and pika (PyPI, in the venv) the independent AMQP client they read
+# events with. The image corpus must be at ../shared/corpus (or
 # REFRACT_CORPUS).
 set -euo pipefail
 
@@ -18,6 +20,7 @@ dpkg -s varnish-modules >/dev/null 2>&1 || missing+=(varnish-modules)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test-deps: installing ${missing[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -33,10 +36,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/refract/venv
-if [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; then
-  echo "test-deps: installing cfn-lint and kubernetes-validate into $venv" >&2
+if [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/kubernetes-validate" ] \
+  || [ ! -d "$(echo "$venv"/lib/python3*/site-packages/pika)" ]; then
+  echo "test-deps: installing cfn-lint, kubernetes-validate and pika into $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q cfn-lint kubernetes-validate
+  "$venv/bin/pip" install -q cfn-lint kubernetes-validate pika
 fi
 
 node_dir=${XDG_CACHE_HOME:-$HOME/.cache}/refract/node

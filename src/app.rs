@@ -46,6 +46,7 @@ struct Inner {
     accepting: AtomicBool,
     vips: Version,
     background: crate::background::Background,
+    events: Option<crate::events::Events>,
 }
 
 /// A handle on the app that does not keep it alive (for background workers).
@@ -138,6 +139,27 @@ impl App {
                 })
             }
         };
+        // Upload events (RabbitMQ), through the outbox; the publisher starts now when there is a
+        // runtime to run it (events left by an earlier run go out at once), else with the first.
+        let events = match (&config.queue, &uploads) {
+            (Some(url), Some(_)) => {
+                let outbox = config.outbox.as_deref().ok_or(
+                    "--queue with --upload needs --outbox DIR (a persistent directory: upload \
+                     events wait there until the broker confirms them)",
+                )?;
+                let events = crate::events::Events::new(
+                    url,
+                    &config.events_exchange,
+                    outbox,
+                    metrics.clone(),
+                )?;
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    events.start();
+                }
+                Some(events)
+            }
+            _ => None,
+        };
         let store = match &config.variant_store {
             None => None,
             Some(url) => Some(VariantStore::new(
@@ -194,6 +216,7 @@ impl App {
                     config_eager,
                     config_background_queue,
                 ),
+                events,
             }),
         })
     }
@@ -203,7 +226,12 @@ impl App {
         WeakApp(Arc::downgrade(&self.inner))
     }
 
-    /// The embedded background queue (eager renders after uploads).
+    /// Upload events (with `--queue` and `--upload`).
+    pub fn events(&self) -> Option<&crate::events::Events> {
+        self.inner.events.as_ref()
+    }
+
+    /// The embedded background queue.
     pub fn background(&self) -> &crate::background::Background {
         &self.inner.background
     }

@@ -251,6 +251,24 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_BACKGROUND_QUEUE", default_value_t = 1024)]
     pub background_queue: usize,
 
+    /// RabbitMQ (`amqp://user:pass@host:5672/%2f`): every upload publishes `image.uploaded` there
+    /// (through the `--outbox`).
+    #[arg(long = "queue", env = "REFRACT_QUEUE", hide_env_values = true)]
+    pub queue: Option<String>,
+
+    /// Topic exchange upload events are published to.
+    #[arg(
+        long,
+        env = "REFRACT_EVENTS_EXCHANGE",
+        default_value = "refract.events"
+    )]
+    pub events_exchange: String,
+
+    /// Directory upload events wait in until the broker confirms them (needed with `--queue`
+    /// and `--upload`; put it on a persistent volume: what is in it has not been published yet).
+    #[arg(long, env = "REFRACT_OUTBOX")]
+    pub outbox: Option<PathBuf>,
+
     /// Input formats accepted, comma-separated (jpeg, png, webp, gif, avif, heic, tiff); others
     /// answer 415. HEIC needs the host's libheif (Debian: libheif1); leave it out to refuse HEVC
     /// (see the README on patents).
@@ -455,6 +473,12 @@ pub struct Config {
     pub eager: Vec<String>,
     /// Background jobs that may wait.
     pub background_queue: usize,
+    /// RabbitMQ URL for upload events.
+    pub queue: Option<String>,
+    /// Exchange upload events are published to.
+    pub events_exchange: String,
+    /// Outbox directory for upload events.
+    pub outbox: Option<PathBuf>,
     /// Transform permits.
     pub max_concurrency: usize,
     /// Requests allowed to wait for a permit.
@@ -629,6 +653,9 @@ impl Config {
             formats: args.formats,
             eager: args.eager.clone(),
             background_queue: args.background_queue,
+            queue: args.queue.clone(),
+            events_exchange: args.events_exchange.clone(),
+            outbox: args.outbox.clone(),
             max_concurrency,
             max_queue: args.max_queue,
             transform_timeout: args.transform_timeout,

@@ -33,6 +33,7 @@ pub mod config;
 pub mod config_file;
 pub mod digest;
 pub mod error;
+pub mod events;
 pub mod format;
 pub mod metrics;
 pub mod request;

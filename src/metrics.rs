@@ -110,6 +110,9 @@ pub struct Metrics {
     /// `refract_background_jobs_total{kind,result}`: background work (`kind` `eager`) by
     /// outcome: `queued`, `dropped` (queue full), `done`, `failed`.
     pub background_jobs: IntCounterVec,
+    /// `refract_events_total{result}`: upload events: `queued` (in the outbox), `published`
+    /// (confirmed by the broker), `nacked`, `outbox_failed` (could not be written).
+    pub events: IntCounterVec,
     /// Label series of the answered-image path, resolved once each.
     served: ServedSeries,
 }
@@ -273,6 +276,12 @@ impl Metrics {
                 "Background jobs (kind: eager) by result: queued, dropped (queue full), done, \
                  failed.",
                 &["kind", "result"],
+            ),
+            events: counter_vec(
+                "refract_events_total",
+                "Upload events by result: queued (in the outbox), published (confirmed by the \
+                 broker), nacked, outbox_failed.",
+                &["result"],
             ),
             served: ServedSeries::default(),
             registry,

@@ -8,6 +8,7 @@ mod cache;
 mod clients;
 mod corpus;
 mod edge;
+mod events;
 mod golden;
 mod heic;
 mod hostile;

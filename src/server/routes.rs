@@ -74,6 +74,28 @@ async fn upload(
             count(result);
             if uploaded.created {
                 app.background().uploaded(app, &uploaded.key);
+                if let Some(events) = app.events() {
+                    let event = crate::events::UploadEvent {
+                        id: String::new(),
+                        kind: String::new(),
+                        key: uploaded.key.clone(),
+                        url: uploaded.url.clone(),
+                        width: uploaded.width,
+                        height: uploaded.height,
+                        format: uploaded.format.to_owned(),
+                        bytes: uploaded.bytes,
+                        sha256: uploaded.sha256.clone(),
+                        time: unix_now(),
+                    };
+                    if let Err(e) = events.uploaded(event).await {
+                        // Stored, but its event could not be kept: say so loudly.
+                        app.metrics()
+                            .events
+                            .with_label_values(&["outbox_failed"])
+                            .inc();
+                        tracing::error!(key = %uploaded.key, error = %e, "upload event not written to the outbox");
+                    }
+                }
             }
             tracing::info!(
                 key = %uploaded.key,

@@ -82,6 +82,8 @@ pub struct Uploaded {
     pub bytes: usize,
     /// A ready `srcset` value (`fm=auto`) for the widths up to the image's own.
     pub srcset: String,
+    /// SHA-256 of the stored bytes, lowercase hex.
+    pub sha256: String,
     /// Whether this request stored it (`false`: the same bytes were already there).
     #[serde(skip)]
     pub created: bool,
@@ -166,6 +168,7 @@ impl Uploads {
                 height: info.size.height,
                 format: ext,
                 bytes: size,
+                sha256: digest.clone(),
                 created: stored == Stored::Created,
             },
             claims,

@@ -8,6 +8,7 @@ pub mod garage;
 pub mod heic;
 pub mod images;
 pub mod origin;
+pub mod rabbitmq;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,219 @@
+//! Upload events through a real RabbitMQ: every stored upload publishes `image.uploaded`, read
+//! here with another AMQP client (pika); with the broker stopped, uploads still answer 201 and
+//! their events wait in the outbox until it is back — none lost.
+
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use refract::config::UploadConfig;
+use refract::upload::Authenticator;
+use sha2::{Digest, Sha256};
+
+use crate::support::fixtures::gradient_jpeg;
+use crate::support::rabbitmq::Rabbit;
+use crate::support::{metric, TestServer};
+
+const SECRET: &str = "events-secret-0123456789abcdef-0123456789";
+
+fn token() -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = serde_json::json!({ "sub": "user-1", "scope": "upload", "exp": exp });
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn server(rabbit: &Rabbit, outbox: &std::path::Path) -> TestServer {
+    let (url, outbox) = (rabbit.url.clone(), outbox.to_owned());
+    TestServer::start(move |c| {
+        let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
+        c.upload = Some(UploadConfig {
+            auth,
+            to: String::new(),
+            max_bytes: 10 << 20,
+            public_url: Some("https://img.example.com".into()),
+        });
+        c.queue = Some(url);
+        c.outbox = Some(outbox);
+    })
+    .await
+}
+
+async fn upload(s: &TestServer, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let r = s
+        .client
+        .post(format!("{}/upload", s.base))
+        .header("content-type", "image/jpeg")
+        .bearer_auth(token())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// Declare (once) a durable queue bound to every `image.*` event, as a consumer service would.
+const BIND: &str = r#"
+c = pika.BlockingConnection(URL)
+ch = c.channel()
+ch.exchange_declare("refract.events", exchange_type="topic", durable=True)
+ch.queue_declare("test-consumer", durable=True)
+ch.queue_bind("test-consumer", "refract.events", routing_key="image.*")
+c.close()
+"#;
+
+/// Take every message waiting in the queue: one JSON line each (body, routing key, properties).
+const DRAIN: &str = r#"
+c = pika.BlockingConnection(URL)
+ch = c.channel()
+while True:
+    method, props, body = ch.basic_get("test-consumer", auto_ack=True)
+    if method is None:
+        break
+    print(json.dumps({"key": method.routing_key, "id": props.message_id,
+                      "persistent": props.delivery_mode == 2, "event": json.loads(body)}))
+c.close()
+"#;
+
+/// Drain until `n` messages arrived (the publisher sends asynchronously) or 30 s pass.
+fn drain(rabbit: &Rabbit, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = Vec::new();
+    while got.len() < n && Instant::now() < deadline {
+        got.extend(
+            rabbit
+                .pika(DRAIN)
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+        );
+        if got.len() < n {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_upload_publishes_an_event_and_none_is_lost_while_the_broker_is_away() {
+    let mut rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
+    rabbit.pika(BIND);
+    let outbox = tempfile::tempdir().unwrap();
+    let s = server(&rabbit, outbox.path()).await;
+
+    // One upload: its event, with what a consumer needs, checked against the bytes sent.
+    let photo = gradient_jpeg(320, 200);
+    let (status, answer) = upload(&s, photo.clone()).await;
+    assert_eq!(status, 201);
+    let rabbit_ref = &rabbit;
+    let got = tokio::task::block_in_place(|| drain(rabbit_ref, 1));
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = &got[0];
+    assert_eq!(m["key"], "image.uploaded");
+    assert_eq!(m["persistent"], true);
+    let e = &m["event"];
+    assert_eq!(e["type"], "image.uploaded");
+    assert_eq!(e["key"], answer["key"]);
+    assert_eq!(e["url"], answer["url"]);
+    assert_eq!(
+        (e["width"].as_u64(), e["height"].as_u64()),
+        (Some(320), Some(200))
+    );
+    assert_eq!(e["format"], "jpg");
+    assert_eq!(e["bytes"].as_u64(), Some(photo.len() as u64));
+    let sha = Sha256::digest(&photo);
+    assert_eq!(e["sha256"].as_str().unwrap(), hex(&sha));
+    assert_eq!(
+        m["id"], e["id"],
+        "message_id is the event id, for de-duplication"
+    );
+    // The same bytes again: already stored (200), no new event.
+    assert_eq!(upload(&s, photo).await.0, 200);
+
+    // The broker goes away: uploads still succeed, their events wait in the outbox.
+    tokio::task::block_in_place(|| rabbit.stop());
+    let mut keys = Vec::new();
+    for i in 0..12 {
+        let (status, answer) = upload(&s, gradient_jpeg(100 + i, 80)).await;
+        assert_eq!(status, 201, "upload {i} with the broker down");
+        keys.push(answer["key"].as_str().unwrap().to_owned());
+    }
+    let events = s.app.events().expect("events configured");
+    assert_eq!(events.pending(), 12, "every event is on disk");
+    // Back: every event arrives, once.
+    tokio::task::block_in_place(|| rabbit.start_again());
+    let rabbit_ref = &rabbit;
+    let got = tokio::task::block_in_place(|| drain(rabbit_ref, 12));
+    let mut published: Vec<String> = got
+        .iter()
+        .map(|m| m["event"]["key"].as_str().unwrap().to_owned())
+        .collect();
+    published.sort();
+    keys.sort();
+    assert_eq!(published, keys, "every upload's event, none twice");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events.pending() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(events.pending(), 0, "the outbox empties once confirmed");
+    let m = s.app.metrics_text().await;
+    assert_eq!(
+        metric(&m, "refract_events_total", &[("result", "queued")]),
+        13.0
+    );
+    assert_eq!(
+        metric(&m, "refract_events_total", &[("result", "published")]),
+        13.0
+    );
+    s.stop().await;
+}
+
+/// Events an earlier run left in the outbox (the broker was away when it stopped) are published
+/// by the next run, without a new upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_left_in_the_outbox_go_out_after_a_restart() {
+    let mut rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
+    rabbit.pika(BIND);
+    let outbox = tempfile::tempdir().unwrap();
+    tokio::task::block_in_place(|| rabbit.stop());
+    let first = server(&rabbit, outbox.path()).await;
+    let (status, answer) = upload(&first, gradient_jpeg(90, 60)).await;
+    assert_eq!(status, 201);
+    first.stop().await;
+    assert_eq!(std::fs::read_dir(outbox.path()).unwrap().count(), 1);
+    tokio::task::block_in_place(|| rabbit.start_again());
+    let second = server(&rabbit, outbox.path()).await;
+    let rabbit_ref = &rabbit;
+    let got = tokio::task::block_in_place(|| drain(rabbit_ref, 1));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["event"]["key"], answer["key"]);
+    second.stop().await;
+}
+
+/// `--queue` with uploads needs an outbox: a clear start-up error, not lost events.
+#[tokio::test]
+async fn queue_without_an_outbox_is_refused_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = refract::Config::for_root(root.path());
+    let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
+    config.upload = Some(UploadConfig {
+        auth,
+        to: String::new(),
+        max_bytes: 1 << 20,
+        public_url: None,
+    });
+    config.queue = Some("amqp://127.0.0.1:1/%2f".into());
+    let err = refract::App::new(config).err().expect("refused");
+    assert!(err.contains("--outbox"), "{err}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
