@@ -47,6 +47,7 @@ struct Inner {
     vips: Version,
     background: crate::background::Background,
     events: Option<crate::events::Events>,
+    broker: Option<Arc<crate::broker::Broker>>,
 }
 
 /// A handle on the app that does not keep it alive (for background workers).
@@ -160,6 +161,12 @@ impl App {
             }
             _ => None,
         };
+        let broker = config
+            .queue
+            .as_deref()
+            .map(crate::broker::Broker::new)
+            .transpose()?
+            .map(Arc::new);
         let store = match &config.variant_store {
             None => None,
             Some(url) => Some(VariantStore::new(
@@ -197,7 +204,7 @@ impl App {
         }
         let (config_eager, config_background_queue) =
             (config.eager.clone(), config.background_queue);
-        Ok(App {
+        let app = App {
             inner: Arc::new(Inner {
                 config,
                 mounts,
@@ -217,8 +224,20 @@ impl App {
                     config_background_queue,
                 ),
                 events,
+                broker,
             }),
-        })
+        };
+        // Other replicas' purges: listened for from now on when there is a runtime (serve,
+        // worker, tests); an app built outside one (benches) does not listen.
+        if let (Some(broker), Ok(_)) = (&app.inner.broker, tokio::runtime::Handle::try_current()) {
+            broker.listen_for_purges(app.downgrade());
+        }
+        Ok(app)
+    }
+
+    /// The RabbitMQ link, with `--queue`.
+    pub fn broker(&self) -> Option<&crate::broker::Broker> {
+        self.inner.broker.as_deref()
     }
 
     /// A handle that does not keep the app alive.
@@ -307,7 +326,8 @@ impl App {
     }
 
     /// Drop every variant of the original `key`: from this replica's memory and from the
-    /// variant store (other replicas' memory keeps theirs until `--cache-ttl`).
+    /// variant store; with `--queue`, the other replicas are told to drop theirs from memory
+    /// (without it, their memory keeps them until `--cache-ttl`).
     pub async fn purge(&self, key: &Key) -> Result<Purged, Error> {
         self.inner.cache.purge(key.as_str());
         let purge_key = crate::store::purge_tag(key.as_str());
@@ -315,6 +335,16 @@ impl App {
             Some(store) => store.purge(&purge_key).await?,
             None => 0,
         };
+        if let Some(broker) = &self.inner.broker {
+            let result = match broker.announce_purge(key.as_str()).await {
+                Ok(()) => "announced",
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "purge not announced to the other replicas");
+                    "announce_failed"
+                }
+            };
+            self.inner.metrics.purges.with_label_values(&[result]).inc();
+        }
         Ok(Purged { purge_key, stored })
     }
 

@@ -28,6 +28,7 @@ pub mod access_log;
 pub mod analytics;
 pub mod app;
 pub mod background;
+pub mod broker;
 pub mod cache;
 pub mod config;
 pub mod config_file;

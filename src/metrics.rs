@@ -113,6 +113,9 @@ pub struct Metrics {
     /// `refract_events_total{result}`: upload events: `queued` (in the outbox), `published`
     /// (confirmed by the broker), `nacked`, `outbox_failed` (could not be written).
     pub events: IntCounterVec,
+    /// `refract_purge_broadcasts_total{result}`: purges `announced` to the other replicas (or
+    /// `announce_failed`), and `received` from them.
+    pub purges: IntCounterVec,
     /// Label series of the answered-image path, resolved once each.
     served: ServedSeries,
 }
@@ -281,6 +284,12 @@ impl Metrics {
                 "refract_events_total",
                 "Upload events by result: queued (in the outbox), published (confirmed by the \
                  broker), nacked, outbox_failed.",
+                &["result"],
+            ),
+            purges: counter_vec(
+                "refract_purge_broadcasts_total",
+                "Purges announced to other replicas (announced, announce_failed) and received \
+                 from them.",
                 &["result"],
             ),
             served: ServedSeries::default(),

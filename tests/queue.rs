@@ -1,6 +1,7 @@
-//! Upload events through a real RabbitMQ: every stored upload publishes `image.uploaded`, read
-//! here with another AMQP client (pika); with the broker stopped, uploads still answer 201 and
-//! their events wait in the outbox until it is back — none lost.
+//! RabbitMQ (`--queue`), against a real broker on loopback: every stored upload publishes
+//! `image.uploaded`, read here with another AMQP client (pika); with the broker stopped, uploads
+//! still answer 201 and their events wait in the outbox until it is back — none lost. A purge on
+//! one replica clears another's memory through the broadcast.
 
 use std::time::{Duration, Instant};
 
@@ -216,4 +217,92 @@ async fn queue_without_an_outbox_is_refused_at_start() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How `url` was answered: `hit`, `miss`, ….
+async fn cache(s: &TestServer, url: &str) -> String {
+    crate::support::header(&s.get(url).await, "x-refract-cache")
+}
+
+/// A purge on one replica clears another replica's memory cache through the broadcast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_on_one_replica_clears_the_others_memory() {
+    const ADMIN: &str = "an-admin-token-for-queue-tests";
+    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.jpg"), gradient_jpeg(300, 200)).unwrap();
+    std::fs::write(root.path().join("b.jpg"), gradient_jpeg(200, 300)).unwrap();
+    let replica = || {
+        let url = rabbit.url.clone();
+        TestServer::start_at(root.path(), move |c| {
+            c.queue = Some(url);
+            c.admin_token = refract::config::Secrets(vec![ADMIN.into()]);
+        })
+    };
+    let (a, b) = (replica().await, replica().await);
+    for s in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !s.app.broker().unwrap().listening() {
+            assert!(
+                Instant::now() < deadline,
+                "replica not listening for purges"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Both replicas hold both images in memory.
+    for s in [&a, &b] {
+        for url in ["/a.jpg?w=50", "/b.jpg?w=50"] {
+            cache(s, url).await;
+            assert_eq!(cache(s, url).await, "hit");
+        }
+    }
+    let r = a
+        .client
+        .post(format!("{}/admin/purge", a.base))
+        .bearer_auth(ADMIN)
+        .body(r#"{"path":"/a.jpg"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // B drops a.jpg's variants on A's word (the broadcast is asynchronous: wait for it), and
+    // keeps b.jpg's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = b.app.metrics_text().await;
+        if metric(
+            &m,
+            "refract_purge_broadcasts_total",
+            &[("result", "received")],
+        ) >= 1.0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never heard of the purge");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cache(&b, "/a.jpg?w=50").await, "miss");
+    assert_eq!(cache(&b, "/b.jpg?w=50").await, "hit");
+    assert_eq!(cache(&a, "/a.jpg?w=50").await, "miss");
+    // A does not act on its own announcement twice.
+    let m = a.app.metrics_text().await;
+    assert_eq!(
+        metric(
+            &m,
+            "refract_purge_broadcasts_total",
+            &[("result", "announced")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "refract_purge_broadcasts_total",
+            &[("result", "received")]
+        ),
+        0.0
+    );
+    a.stop().await;
+    b.stop().await;
 }

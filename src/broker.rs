@@ -1,0 +1,185 @@
+//! RabbitMQ (`--queue amqp://…`) for what replicas tell each other: one connection per process,
+//! shared by its channels and opened again when it drops.
+//!
+//! Purge broadcast: a purge on one replica (`POST /admin/purge`, a delete) drops that
+//! original's variants from its own memory and the variant store, then announces the key on the
+//! fanout exchange `refract.purge`; every replica listens on a queue of its own (exclusive,
+//! deleted with its connection) and drops the key's variants from its memory cache. Best effort
+//! by nature: a replica that is disconnected at that moment keeps its copies until
+//! `--cache-ttl`; the variant store, shared, is already clean.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+
+use crate::app::WeakApp;
+
+/// Fanout exchange purges are announced on.
+pub const PURGE_EXCHANGE: &str = "refract.purge";
+
+/// Longest wait between attempts while the broker is away.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A process's link to RabbitMQ.
+pub struct Broker {
+    url: String,
+    replica: String,
+    connection: tokio::sync::Mutex<Option<Connection>>,
+    listening: AtomicBool,
+}
+
+impl Broker {
+    /// The broker at `url` (`amqp://user:pass@host:5672/%2f`); nothing is connected yet.
+    pub fn new(url: &str) -> Result<Broker, String> {
+        if !url.starts_with("amqp://") {
+            return Err(format!("--queue {url}: expected an amqp:// URL"));
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        Ok(Broker {
+            url: url.to_owned(),
+            replica: format!("{}-{nanos:x}", std::process::id()),
+            connection: tokio::sync::Mutex::new(None),
+            listening: AtomicBool::new(false),
+        })
+    }
+
+    /// This process's name among the replicas (the `app_id` of what it publishes).
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// A new channel on the shared connection (connecting first if it is not up).
+    pub async fn channel(&self) -> lapin::Result<Channel> {
+        let mut guard = self.connection.lock().await;
+        if let Some(c) = guard.as_ref().filter(|c| c.status().connected()) {
+            return c.create_channel().await;
+        }
+        let connection = Connection::connect(
+            &self.url,
+            ConnectionProperties::default()
+                .with_connection_name(format!("refract-{}", self.replica).into()),
+        )
+        .await?;
+        let channel = connection.create_channel().await?;
+        *guard = Some(connection);
+        Ok(channel)
+    }
+
+    /// Tell every replica to drop `key`'s variants from memory.
+    pub async fn announce_purge(&self, key: &str) -> lapin::Result<()> {
+        let channel = self.channel().await?;
+        declare_purge_exchange(&channel).await?;
+        channel
+            .basic_publish(
+                PURGE_EXCHANGE.into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                key.as_bytes(),
+                BasicProperties::default().with_app_id(self.replica.as_str().into()),
+            )
+            .await?;
+        let _ = channel.close(200, "done".into()).await;
+        Ok(())
+    }
+
+    /// Whether this replica's purge queue is bound and consumed (purges announced from now on
+    /// reach it).
+    pub fn listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    /// Listen for other replicas' purges until the app is dropped, reconnecting as needed.
+    pub fn listen_for_purges(self: &Arc<Self>, app: WeakApp) {
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            while app.upgrade().is_some() {
+                if let Err(e) = broker.consume_purges(&app).await {
+                    tracing::warn!(error = %e, "purge broadcast: broker unreachable; retrying");
+                }
+                broker.listening.store(false, Ordering::Release);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        });
+    }
+
+    async fn consume_purges(&self, app: &WeakApp) -> lapin::Result<()> {
+        let channel = self.channel().await?;
+        declare_purge_exchange(&channel).await?;
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                PURGE_EXCHANGE.into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let mut consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        self.listening.store(true, Ordering::Release);
+        while let Some(delivery) = consumer.next().await {
+            let delivery = delivery?;
+            let Some(app) = app.upgrade() else {
+                return Ok(());
+            };
+            let own = delivery
+                .properties
+                .app_id()
+                .as_ref()
+                .is_some_and(|id| id.as_str() == self.replica);
+            if let (false, Ok(key)) = (own, std::str::from_utf8(&delivery.data)) {
+                app.cache().purge(key);
+                app.metrics().purges.with_label_values(&["received"]).inc();
+                tracing::debug!(key, "purged on another replica's word");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn declare_purge_exchange(channel: &Channel) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            PURGE_EXCHANGE.into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
