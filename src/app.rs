@@ -46,7 +46,7 @@ struct Inner {
     accepting: AtomicBool,
     vips: Version,
     background: crate::background::Background,
-    events: Option<crate::events::Events>,
+    outbox: Option<crate::outbox::Outbox>,
     broker: Option<Arc<crate::broker::Broker>>,
 }
 
@@ -140,33 +140,38 @@ impl App {
                 })
             }
         };
-        // Upload events (RabbitMQ), through the outbox; the publisher starts now when there is a
-        // runtime to run it (events left by an earlier run go out at once), else with the first.
-        let events = match (&config.queue, &uploads) {
-            (Some(url), Some(_)) => {
-                let outbox = config.outbox.as_deref().ok_or(
-                    "--queue with --upload needs --outbox DIR (a persistent directory: upload \
-                     events wait there until the broker confirms them)",
-                )?;
-                let events = crate::events::Events::new(
-                    url,
-                    &config.events_exchange,
-                    outbox,
-                    metrics.clone(),
-                )?;
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    events.start();
-                }
-                Some(events)
-            }
-            _ => None,
-        };
         let broker = config
             .queue
             .as_deref()
             .map(crate::broker::Broker::new)
             .transpose()?
             .map(Arc::new);
+        // What this process sends RabbitMQ goes through the outbox: upload events, and the eager
+        // renders uploads ask for (jobs for the workers).
+        let mut lanes = Vec::new();
+        if uploads.is_some() {
+            lanes.push(crate::events::lane(&config.events_exchange));
+            if !config.eager.is_empty() {
+                lanes.push(crate::jobs::lane(config.job_attempts));
+            }
+        }
+        let outbox = match &broker {
+            Some(broker) if !lanes.is_empty() => {
+                let dir = config.outbox.as_deref().ok_or(
+                    "--queue with --upload needs --outbox DIR (a persistent directory: upload \
+                     events and jobs wait there until the broker confirms them)",
+                )?;
+                let outbox =
+                    crate::outbox::Outbox::new(dir, lanes, broker.clone(), metrics.clone())?;
+                // Started now when there is a runtime (what an earlier run left goes out at
+                // once), else with the first message.
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    outbox.start();
+                }
+                Some(outbox)
+            }
+            _ => None,
+        };
         let store = match &config.variant_store {
             None => None,
             Some(url) => Some(VariantStore::new(
@@ -223,7 +228,7 @@ impl App {
                     config_eager,
                     config_background_queue,
                 ),
-                events,
+                outbox,
                 broker,
             }),
         };
@@ -231,6 +236,15 @@ impl App {
         // worker, tests); an app built outside one (benches) does not listen.
         if let (Some(broker), Ok(_)) = (&app.inner.broker, tokio::runtime::Handle::try_current()) {
             broker.listen_for_purges(app.downgrade());
+            // `refract worker` and `serve --consume`: take background jobs from the queue.
+            if app.inner.config.consume {
+                crate::jobs::consume(
+                    &app,
+                    broker.clone(),
+                    app.inner.config.worker_prefetch,
+                    app.inner.config.job_attempts,
+                );
+            }
         }
         Ok(app)
     }
@@ -245,9 +259,9 @@ impl App {
         WeakApp(Arc::downgrade(&self.inner))
     }
 
-    /// Upload events (with `--queue` and `--upload`).
-    pub fn events(&self) -> Option<&crate::events::Events> {
-        self.inner.events.as_ref()
+    /// The outbox of messages for RabbitMQ (with `--queue` and `--upload`).
+    pub fn outbox(&self) -> Option<&crate::outbox::Outbox> {
+        self.inner.outbox.as_ref()
     }
 
     /// The embedded background queue.

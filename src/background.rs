@@ -21,15 +21,7 @@ use crate::app::{App, WeakApp};
 use crate::error::Error;
 use crate::request::{AcceptClass, Hints, ImageRequest};
 
-/// A unit of background work.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
-    /// Render the `--eager` variants of the original under `key`.
-    Eager {
-        /// The original's key (as in its URL path, without the leading slash).
-        key: String,
-    },
-}
+pub use crate::jobs::Job;
 
 /// The embedded queue and its worker.
 pub struct Background {
@@ -53,9 +45,26 @@ impl Background {
     }
 
     /// Queue the eager renders of a newly stored original (nothing when `--eager` is unset).
-    /// Never waits: a full queue drops the job, counted as `dropped`.
-    pub fn uploaded(&self, app: &App, key: &str) {
+    /// With `--queue`, the job is on disk in the outbox when this returns. Embedded, it never
+    /// waits: a full queue drops the job, counted as `dropped`.
+    pub async fn uploaded(&self, app: &App, key: &str) {
         if self.eager.is_empty() {
+            return;
+        }
+        let job = Job::Eager {
+            key: key.to_owned(),
+        };
+        // Through RabbitMQ when there is one: durably, for any worker.
+        if let Some(outbox) = app.outbox().filter(|o| o.has("jobs")) {
+            let body = serde_json::to_vec(&job).expect("serialisable");
+            let result = match outbox.put("jobs", outbox.next_id(), body).await {
+                Ok(()) => "queued",
+                Err(e) => {
+                    tracing::error!(error = %e, key, "eager job not written to the outbox");
+                    "dropped"
+                }
+            };
+            count(app, result);
             return;
         }
         let queue = self.queue.get_or_init(|| {
@@ -63,9 +72,7 @@ impl Background {
             tokio::spawn(work(app.downgrade(), rx));
             tx
         });
-        let result = match queue.try_send(Job::Eager {
-            key: key.to_owned(),
-        }) {
+        let result = match queue.try_send(job) {
             Ok(()) => "queued",
             Err(_) => "dropped",
         };
@@ -88,16 +95,20 @@ fn count(app: &App, result: &str) {
 async fn work(app: WeakApp, mut rx: mpsc::Receiver<Job>) {
     while let Some(job) = rx.recv().await {
         let Some(app) = app.upgrade() else { break };
-        let result = match &job {
-            Job::Eager { key } => eager(&app, key).await,
-        };
-        match result {
+        match run(&app, &job).await {
             Ok(()) => count(&app, "done"),
             Err(e) => {
                 tracing::warn!(?job, error = %e, "background job failed");
                 count(&app, "failed");
             }
         }
+    }
+}
+
+/// Do `job` (here, or in a worker that took it from the queue).
+pub async fn run(app: &App, job: &Job) -> Result<(), Error> {
+    match job {
+        Job::Eager { key } => eager(app, key).await,
     }
 }
 

@@ -32,6 +32,10 @@ pub enum Command {
     /// Serve images over HTTP.
     #[command(args_override_self = true)]
     Serve(Box<ServeArgs>),
+    /// Take background jobs from RabbitMQ (--queue) without serving HTTP: the same flags as
+    /// `serve` (sources, variant store, --eager), so a job renders what serve would.
+    #[command(args_override_self = true)]
+    Worker(Box<ServeArgs>),
     /// Print a signed path and query for origins started with --sign-key.
     Sign(SignArgs),
     /// Print a ready `srcset` attribute value for one image (signed with --sign-key).
@@ -264,10 +268,23 @@ pub struct ServeArgs {
     )]
     pub events_exchange: String,
 
-    /// Directory upload events wait in until the broker confirms them (needed with `--queue`
-    /// and `--upload`; put it on a persistent volume: what is in it has not been published yet).
+    /// Directory upload events and jobs wait in until the broker confirms them (needed with
+    /// `--queue` and `--upload`; put it on a persistent volume: what is in it has not been
+    /// published yet).
     #[arg(long, env = "REFRACT_OUTBOX")]
     pub outbox: Option<PathBuf>,
+
+    /// Also take background jobs from the queue in this process (`refract worker` always does).
+    #[arg(long, env = "REFRACT_CONSUME", requires = "queue")]
+    pub consume: bool,
+
+    /// Jobs a worker takes from the queue before acknowledging any (they run concurrently).
+    #[arg(long, env = "REFRACT_WORKER_PREFETCH", default_value_t = 2)]
+    pub worker_prefetch: u16,
+
+    /// Deliveries of a failing job before it goes to `refract.jobs.dead`.
+    #[arg(long, env = "REFRACT_JOB_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub job_attempts: u32,
 
     /// Input formats accepted, comma-separated (jpeg, png, webp, gif, avif, heic, tiff); others
     /// answer 415. HEIC needs the host's libheif (Debian: libheif1); leave it out to refuse HEVC
@@ -477,8 +494,14 @@ pub struct Config {
     pub queue: Option<String>,
     /// Exchange upload events are published to.
     pub events_exchange: String,
-    /// Outbox directory for upload events.
+    /// Outbox directory for upload events and jobs.
     pub outbox: Option<PathBuf>,
+    /// Take background jobs from the queue.
+    pub consume: bool,
+    /// Unacknowledged jobs a worker holds.
+    pub worker_prefetch: u16,
+    /// Deliveries before a job is dead-lettered.
+    pub job_attempts: u32,
     /// Transform permits.
     pub max_concurrency: usize,
     /// Requests allowed to wait for a permit.
@@ -656,6 +679,9 @@ impl Config {
             queue: args.queue.clone(),
             events_exchange: args.events_exchange.clone(),
             outbox: args.outbox.clone(),
+            consume: args.consume,
+            worker_prefetch: args.worker_prefetch,
+            job_attempts: args.job_attempts,
             max_concurrency,
             max_queue: args.max_queue,
             transform_timeout: args.transform_timeout,

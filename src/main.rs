@@ -10,8 +10,9 @@ use refract::{server, App};
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().collect();
-    // `serve --config FILE`: the file's settings go in as flags before the command line's own.
-    if args.get(1).map(String::as_str) == Some("serve") {
+    // `serve --config FILE` (or `worker`): the file's settings go in as flags before the
+    // command line's own.
+    if matches!(args.get(1).map(String::as_str), Some("serve" | "worker")) {
         if let Some(path) = refract::config_file::config_path(&args) {
             match refract::config_file::flags_from_file(std::path::Path::new(&path)) {
                 Ok(flags) => {
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Worker(args) => worker(*args),
         Command::Sign(args) => sign(&args),
         Command::Srcset(args) => srcset(&args),
         Command::Upload(args) => upload(args),
@@ -205,6 +207,71 @@ fn serve(args: ServeArgs) -> ExitCode {
     });
     // A transform still running past the drain is abandoned with the process: dropping the
     // runtime would otherwise wait for every blocking task, however long libvips takes.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// `refract worker`: take background jobs from RabbitMQ until SIGTERM, then let the variant
+/// store finish its writes. Jobs in hand when it stops are not acknowledged, so the broker gives
+/// them to another worker.
+fn worker(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("refract: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.queue.is_none() {
+        eprintln!("refract: worker needs --queue amqp://…");
+        return ExitCode::from(2);
+    }
+    config.consume = true;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::from_secs(600))
+        .build()
+        .expect("start tokio");
+    let code = runtime.block_on(async move {
+        let app = match App::new(config.clone()) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("refract: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        if let Some(addr) = config.metrics_listen {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    tokio::spawn(server::run_metrics(
+                        l,
+                        app.clone(),
+                        server::shutdown_signal(),
+                    ));
+                }
+                Err(e) => {
+                    eprintln!("refract: cannot listen on {addr} for metrics: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        tracing::info!(
+            source = %app.source_description(),
+            variant_store = %app.variant_store().map_or("off".into(), |s| s.describe()),
+            "refract worker taking jobs"
+        );
+        server::shutdown_signal().await;
+        if let Some(store) = app.variant_store() {
+            store.flush(Duration::from_secs(10)).await;
+        }
+        ExitCode::SUCCESS
+    });
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
 }

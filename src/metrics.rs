@@ -110,9 +110,9 @@ pub struct Metrics {
     /// `refract_background_jobs_total{kind,result}`: background work (`kind` `eager`) by
     /// outcome: `queued`, `dropped` (queue full), `done`, `failed`.
     pub background_jobs: IntCounterVec,
-    /// `refract_events_total{result}`: upload events: `queued` (in the outbox), `published`
-    /// (confirmed by the broker), `nacked`, `outbox_failed` (could not be written).
-    pub events: IntCounterVec,
+    /// `refract_outbox_total{lane,result}`: messages for RabbitMQ (`lane` `events`, `jobs`):
+    /// `queued` (on disk), `published` (confirmed by the broker), `nacked`, `write_failed`.
+    pub outbox: IntCounterVec,
     /// `refract_purge_broadcasts_total{result}`: purges `announced` to the other replicas (or
     /// `announce_failed`), and `received` from them.
     pub purges: IntCounterVec,
@@ -280,11 +280,11 @@ impl Metrics {
                  failed.",
                 &["kind", "result"],
             ),
-            events: counter_vec(
-                "refract_events_total",
-                "Upload events by result: queued (in the outbox), published (confirmed by the \
-                 broker), nacked, outbox_failed.",
-                &["result"],
+            outbox: counter_vec(
+                "refract_outbox_total",
+                "Messages for RabbitMQ by lane (events, jobs) and result: queued (on disk), \
+                 published (confirmed by the broker), nacked, write_failed.",
+                &["lane", "result"],
             ),
             purges: counter_vec(
                 "refract_purge_broadcasts_total",

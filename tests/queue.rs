@@ -146,8 +146,8 @@ async fn every_upload_publishes_an_event_and_none_is_lost_while_the_broker_is_aw
         assert_eq!(status, 201, "upload {i} with the broker down");
         keys.push(answer["key"].as_str().unwrap().to_owned());
     }
-    let events = s.app.events().expect("events configured");
-    assert_eq!(events.pending(), 12, "every event is on disk");
+    let outbox = s.app.outbox().expect("outbox configured");
+    assert_eq!(outbox.pending("events"), 12, "every event is on disk");
     // Back: every event arrives, once.
     tokio::task::block_in_place(|| rabbit.start_again());
     let rabbit_ref = &rabbit;
@@ -160,19 +160,24 @@ async fn every_upload_publishes_an_event_and_none_is_lost_while_the_broker_is_aw
     keys.sort();
     assert_eq!(published, keys, "every upload's event, none twice");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while events.pending() > 0 && Instant::now() < deadline {
+    while outbox.pending("events") > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(events.pending(), 0, "the outbox empties once confirmed");
+    assert_eq!(
+        outbox.pending("events"),
+        0,
+        "the outbox empties once confirmed"
+    );
     let m = s.app.metrics_text().await;
-    assert_eq!(
-        metric(&m, "refract_events_total", &[("result", "queued")]),
-        13.0
-    );
-    assert_eq!(
-        metric(&m, "refract_events_total", &[("result", "published")]),
-        13.0
-    );
+    let events = |result| {
+        metric(
+            &m,
+            "refract_outbox_total",
+            &[("lane", "events"), ("result", result)],
+        )
+    };
+    assert_eq!(events("queued"), 13.0);
+    assert_eq!(events("published"), 13.0);
     s.stop().await;
 }
 
@@ -188,7 +193,12 @@ async fn events_left_in_the_outbox_go_out_after_a_restart() {
     let (status, answer) = upload(&first, gradient_jpeg(90, 60)).await;
     assert_eq!(status, 201);
     first.stop().await;
-    assert_eq!(std::fs::read_dir(outbox.path()).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read_dir(outbox.path().join("events"))
+            .unwrap()
+            .count(),
+        1
+    );
     tokio::task::block_in_place(|| rabbit.start_again());
     let second = server(&rabbit, outbox.path()).await;
     let rabbit_ref = &rabbit;
@@ -305,4 +315,224 @@ async fn a_purge_on_one_replica_clears_the_others_memory() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// `refract worker`, its log lines streamed to the test.
+struct Worker {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Worker {
+    fn start(args: &[String]) -> Worker {
+        use std::io::BufRead as _;
+        let mut child = crate::support::refract()
+            .arg("worker")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let worker = Worker { child, lines };
+        worker.wait_for("jobs: consuming");
+        worker
+    }
+
+    /// Wait (at most 60 s) for a log line containing `text`; every line seen on the way.
+    fn wait_for(&self, text: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("worker never logged '{text}'; saw {seen:#?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every stored variant under `dir` (whole objects, temporaries aside).
+fn stored(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// An upload with `--eager` becomes a job in RabbitMQ; a worker renders it into the shared
+/// variant store, and the first GET is a store hit. Killed (-9) in the middle of the job, the
+/// worker leaves it unacknowledged: the broker gives it to the next worker, and the variant is
+/// stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_jobs_go_to_a_worker_and_survive_its_death() {
+    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let outbox = tempfile::tempdir().unwrap();
+    let store_url = format!("file://{}", store.path().display());
+    // Big enough that the render takes a while (a 12 MP original to a 3000-px AVIF).
+    const EAGER: &str = "w=3000&fm=avif";
+    let s = {
+        let (url, outbox, store_url) = (
+            rabbit.url.clone(),
+            outbox.path().to_owned(),
+            store_url.clone(),
+        );
+        TestServer::start_at(root.path(), move |c| {
+            let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
+            c.upload = Some(UploadConfig {
+                auth,
+                to: String::new(),
+                max_bytes: 20 << 20,
+                public_url: None,
+            });
+            c.queue = Some(url);
+            c.outbox = Some(outbox);
+            c.eager = vec![EAGER.into()];
+            c.variant_store = Some(store_url);
+        })
+        .await
+    };
+    let args: Vec<String> = [
+        "--root",
+        &root.path().to_string_lossy(),
+        "--variant-store",
+        &store_url,
+        "--queue",
+        &rabbit.url,
+        "--eager",
+        EAGER,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let mut first = tokio::task::block_in_place(|| Worker::start(&args));
+    let (status, answer) = upload(&s, gradient_jpeg(4000, 3000)).await;
+    assert_eq!(status, 201);
+    let key = answer["key"].as_str().unwrap().to_owned();
+    // The job reaches the worker; kill it before it can finish.
+    let seen = tokio::task::block_in_place(|| first.wait_for("job started"));
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    assert!(
+        !seen.iter().any(|l| l.contains("job done")),
+        "the job finished before the kill: {seen:#?}"
+    );
+    assert_eq!(
+        stored(store.path()),
+        0,
+        "nothing stored by the killed worker"
+    );
+    // The next worker gets it again and finishes it.
+    let second = tokio::task::block_in_place(|| Worker::start(&args));
+    let seen = tokio::task::block_in_place(|| second.wait_for("job done"));
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("job started") && l.contains("redelivered=true")),
+        "{seen:#?}"
+    );
+    assert_eq!(stored(store.path()), 1, "the variant, stored once");
+    // The first visitor gets the stored render.
+    let r = s.get(&format!("/{key}?{EAGER}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(crate::support::header(&r, "x-refract-cache"), "store");
+    // Nothing dead-lettered.
+    let dead = rabbit.pika(
+        "c = pika.BlockingConnection(URL)\nq = c.channel().queue_declare('refract.jobs.dead', durable=True, passive=True)\nprint(q.method.message_count)",
+    );
+    assert_eq!(dead.trim(), "0");
+    drop(second);
+    s.stop().await;
+}
+
+/// A job that keeps failing is dead-lettered after `--job-attempts` deliveries; a message that
+/// is not a job at all, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_job_lands_in_the_dead_letter_queue() {
+    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "--root",
+        &root.path().to_string_lossy(),
+        "--queue",
+        &rabbit.url,
+        "--eager",
+        "w=10",
+        "--job-attempts",
+        "3",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let worker = tokio::task::block_in_place(|| Worker::start(&args));
+    // Published by another client, as any producer could.
+    rabbit.pika(
+        r#"
+c = pika.BlockingConnection(URL)
+ch = c.channel()
+props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+ch.basic_publish("", "refract.jobs", b'{"kind":"eager","key":"missing.jpg"}', props)
+ch.basic_publish("", "refract.jobs", b'not json', props)
+c.close()
+"#,
+    );
+    let dead = |rabbit: &Rabbit| {
+        rabbit.pika(
+            "c = pika.BlockingConnection(URL)\nq = c.channel().queue_declare('refract.jobs.dead', durable=True, passive=True)\nprint(q.method.message_count)",
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dead(&rabbit).trim() != "2" {
+        assert!(Instant::now() < deadline, "jobs never dead-lettered");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let messages = rabbit.pika(
+        "c = pika.BlockingConnection(URL)\nch = c.channel()\nwhile True:\n    m, p, b = ch.basic_get('refract.jobs.dead', auto_ack=True)\n    if m is None: break\n    print(b.decode())",
+    );
+    let mut bodies: Vec<&str> = messages.lines().collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        vec!["not json", r#"{"kind":"eager","key":"missing.jpg"}"#]
+    );
+    // Three tries of the poisoned job, then no more.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut tries = 0;
+    while let Ok(line) = worker.lines.try_recv() {
+        tries += usize::from(line.contains("job failed"));
+    }
+    assert_eq!(tries, 3, "--job-attempts 3");
 }

@@ -73,8 +73,8 @@ async fn upload(
             };
             count(result);
             if uploaded.created {
-                app.background().uploaded(app, &uploaded.key);
-                if let Some(events) = app.events() {
+                app.background().uploaded(app, &uploaded.key).await;
+                if let Some(outbox) = app.outbox() {
                     let event = crate::events::UploadEvent {
                         id: String::new(),
                         kind: String::new(),
@@ -87,11 +87,11 @@ async fn upload(
                         sha256: uploaded.sha256.clone(),
                         time: unix_now(),
                     };
-                    if let Err(e) = events.uploaded(event).await {
+                    if let Err(e) = crate::events::publish(outbox, event).await {
                         // Stored, but its event could not be kept: say so loudly.
                         app.metrics()
-                            .events
-                            .with_label_values(&["outbox_failed"])
+                            .outbox
+                            .with_label_values(&["events", "write_failed"])
                             .inc();
                         tracing::error!(key = %uploaded.key, error = %e, "upload event not written to the outbox");
                     }
