@@ -171,10 +171,19 @@ impl Broker {
 }
 
 async fn declare_purge_exchange(channel: &Channel) -> lapin::Result<()> {
+    declare_exchange(channel, PURGE_EXCHANGE, ExchangeKind::Fanout).await
+}
+
+/// Declare a durable exchange (the same arguments everywhere, or the broker refuses).
+pub async fn declare_exchange(
+    channel: &Channel,
+    name: &str,
+    kind: ExchangeKind,
+) -> lapin::Result<()> {
     channel
         .exchange_declare(
-            PURGE_EXCHANGE.into(),
-            ExchangeKind::Fanout,
+            name.into(),
+            kind,
             ExchangeDeclareOptions {
                 durable: true,
                 ..ExchangeDeclareOptions::default()

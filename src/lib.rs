@@ -37,6 +37,7 @@ pub mod error;
 pub mod events;
 pub mod format;
 pub mod jobs;
+pub mod markup;
 pub mod metrics;
 pub mod outbox;
 pub mod request;

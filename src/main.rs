@@ -116,30 +116,15 @@ fn sign(args: &SignArgs) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_max_level(args.log_level)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match Config::from_args(&args) {
+    let config = match start(&args) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("refract: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if args.check_config {
         println!("configuration ok\n{config:#?}");
         return ExitCode::SUCCESS;
     }
-    // Transforms run on the blocking pool; keep its threads alive so libvips's per-thread
-    // buffers are reused instead of being rebuilt after every idle spell.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_keep_alive(Duration::from_secs(600))
-        .build()
-        .expect("start tokio");
+    let runtime = runtime();
     let code = runtime.block_on(async move {
         let app = match App::new(config.clone()) {
             Ok(app) => app,
@@ -155,21 +140,8 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        if let Some(addr) = config.metrics_listen {
-            match tokio::net::TcpListener::bind(addr).await {
-                Ok(l) => {
-                    tracing::info!(metrics_listen = %l.local_addr().map_or(addr, |a| a), "metrics");
-                    tokio::spawn(server::run_metrics(
-                        l,
-                        app.clone(),
-                        server::shutdown_signal(),
-                    ));
-                }
-                Err(e) => {
-                    eprintln!("refract: cannot listen on {addr} for metrics: {e}");
-                    return ExitCode::from(1);
-                }
-            }
+        if let Err(code) = serve_metrics(&app, config.metrics_listen).await {
+            return code;
         }
         tracing::info!(
             listen = %listener.local_addr().map_or(config.listen, |a| a),
@@ -215,29 +187,16 @@ fn serve(args: ServeArgs) -> ExitCode {
 /// store finish its writes. Jobs in hand when it stops are not acknowledged, so the broker gives
 /// them to another worker.
 fn worker(args: ServeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_max_level(args.log_level)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
-    let mut config = match Config::from_args(&args) {
+    let mut config = match start(&args) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("refract: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if config.queue.is_none() {
         eprintln!("refract: worker needs --queue amqp://…");
         return ExitCode::from(2);
     }
     config.consume = true;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_keep_alive(Duration::from_secs(600))
-        .build()
-        .expect("start tokio");
+    let runtime = runtime();
     let code = runtime.block_on(async move {
         let app = match App::new(config.clone()) {
             Ok(app) => app,
@@ -246,20 +205,8 @@ fn worker(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        if let Some(addr) = config.metrics_listen {
-            match tokio::net::TcpListener::bind(addr).await {
-                Ok(l) => {
-                    tokio::spawn(server::run_metrics(
-                        l,
-                        app.clone(),
-                        server::shutdown_signal(),
-                    ));
-                }
-                Err(e) => {
-                    eprintln!("refract: cannot listen on {addr} for metrics: {e}");
-                    return ExitCode::from(1);
-                }
-            }
+        if let Err(code) = serve_metrics(&app, config.metrics_listen).await {
+            return code;
         }
         tracing::info!(
             source = %app.source_description(),
@@ -274,4 +221,51 @@ fn worker(args: ServeArgs) -> ExitCode {
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
+}
+
+/// Logging on stderr, and the configuration `serve` and `worker` run with.
+fn start(args: &ServeArgs) -> Result<Config, ExitCode> {
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    Config::from_args(args).map_err(|e| {
+        eprintln!("refract: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The runtime `serve` and `worker` run on. Transforms run on the blocking pool; its threads
+/// stay alive so libvips's per-thread buffers are reused instead of being rebuilt after every
+/// idle spell.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::from_secs(600))
+        .build()
+        .expect("start tokio")
+}
+
+/// `--metrics-listen`: /metrics on its own address, until shutdown.
+async fn serve_metrics(app: &App, addr: Option<std::net::SocketAddr>) -> Result<(), ExitCode> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => {
+            tracing::info!(metrics_listen = %l.local_addr().map_or(addr, |a| a), "metrics");
+            tokio::spawn(server::run_metrics(
+                l,
+                app.clone(),
+                server::shutdown_signal(),
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("refract: cannot listen on {addr} for metrics: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
 }

@@ -17,8 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use tokio::sync::Notify;
 
@@ -182,17 +181,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 pub async fn declare(channel: &Channel, topology: Topology, exchange: &str) -> lapin::Result<()> {
     match topology {
         Topology::TopicExchange => {
-            channel
-                .exchange_declare(
-                    exchange.into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
+            crate::broker::declare_exchange(channel, exchange, ExchangeKind::Topic).await
         }
         Topology::Jobs { attempts } => crate::jobs::declare(channel, attempts).await,
     }

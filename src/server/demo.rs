@@ -23,21 +23,7 @@ const SIZES: &str = "(max-width: 700px) 100vw, 640px";
 /// `Accept-CH` the page sends, so the browser attaches these hints to its image requests.
 pub const ACCEPT_CH: &str = "Sec-CH-DPR, Sec-CH-Width";
 
-/// Escape text for HTML content and double- or single-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::markup::escape;
 
 /// Keys of the images under `root` (recursive, sorted, at most [`MAX_IMAGES`]). Hidden files and
 /// folders are skipped; symlinks are not followed.

@@ -87,21 +87,6 @@ fn has_fonts(dir: &Path) -> bool {
         })
 }
 
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn fonts_conf(dirs: &[&PathBuf], cache: &Path) -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"urn:fontconfig:fonts.dtd\">\n<fontconfig>\n",
@@ -109,12 +94,12 @@ fn fonts_conf(dirs: &[&PathBuf], cache: &Path) -> String {
     for d in dirs {
         xml.push_str(&format!(
             "  <dir>{}</dir>\n",
-            xml_escape(&d.to_string_lossy())
+            crate::markup::escape(&d.to_string_lossy())
         ));
     }
     xml.push_str(&format!(
         "  <cachedir>{}</cachedir>\n",
-        xml_escape(&cache.to_string_lossy())
+        crate::markup::escape(&cache.to_string_lossy())
     ));
     for (families, to) in [
         (
@@ -147,7 +132,7 @@ fn fonts_conf(dirs: &[&PathBuf], cache: &Path) -> String {
 
 /// Pango markup for plain `text`: escaped, with letter spacing.
 fn markup(text: &str, track: i32) -> String {
-    let escaped = xml_escape(text);
+    let escaped = crate::markup::escape(text);
     if track == 0 {
         escaped
     } else {
@@ -347,7 +332,7 @@ mod tests {
 
     #[test]
     fn text_is_escaped_before_it_is_markup() {
-        assert_eq!(markup("a<b & \"c\"", 0), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(markup("a<b & \"c\"'", 0), "a&lt;b &amp; &quot;c&quot;&#39;");
         assert_eq!(
             markup("<i>x</i>", 2),
             "<span letter_spacing=\"2048\">&lt;i&gt;x&lt;/i&gt;</span>"

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::adjust::BlendMode;
 use super::names::{Name, Raw};
-use super::size::{dimension, Align, Dimension};
+use super::size::{anchors, dimension, Align, Dimension};
 use super::{ParamLimits, Params};
 use crate::error::Error;
 
@@ -208,35 +208,6 @@ fn source(name: Name, value: &str, base: Option<&str>) -> Result<String, Error> 
     Ok(format!("/{}", value.trim_start_matches('/')))
 }
 
-/// `top`, `middle`, `bottom`, `left`, `center`, `right` and pairs (any order).
-fn alignment(
-    name: Name,
-    value: Option<&str>,
-    default: (Align, Align),
-) -> Result<(Align, Align), Error> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
-    let (mut x, mut y) = (Align::Center, Align::Center);
-    for token in value.split(',') {
-        match token.trim() {
-            "top" => y = Align::Start,
-            "middle" => y = Align::Center,
-            "bottom" => y = Align::End,
-            "left" => x = Align::Start,
-            "center" | "centre" => x = Align::Center,
-            "right" => x = Align::End,
-            other => {
-                return Err(Error::bad_param(
-                    name.as_str(),
-                    format!("'{other}' is not one of top, middle, bottom, left, center, right"),
-                ))
-            }
-        }
-    }
-    Ok((x, y))
-}
-
 fn fit(name: Name, value: Option<&str>, clamp: bool) -> Result<LayerFit, Error> {
     Ok(match value {
         None | Some("clip") => LayerFit::Clip,
@@ -301,7 +272,7 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
             height,
             fit: fit(Name::MarkFit, raw.get(Name::MarkFit), false)?,
             crop: (Align::Center, Align::Center),
-            align: alignment(
+            align: anchors(
                 Name::MarkAlign,
                 raw.get(Name::MarkAlign),
                 (Align::End, Align::End),
@@ -336,12 +307,12 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
             width: length(raw, Name::BlendW, dpr, max)?,
             height: length(raw, Name::BlendH, dpr, max)?,
             fit: fit(Name::BlendFit, raw.get(Name::BlendFit), true)?,
-            crop: alignment(
+            crop: anchors(
                 Name::BlendCrop,
                 raw.get(Name::BlendCrop),
                 (Align::Center, Align::Center),
             )?,
-            align: alignment(
+            align: anchors(
                 Name::BlendAlign,
                 raw.get(Name::BlendAlign),
                 (Align::Center, Align::Center),

@@ -212,6 +212,37 @@ fn device_pixels(w: Option<u32>, h: Option<u32>, dpr: f64, max: u32) -> (Option<
     (sw.map(fin), sh.map(fin))
 }
 
+/// A place as `top`, `middle`, `bottom` with `left`, `center`, `right` (any order,
+/// comma-separated; an axis not named is centred): the overlays' and text's `*-align`,
+/// `blend-crop`. `default` when the parameter is absent.
+pub(super) fn anchors(
+    name: Name,
+    value: Option<&str>,
+    default: (Align, Align),
+) -> Result<(Align, Align), Error> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let (mut x, mut y) = (Align::Center, Align::Center);
+    for token in value.split(',') {
+        match token.trim() {
+            "top" => y = Align::Start,
+            "middle" => y = Align::Center,
+            "bottom" => y = Align::End,
+            "left" => x = Align::Start,
+            "center" | "centre" => x = Align::Center,
+            "right" => x = Align::End,
+            other => {
+                return Err(Error::bad_param(
+                    name.as_str(),
+                    format!("'{other}' is not one of top, middle, bottom, left, center, right"),
+                ))
+            }
+        }
+    }
+    Ok((x, y))
+}
+
 fn parse_crop(value: &str, fp_x: f64, fp_y: f64, zoom: f64) -> Result<Crop, Error> {
     let (mut x, mut y) = (Align::Center, Align::Center);
     let (mut focal, mut entropy, mut attention, mut faces) = (false, false, false, false);

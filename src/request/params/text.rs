@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::names::{Name, Raw};
-use super::size::Align;
+use super::size::{anchors, Align};
 use super::values::Rgba;
 use super::{ParamLimits, Params};
 use crate::error::Error;
@@ -153,30 +153,6 @@ fn font(value: Option<&str>) -> Result<String, Error> {
     })
 }
 
-fn alignment(value: Option<&str>) -> Result<(Align, Align), Error> {
-    let Some(value) = value else {
-        return Ok((Align::End, Align::End));
-    };
-    let (mut x, mut y) = (Align::Center, Align::Center);
-    for token in value.split(',') {
-        match token.trim() {
-            "top" => y = Align::Start,
-            "middle" => y = Align::Center,
-            "bottom" => y = Align::End,
-            "left" => x = Align::Start,
-            "center" | "centre" => x = Align::Center,
-            "right" => x = Align::End,
-            other => {
-                return Err(Error::bad_param(
-                    "txt-align",
-                    format!("'{other}' is not one of top, middle, bottom, left, center, right"),
-                ))
-            }
-        }
-    }
-    Ok((x, y))
-}
-
 fn clip(value: Option<&str>) -> Result<TextClip, Error> {
     let Some(value) = value else {
         return Ok(TextClip::End);
@@ -225,7 +201,11 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params, limits: ParamLimits) -> Resul
         font: font(raw.get(Name::TxtFont))?,
         size: device(size).min(MAX_TEXT_SIZE),
         colour: raw.colour(Name::TxtColor)?.unwrap_or(Rgba::rgb(0, 0, 0)),
-        align: alignment(raw.get(Name::TxtAlign))?,
+        align: anchors(
+            Name::TxtAlign,
+            raw.get(Name::TxtAlign),
+            (Align::End, Align::End),
+        )?,
         pad: device(
             raw.integer(Name::TxtPad, 0, limits.max_dimension)?
                 .unwrap_or(10),
