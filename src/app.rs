@@ -19,6 +19,7 @@ use crate::request::{AcceptClass, ImageRequest, Key, ParamLimits};
 use crate::source::mounts::OriginalsCache;
 use crate::source::{Mounts, SourceSettings};
 use crate::store::{Purged, VariantStore};
+use crate::transform::encode::Tier;
 use crate::transform::master::Masters;
 use crate::transform::overlay::{Layer, Layers};
 use crate::transform::vips::{self, Version};
@@ -43,6 +44,8 @@ struct Inner {
     store: Option<VariantStore>,
     /// `Cache-Control` of image responses (made once: hits format nothing).
     cache_control: hyper::header::HeaderValue,
+    /// `Cache-Control` of first renders (`--refine`): short, so a CDN comes back for the refined.
+    first_cache_control: hyper::header::HeaderValue,
     accepting: AtomicBool,
     vips: Version,
     background: crate::background::Background,
@@ -151,15 +154,17 @@ impl App {
         let mut lanes = Vec::new();
         if uploads.is_some() {
             lanes.push(crate::events::lane(&config.events_exchange));
-            if !config.eager.is_empty() {
-                lanes.push(crate::jobs::lane(config.job_attempts));
-            }
+        }
+        if (uploads.is_some() && !config.eager.is_empty())
+            || config.refine != crate::config::Refine::Off
+        {
+            lanes.push(crate::jobs::lane(config.job_attempts));
         }
         let outbox = match &broker {
-            Some(broker) if !lanes.is_empty() => {
+            Some(broker) if !lanes.is_empty() && !config.worker => {
                 let dir = config.outbox.as_deref().ok_or(
-                    "--queue with --upload needs --outbox DIR (a persistent directory: upload \
-                     events and jobs wait there until the broker confirms them)",
+                    "--queue with --upload or --refine needs --outbox DIR (a persistent \
+                     directory: upload events and jobs wait there until the broker confirms them)",
                 )?;
                 let outbox =
                     crate::outbox::Outbox::new(dir, lanes, broker.clone(), metrics.clone())?;
@@ -194,6 +199,11 @@ impl App {
             &crate::server::response::cache_control(config.max_age.as_secs()),
         )
         .expect("digits are a valid header value");
+        let first_age = config.first_max_age.as_secs();
+        let first_cache_control = hyper::header::HeaderValue::from_str(&format!(
+            "public, max-age={first_age}, stale-while-revalidate={first_age}"
+        ))
+        .expect("digits are a valid header value");
         // A bad --eager query is a start-up error, not a failed job after every upload.
         for query in &config.eager {
             crate::request::ImageRequest::with_presets(
@@ -222,6 +232,7 @@ impl App {
                 uploads,
                 store,
                 cache_control,
+                first_cache_control,
                 accepting: AtomicBool::new(true),
                 vips,
                 background: crate::background::Background::new(
@@ -293,6 +304,10 @@ impl App {
         let cache_key = variant.cache_key();
         let inner = &self.inner;
         let from_store = AtomicBool::new(false);
+        let tier = match inner.config.refine {
+            crate::config::Refine::Off => Tier::Standard,
+            _ => Tier::First,
+        };
         let render = async {
             let purge_key = crate::store::purge_tag(variant.key.as_str());
             let original = inner
@@ -305,7 +320,7 @@ impl App {
                 None => {
                     inner
                         .processor
-                        .render(original.bytes(), layers, variant)
+                        .render(original.bytes(), layers, variant, tier)
                         .await?
                 }
                 Some(store) => {
@@ -320,7 +335,7 @@ impl App {
                         None => {
                             let rendered = inner
                                 .processor
-                                .render(original.bytes(), layers, variant)
+                                .render(original.bytes(), layers, variant, tier)
                                 .await?;
                             store.put_behind(&location, &rendered);
                             rendered
@@ -360,6 +375,91 @@ impl App {
             self.inner.metrics.purges.with_label_values(&[result]).inc();
         }
         Ok(Purged { purge_key, stored })
+    }
+
+    /// Render `request`'s variant for `accept` again with the refined encoder settings, and put
+    /// it in place of the first render: in the variant store (same location, overwritten), in
+    /// this replica's memory, and — with `--queue` — out of the other replicas' memory, so their
+    /// next request takes the store's.
+    pub async fn refine(&self, request: &ImageRequest, accept: AcceptClass) -> Result<(), Error> {
+        let variant = request.variant(accept);
+        let cache_key = variant.cache_key();
+        let inner = &self.inner;
+        let purge_key = crate::store::purge_tag(variant.key.as_str());
+        let original = inner.mounts.fetch_original(&variant.key).await?;
+        let layers = fetch_layers(&inner.mounts, &variant.params.overlays).await?;
+        let digest = with_layers(original.digest().await?, &layers);
+        let mut rendered = inner
+            .processor
+            .render(original.bytes(), layers, variant, Tier::Refined)
+            .await?;
+        rendered.purge_tag = hyper::header::HeaderValue::from_str(&purge_key)
+            .expect("hex digits are a valid header value");
+        if let Some(store) = &inner.store {
+            store.put_behind(&store.locate(&cache_key, &purge_key, &digest), &rendered);
+        }
+        inner.cache.replace(&cache_key, Arc::new(rendered)).await;
+        if let Some(broker) = &inner.broker {
+            if let Err(e) = broker.announce_refined(&cache_key).await {
+                tracing::warn!(key = %cache_key, error = %e, "refined variant not announced");
+            }
+        }
+        Ok(())
+    }
+
+    /// Note that `rendered`, a first render, was served for this request (`lookup` says how),
+    /// and queue its refinement when it is due (`--refine`, `--refine-after`).
+    pub async fn served_first(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        hints: crate::request::Hints,
+        accept: AcceptClass,
+        rendered: &Rendered,
+        lookup: Lookup,
+    ) {
+        use crate::config::Refine;
+        use std::sync::atomic::Ordering::Relaxed;
+        let config = &self.inner.config;
+        let due = match config.refine {
+            Refine::Off => false,
+            Refine::All => lookup == Lookup::Miss,
+            Refine::Hot => {
+                matches!(lookup, Lookup::Hit | Lookup::Store)
+                    && rendered.served.fetch_add(1, Relaxed) + 1 == config.refine_after
+            }
+        };
+        if due {
+            let job = crate::jobs::Job::Refine {
+                path: path.to_owned(),
+                query: query.map(str::to_owned),
+                accept: accept.name().to_owned(),
+                dpr: hints.dpr,
+                width: hints.width,
+                save_data: hints.save_data,
+            };
+            self.inner.background.submit(self, job).await;
+        }
+    }
+
+    /// The request a URL path and query make with these client hints: the key routed, presets
+    /// expanded, the configured bounds applied (exactly as an image request is built).
+    pub fn request(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        hints: crate::request::Hints,
+    ) -> Result<ImageRequest, Error> {
+        let key = self.key(path)?;
+        let mut request =
+            ImageRequest::with_presets(key, query, self.param_limits(), hints, self.presets())?;
+        self.inner.config.bounds.apply(&mut request.params, hints)?;
+        Ok(request)
+    }
+
+    /// `Cache-Control` for first renders (`--first-max-age`).
+    pub fn first_cache_control(&self) -> &hyper::header::HeaderValue {
+        &self.inner.first_cache_control
     }
 
     /// `Cache-Control` for image responses with the configured `--max-age`.

@@ -45,26 +45,34 @@ impl Background {
     }
 
     /// Queue the eager renders of a newly stored original (nothing when `--eager` is unset).
-    /// With `--queue`, the job is on disk in the outbox when this returns. Embedded, it never
-    /// waits: a full queue drops the job, counted as `dropped`.
     pub async fn uploaded(&self, app: &App, key: &str) {
         if self.eager.is_empty() {
             return;
         }
-        let job = Job::Eager {
-            key: key.to_owned(),
-        };
-        // Through RabbitMQ when there is one: durably, for any worker.
+        self.submit(
+            app,
+            Job::Eager {
+                key: key.to_owned(),
+            },
+        )
+        .await;
+    }
+
+    /// Queue `job`. With `--queue`, through RabbitMQ: on disk in the outbox when this returns,
+    /// for any worker. Embedded, it never waits: a full queue drops the job, counted as
+    /// `dropped`.
+    pub async fn submit(&self, app: &App, job: Job) {
+        let kind = job.kind();
         if let Some(outbox) = app.outbox().filter(|o| o.has("jobs")) {
             let body = serde_json::to_vec(&job).expect("serialisable");
             let result = match outbox.put("jobs", outbox.next_id(), body).await {
                 Ok(()) => "queued",
                 Err(e) => {
-                    tracing::error!(error = %e, key, "eager job not written to the outbox");
+                    tracing::error!(error = %e, ?job, "job not written to the outbox");
                     "dropped"
                 }
             };
-            count(app, result);
+            count(app, kind, result);
             return;
         }
         let queue = self.queue.get_or_init(|| {
@@ -76,7 +84,7 @@ impl Background {
             Ok(()) => "queued",
             Err(_) => "dropped",
         };
-        count(app, result);
+        count(app, kind, result);
     }
 
     /// The `--eager` query strings.
@@ -85,10 +93,10 @@ impl Background {
     }
 }
 
-fn count(app: &App, result: &str) {
+fn count(app: &App, kind: &str, result: &str) {
     app.metrics()
         .background_jobs
-        .with_label_values(&["eager", result])
+        .with_label_values(&[kind, result])
         .inc();
 }
 
@@ -96,10 +104,10 @@ async fn work(app: WeakApp, mut rx: mpsc::Receiver<Job>) {
     while let Some(job) = rx.recv().await {
         let Some(app) = app.upgrade() else { break };
         match run(&app, &job).await {
-            Ok(()) => count(&app, "done"),
+            Ok(()) => count(&app, job.kind(), "done"),
             Err(e) => {
                 tracing::warn!(?job, error = %e, "background job failed");
-                count(&app, "failed");
+                count(&app, job.kind(), "failed");
             }
         }
     }
@@ -109,6 +117,29 @@ async fn work(app: WeakApp, mut rx: mpsc::Receiver<Job>) {
 pub async fn run(app: &App, job: &Job) -> Result<(), Error> {
     match job {
         Job::Eager { key } => eager(app, key).await,
+        Job::Refine {
+            path,
+            query,
+            accept,
+            dpr,
+            width,
+            save_data,
+        } => {
+            let hints = Hints {
+                dpr: *dpr,
+                width: *width,
+                save_data: *save_data,
+            };
+            let accept = AcceptClass::from_name(accept).ok_or_else(|| {
+                Error::Internal(format!("refine job with an unknown accept class {accept}"))
+            })?;
+            let request = app.request(path, query.as_deref(), hints)?;
+            // Refinement is the lowest priority: no request waits for it.
+            while app.queue_depth() > 0 {
+                tokio::time::sleep(YIELD).await;
+            }
+            app.refine(&request, accept).await
+        }
     }
 }
 

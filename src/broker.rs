@@ -6,7 +6,9 @@
 //! fanout exchange `refract.purge`; every replica listens on a queue of its own (exclusive,
 //! deleted with its connection) and drops the key's variants from its memory cache. Best effort
 //! by nature: a replica that is disconnected at that moment keeps its copies until
-//! `--cache-ttl`; the variant store, shared, is already clean.
+//! `--cache-ttl`; the variant store, shared, is already clean. The same exchange carries
+//! "refined" announcements: a variant re-encoded in the background (`--refine`) is dropped from
+//! every replica's memory, so the next request takes the refined one from the store.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +26,12 @@ use crate::app::WeakApp;
 
 /// Fanout exchange purges are announced on.
 pub const PURGE_EXCHANGE: &str = "refract.purge";
+
+/// `type` of a purge announcement (the body is an original's key).
+const PURGED: &str = "purge";
+
+/// `type` of a refinement announcement (the body is a variant's cache key).
+const REFINED: &str = "refined";
 
 /// Longest wait between attempts while the broker is away.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -78,6 +86,16 @@ impl Broker {
 
     /// Tell every replica to drop `key`'s variants from memory.
     pub async fn announce_purge(&self, key: &str) -> lapin::Result<()> {
+        self.announce(PURGED, key).await
+    }
+
+    /// Tell every replica that the variant `cache_key` was refined: they drop their first
+    /// render from memory, and their next request takes the refined one from the store.
+    pub async fn announce_refined(&self, cache_key: &str) -> lapin::Result<()> {
+        self.announce(REFINED, cache_key).await
+    }
+
+    async fn announce(&self, kind: &str, key: &str) -> lapin::Result<()> {
         let channel = self.channel().await?;
         declare_purge_exchange(&channel).await?;
         channel
@@ -86,7 +104,9 @@ impl Broker {
                 "".into(),
                 BasicPublishOptions::default(),
                 key.as_bytes(),
-                BasicProperties::default().with_app_id(self.replica.as_str().into()),
+                BasicProperties::default()
+                    .with_app_id(self.replica.as_str().into())
+                    .with_type(kind.into()),
             )
             .await?;
         let _ = channel.close(200, "done".into()).await;
@@ -160,10 +180,21 @@ impl Broker {
                 .app_id()
                 .as_ref()
                 .is_some_and(|id| id.as_str() == self.replica);
+            let refined = delivery
+                .properties
+                .kind()
+                .as_ref()
+                .is_some_and(|k| k.as_str() == REFINED);
             if let (false, Ok(key)) = (own, std::str::from_utf8(&delivery.data)) {
-                app.cache().purge(key);
-                app.metrics().purges.with_label_values(&["received"]).inc();
-                tracing::debug!(key, "purged on another replica's word");
+                let result = if refined {
+                    app.cache().invalidate(key).await;
+                    "refined_received"
+                } else {
+                    app.cache().purge(key);
+                    "received"
+                };
+                app.metrics().purges.with_label_values(&[result]).inc();
+                tracing::debug!(key, refined, "memory dropped on another replica's word");
             }
         }
         Ok(())

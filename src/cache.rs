@@ -68,6 +68,16 @@ impl RenderCache {
         }
     }
 
+    /// Put `rendered` in place of whatever `key` holds (a refined render).
+    pub async fn replace(&self, key: &str, rendered: Arc<Rendered>) {
+        self.inner.insert(key.to_owned(), rendered).await;
+    }
+
+    /// Drop the variant `key` (another replica refined it: the next request takes the store's).
+    pub async fn invalidate(&self, key: &str) {
+        self.inner.invalidate(key).await;
+    }
+
     /// Drop every variant of the original `key` (its cache keys start with `key?`).
     pub fn purge(&self, key: &str) {
         let prefix = format!("{key}?");

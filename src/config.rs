@@ -26,6 +26,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// When first renders are refined (`--refine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Refine {
+    /// Never: every render uses the standard settings.
+    Off,
+    /// Once served `--refine-after` times.
+    Hot,
+    /// Every first render.
+    All,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -254,6 +265,22 @@ pub struct ServeArgs {
     /// Background jobs that may wait; beyond that a job is dropped (and counted).
     #[arg(long, env = "REFRACT_BACKGROUND_QUEUE", default_value_t = 1024)]
     pub background_queue: usize,
+
+    /// Fast first, small forever: `hot` renders a variant fast first (served with
+    /// `--first-max-age`) and re-encodes it for bytes in the background once it has been served
+    /// `--refine-after` times; `all` refines every first render; `off` renders once, with the
+    /// standard settings.
+    #[arg(long, env = "REFRACT_REFINE", value_enum, default_value_t = Refine::Off)]
+    pub refine: Refine,
+
+    /// Times a first render is served (hits, store hits, revalidations) before it is refined.
+    #[arg(long, env = "REFRACT_REFINE_AFTER", default_value_t = 10)]
+    pub refine_after: u32,
+
+    /// `Cache-Control: max-age` of a first render (with as long again of
+    /// `stale-while-revalidate`), so a CDN comes back for the refined variant.
+    #[arg(long, env = "REFRACT_FIRST_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
+    pub first_max_age: Duration,
 
     /// RabbitMQ (`amqp://user:pass@host:5672/%2f`): every upload publishes `image.uploaded` there
     /// (through the `--outbox`).
@@ -490,6 +517,15 @@ pub struct Config {
     pub eager: Vec<String>,
     /// Background jobs that may wait.
     pub background_queue: usize,
+    /// Background refinement of first renders.
+    pub refine: Refine,
+    /// `refract worker`: takes jobs, answers no requests, so it sends RabbitMQ nothing but
+    /// refinement announcements (no outbox).
+    pub worker: bool,
+    /// Times a first render is served before it is refined.
+    pub refine_after: u32,
+    /// `max-age` of first renders.
+    pub first_max_age: Duration,
     /// RabbitMQ URL for upload events.
     pub queue: Option<String>,
     /// Exchange upload events are published to.
@@ -676,6 +712,10 @@ impl Config {
             formats: args.formats,
             eager: args.eager.clone(),
             background_queue: args.background_queue,
+            refine: args.refine,
+            worker: false,
+            refine_after: args.refine_after.max(1),
+            first_max_age: args.first_max_age,
             queue: args.queue.clone(),
             events_exchange: args.events_exchange.clone(),
             outbox: args.outbox.clone(),

@@ -37,7 +37,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const STORE_FLUSH: Duration = Duration::from_secs(30);
 
 /// A unit of background work.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     /// Render the `--eager` variants of the original under `key`.
@@ -45,6 +45,33 @@ pub enum Job {
         /// The original's key (as in its URL path, without the leading slash).
         key: String,
     },
+    /// Render a first-rendered variant again with the refined encoder settings, replacing it
+    /// in the variant store (and the memory caches). The request as it came, so the worker
+    /// builds the same variant.
+    Refine {
+        /// The URL path.
+        path: String,
+        /// The URL query.
+        query: Option<String>,
+        /// The client's Accept class: `avif`, `webp` or `legacy`.
+        accept: String,
+        /// `Sec-CH-DPR`.
+        dpr: Option<f64>,
+        /// `Sec-CH-Width`.
+        width: Option<u32>,
+        /// `Save-Data: on`.
+        save_data: bool,
+    },
+}
+
+impl Job {
+    /// Its kind, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Eager { .. } => "eager",
+            Job::Refine { .. } => "refine",
+        }
+    }
 }
 
 /// The outbox lane jobs travel in: straight to [`QUEUE`] through the default exchange.
@@ -128,7 +155,10 @@ async fn take(app: &WeakApp, broker: &Broker, prefetch: u16, attempts: u32) -> l
                 Ok(job) => job,
                 Err(e) => {
                     tracing::warn!(error = %e, "jobs: not a job; dead-lettered");
-                    count(&app, "unreadable");
+                    app.metrics()
+                        .background_jobs
+                        .with_label_values(&["unknown", "unreadable"])
+                        .inc();
                     let _ = delivery
                         .nack(BasicNackOptions {
                             requeue: false,
@@ -143,14 +173,20 @@ async fn take(app: &WeakApp, broker: &Broker, prefetch: u16, attempts: u32) -> l
             if let Some(store) = app.variant_store() {
                 store.flush(STORE_FLUSH).await;
             }
+            let count = |result: &str| {
+                app.metrics()
+                    .background_jobs
+                    .with_label_values(&[job.kind(), result])
+                    .inc();
+            };
             match result {
                 Ok(()) => {
-                    count(&app, "done");
+                    count("done");
                     tracing::info!(?job, "job done");
                     let _ = delivery.ack(BasicAckOptions::default()).await;
                 }
                 Err(e) => {
-                    count(&app, "failed");
+                    count("failed");
                     tracing::warn!(?job, error = %e, "job failed; the broker delivers it again");
                     let _ = delivery
                         .nack(BasicNackOptions {
@@ -163,13 +199,6 @@ async fn take(app: &WeakApp, broker: &Broker, prefetch: u16, attempts: u32) -> l
         });
     }
     Ok(())
-}
-
-fn count(app: &App, result: &str) {
-    app.metrics()
-        .background_jobs
-        .with_label_values(&["eager", result])
-        .inc();
 }
 
 #[cfg(test)]

@@ -196,6 +196,7 @@ fn worker(args: ServeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     config.consume = true;
+    config.worker = true;
     let runtime = runtime();
     let code = runtime.block_on(async move {
         let app = match App::new(config.clone()) {

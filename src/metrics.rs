@@ -114,7 +114,8 @@ pub struct Metrics {
     /// `queued` (on disk), `published` (confirmed by the broker), `nacked`, `write_failed`.
     pub outbox: IntCounterVec,
     /// `refract_purge_broadcasts_total{result}`: purges `announced` to the other replicas (or
-    /// `announce_failed`), and `received` from them.
+    /// `announce_failed`), and `received` from them; `refined_received`: a variant another
+    /// replica refined, dropped from memory.
     pub purges: IntCounterVec,
     /// Label series of the answered-image path, resolved once each.
     served: ServedSeries,
@@ -289,7 +290,7 @@ impl Metrics {
             purges: counter_vec(
                 "refract_purge_broadcasts_total",
                 "Purges announced to other replicas (announced, announce_failed) and received \
-                 from them.",
+                 from them (received; refined_received: a variant refined elsewhere).",
                 &["result"],
             ),
             served: ServedSeries::default(),

@@ -19,6 +19,7 @@ mod metrics;
 mod operations;
 mod overlays;
 mod queue;
+mod refine;
 mod security;
 mod sources;
 mod store;

@@ -536,3 +536,85 @@ c.close()
     }
     assert_eq!(tries, 3, "--job-attempts 3");
 }
+
+/// `--refine` through RabbitMQ: the serving replica queues the refinement of a hot first render,
+/// a worker refines it into the shared store and announces it, and the serving replica drops
+/// its first render from memory and serves the refined one from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refines_and_the_serving_replica_picks_it_up() {
+    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let outbox = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("p.jpg"),
+        crate::support::fixtures::noise_jpeg(900, 600, 5),
+    )
+    .unwrap();
+    let store_url = format!("file://{}", store.path().display());
+    let s = {
+        let (url, outbox, store_url) = (
+            rabbit.url.clone(),
+            outbox.path().to_owned(),
+            store_url.clone(),
+        );
+        TestServer::start_at(root.path(), move |c| {
+            c.queue = Some(url);
+            c.outbox = Some(outbox);
+            c.variant_store = Some(store_url);
+            c.refine = refract::config::Refine::Hot;
+            c.refine_after = 1;
+        })
+        .await
+    };
+    let args: Vec<String> = [
+        "--root",
+        &root.path().to_string_lossy(),
+        "--variant-store",
+        &store_url,
+        "--queue",
+        &rabbit.url,
+        "--refine",
+        "hot",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let worker = tokio::task::block_in_place(|| Worker::start(&args));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.app.broker().unwrap().listening() {
+        assert!(Instant::now() < deadline, "not listening for announcements");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    const URL: &str = "/p.jpg?w=400&fm=avif";
+    let tier = |r: &reqwest::Response| {
+        (
+            crate::support::header(r, "x-refract-cache"),
+            crate::support::header(r, "x-refract-tier"),
+        )
+    };
+    assert_eq!(tier(&s.get(URL).await), ("miss".into(), "first".into()));
+    assert_eq!(tier(&s.get(URL).await), ("hit".into(), "first".into()));
+    let seen = tokio::task::block_in_place(|| worker.wait_for("job done"));
+    assert!(seen.iter().any(|l| l.contains("Refine")), "{seen:#?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = tier(&s.get(URL).await);
+        if got == ("store".into(), "refined".into()) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let m = s.app.metrics_text().await;
+            let more: Vec<String> = worker.lines.try_iter().collect();
+            panic!(
+                "still {got:?}\n{}\n{more:#?}\n{seen:#?}",
+                m.lines()
+                    .filter(|l| l.contains("purge") || l.contains("refract_cache"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.stop().await;
+}

@@ -12,6 +12,22 @@ pub enum AcceptClass {
 }
 
 impl AcceptClass {
+    /// Its name in jobs: `avif`, `webp`, `legacy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AcceptClass::Avif => "avif",
+            AcceptClass::Webp => "webp",
+            AcceptClass::Legacy => "legacy",
+        }
+    }
+
+    /// The class called `name`.
+    pub fn from_name(name: &str) -> Option<AcceptClass> {
+        [AcceptClass::Avif, AcceptClass::Webp, AcceptClass::Legacy]
+            .into_iter()
+            .find(|c| c.name() == name)
+    }
+
     /// Classify an `Accept` header value. Only explicit `image/avif` / `image/webp` entries
     /// count (wildcards do not: browsers send `image/*` without being able to decode AVIF), and
     /// `q=0` means "not acceptable".

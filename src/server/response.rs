@@ -13,11 +13,15 @@ use crate::cache::Lookup;
 use crate::error::Error;
 use crate::request::signature::unix_now;
 use crate::request::{ImageRequest, Varies};
+use crate::transform::encode::Tier;
 use crate::transform::Rendered;
 
 /// Header naming how the cache answered (`hit`, `miss`, `coalesced`, `store`); handy behind a
 /// CDN.
 pub const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-refract-cache");
+
+/// Which encoder settings made the image (`first`, `refined`), with `--refine`.
+pub const X_TIER: header::HeaderName = header::HeaderName::from_static("x-refract-tier");
 /// Header carrying the stable error code on error responses.
 pub const X_ERROR: header::HeaderName = header::HeaderName::from_static("x-refract-error");
 
@@ -56,6 +60,7 @@ pub fn image(
     // A hit formats nothing: every value below is static, kept with the variant, or made once
     // per process — except a signed URL's max-age, which depends on the clock.
     let cache_control = match expires {
+        None if rendered.tier == Tier::First => app.first_cache_control().clone(),
         None => app.image_cache_control().clone(),
         Some(_) => {
             let seconds = max_age(app.config().max_age.as_secs(), expires);
@@ -75,6 +80,9 @@ pub fn image(
             HeaderValue::from_static("nosniff"),
         )
         .header(X_CACHE, HeaderValue::from_static(lookup.as_str()));
+    if rendered.tier != Tier::Standard {
+        builder = builder.header(X_TIER, HeaderValue::from_static(rendered.tier.name()));
+    }
     // The original's purge key, for each CDN's tag purge.
     for name in PURGE_HEADERS {
         builder = builder.header(name, rendered.purge_tag.clone());

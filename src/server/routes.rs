@@ -17,7 +17,8 @@ use crate::app::App;
 use crate::error::Error;
 use crate::metrics::RequestGuard;
 use crate::request::signature::unix_now;
-use crate::request::{AcceptClass, Hints, ImageRequest};
+use crate::request::{AcceptClass, Hints};
+use crate::transform::encode::Tier;
 
 /// Answer one request.
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -339,14 +340,11 @@ async fn image(
         header("sec-ch-width"),
         header("save-data"),
     );
-    let request = match app.key(path).and_then(|key| {
-        guard.source(app.mounts().kind_of(&key));
-        let mut request =
-            ImageRequest::with_presets(key, query, app.param_limits(), hints, app.presets())?;
-        app.config().bounds.apply(&mut request.params, hints)?;
-        Ok(request)
-    }) {
-        Ok(r) => r,
+    let request = match app.request(path, query, hints) {
+        Ok(r) => {
+            guard.source(app.mounts().kind_of(&r.key));
+            r
+        }
         Err(e) => return fail(guard, &e),
     };
     let accept = AcceptClass::from_header(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()));
@@ -354,6 +352,10 @@ async fn image(
     guard.cache(lookup);
     match result {
         Ok(rendered) => {
+            if rendered.tier == Tier::First {
+                app.served_first(path, query, hints, accept, &rendered, lookup)
+                    .await;
+            }
             let if_none_match = req.headers().get(IF_NONE_MATCH);
             let response = response::image(
                 app,

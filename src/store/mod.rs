@@ -336,6 +336,8 @@ mod tests {
             },
             original_bytes: 9,
             purge_tag: hyper::header::HeaderValue::from_static(""),
+            tier: crate::transform::encode::Tier::Standard,
+            served: std::sync::atomic::AtomicU32::new(0),
         };
         let (a, b) = (purge_tag("a.jpg"), purge_tag("b.jpg"));
         let a1 = s.locate("a.jpg?w=1", &a, &[1; 32]);

@@ -11,6 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::format::Format;
+use crate::transform::encode::Tier;
 use crate::transform::plan::Size;
 use crate::transform::Rendered;
 
@@ -31,7 +32,7 @@ struct Head {
     height: u32,
     original_bytes: u64,
     etag: String,
-    /// Which encoder settings made it: `first` today (background refinement adds `refined`).
+    /// Which encoder settings made it: `standard`, `first` or `refined`.
     tier: String,
 }
 
@@ -44,7 +45,7 @@ pub fn encode(key: &str, rendered: &Rendered) -> Bytes {
         height: rendered.size.height,
         original_bytes: rendered.original_bytes,
         etag: rendered.etag.clone(),
-        tier: "first".to_owned(),
+        tier: rendered.tier.name().to_owned(),
     };
     let head = serde_json::to_vec(&head).expect("serialisable");
     let mut out = BytesMut::with_capacity(MAGIC.len() + 4 + head.len() + rendered.body.len());
@@ -84,6 +85,7 @@ pub fn inspect(object: &Bytes) -> Result<(String, Rendered), String> {
     let head: Head =
         serde_json::from_slice(&rest[..len]).map_err(|e| format!("unreadable head: {e}"))?;
     let format = Format::from_name(&head.format).ok_or("unknown format")?;
+    let tier = Tier::from_name(&head.tier).ok_or("unknown tier")?;
     let start = object.len() - (rest.len() - len);
     let body = object.slice(start..);
     let etag = crate::transform::etag_of(&body);
@@ -100,6 +102,8 @@ pub fn inspect(object: &Bytes) -> Result<(String, Rendered), String> {
         original_bytes: head.original_bytes,
         etag,
         purge_tag: hyper::header::HeaderValue::from_static(""),
+        tier,
+        served: std::sync::atomic::AtomicU32::new(0),
     };
     Ok((head.key, rendered))
 }
@@ -120,6 +124,8 @@ mod tests {
             },
             original_bytes: 1234,
             purge_tag: hyper::header::HeaderValue::from_static(""),
+            tier: Tier::Refined,
+            served: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -133,6 +139,7 @@ mod tests {
         assert_eq!(back.format, r.format);
         assert_eq!(back.size, r.size);
         assert_eq!(back.original_bytes, 1234);
+        assert_eq!(back.tier, Tier::Refined);
     }
 
     #[test]

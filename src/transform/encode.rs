@@ -29,6 +29,64 @@ pub fn default_quality(format: Format) -> u8 {
     }
 }
 
+/// Which encoder settings a render uses. Without refinement (`--refine off`) every render is
+/// `Standard`, today's defaults. With it, a variant's first render is `First` — chosen for CPU,
+/// served with a short `Cache-Control` — and the variants that prove hot are rendered again in
+/// the background as `Refined`, chosen for bytes, and served from then on with the full max-age.
+///
+/// Provisional settings, from the encoder table in BENCHMARKS.md (640 px, encode only): first
+/// AVIF effort 0 at q 68 (effort 0 encodes at 0.28× effort 1's CPU; at q 66 it sat 0.8
+/// SSIMULACRA2 below the default, so one quality step up), WebP effort 2 at q 82 (0.47× effort
+/// 4's CPU, +2 quality for its distance); refined AVIF effort 4 at q 62 (0.56× JPEG q80's bytes
+/// at its distance), WebP effort 6. JPEG is the same in every tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tier {
+    /// Today's defaults (refinement off).
+    #[default]
+    Standard,
+    /// A first render, fast; refined later if it proves hot.
+    First,
+    /// The background re-encode for bytes.
+    Refined,
+}
+
+impl Tier {
+    /// Its name in stored objects and the `x-refract-tier` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Standard => "standard",
+            Tier::First => "first",
+            Tier::Refined => "refined",
+        }
+    }
+
+    /// The tier called `name`.
+    pub fn from_name(name: &str) -> Option<Tier> {
+        [Tier::Standard, Tier::First, Tier::Refined]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+
+    /// Default quality for `format` in this tier, when the URL gives no `q`.
+    pub fn default_quality(self, format: Format) -> u8 {
+        match (self, format) {
+            (Tier::First, Format::Avif) => 68,
+            (Tier::Refined, Format::Avif) => 62,
+            (Tier::First, Format::Webp) => 82,
+            _ => default_quality(format),
+        }
+    }
+
+    /// WebP and AVIF encoder effort in this tier.
+    fn efforts(self) -> (u8, u8) {
+        match self {
+            Tier::Standard => (WEBP_EFFORT, AVIF_EFFORT),
+            Tier::First => (2, 0),
+            Tier::Refined => (6, 4),
+        }
+    }
+}
+
 /// Default quality of palette-quantised PNG (`fm=png8`).
 pub const PALETTE_QUALITY: u8 = 80;
 
@@ -47,6 +105,8 @@ pub struct Options {
     pub dpi: Option<u32>,
     /// ICC profile to embed (`cs`; GIF has no place for one).
     pub profile: Profile,
+    /// Encoder settings tier.
+    pub tier: Tier,
 }
 
 /// AVIF encoder effort (0 fastest – 9 slowest; libaom speed 9 − effort). Measured over the
@@ -92,7 +152,9 @@ pub fn apply(
         chroma,
         dpi,
         profile,
+        tier,
     } = options;
+    let (webp_effort, avif_effort) = tier.efforts();
     let full_chroma = match chroma {
         Chroma::Auto => None,
         Chroma::Half => Some(false),
@@ -108,12 +170,12 @@ pub fn apply(
         Format::Png => SaveOptions::Png { compression: 6 },
         Format::Webp => SaveOptions::Webp {
             quality,
-            effort: WEBP_EFFORT,
+            effort: webp_effort,
             lossless,
         },
         Format::Avif => SaveOptions::Avif {
             quality,
-            effort: AVIF_EFFORT,
+            effort: avif_effort,
             lossless,
             full_chroma,
         },

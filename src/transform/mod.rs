@@ -31,7 +31,7 @@ pub mod stylize;
 pub mod text;
 pub mod vips;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ pub struct Limits {
 }
 
 /// A finished variant, as cached and served.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rendered {
     /// Encoded image bytes (shared, never copied when served).
     pub body: Bytes,
@@ -82,6 +82,26 @@ pub struct Rendered {
     /// once per variant by [`crate::App::render`], never per response: held as a ready header
     /// value, so a hit copies no bytes for it.
     pub purge_tag: hyper::header::HeaderValue,
+    /// The encoder settings it was made with.
+    pub tier: encode::Tier,
+    /// Times it was served from a cache (memory or store) since this copy was made: a first
+    /// render this hot is refined (`--refine-after`).
+    pub served: AtomicU32,
+}
+
+impl Clone for Rendered {
+    fn clone(&self) -> Rendered {
+        Rendered {
+            body: self.body.clone(),
+            format: self.format,
+            size: self.size,
+            original_bytes: self.original_bytes,
+            etag: self.etag.clone(),
+            purge_tag: self.purge_tag.clone(),
+            tier: self.tier,
+            served: AtomicU32::new(self.served.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// Version of the pipeline's output: bump it whenever a change alters the pixels or bytes any
@@ -109,6 +129,8 @@ impl Rendered {
             size: output.size,
             original_bytes: output.original_bytes,
             purge_tag: hyper::header::HeaderValue::from_static(""),
+            tier: output.tier,
+            served: AtomicU32::new(0),
         }
     }
 }
@@ -191,6 +213,7 @@ impl Processor {
         original: Bytes,
         layers: overlay::Layers,
         variant: Variant,
+        tier: encode::Tier,
     ) -> Result<Rendered, Error> {
         let closed = || Error::Internal("transform permits closed".into());
         let queued_at = std::time::Instant::now();
@@ -214,7 +237,14 @@ impl Processor {
         let span = tracing::debug_span!("transform", key = %variant.key);
         let result = tokio::task::spawn_blocking(move || {
             let (_permit, _in_flight, _span) = (permit, in_flight, span.entered());
-            pipeline::render(&original, &layers, &variant, &limits, masters.as_deref())
+            pipeline::render(
+                &original,
+                &layers,
+                &variant,
+                tier,
+                &limits,
+                masters.as_deref(),
+            )
         })
         .await
         .map_err(|e| Error::Internal(format!("transform task failed: {e}")))?;

@@ -33,6 +33,8 @@ pub struct Output {
     pub transform_time: std::time::Duration,
     /// Time spent encoding, which is when libvips decodes and resizes.
     pub encode_time: std::time::Duration,
+    /// The encoder settings it was made with.
+    pub tier: encode::Tier,
 }
 
 /// Render `variant` from the original's `bytes` — or from the original's decoded master, when
@@ -42,6 +44,7 @@ pub fn render(
     bytes: &Bytes,
     layers: &overlay::Layers,
     variant: &Variant,
+    tier: encode::Tier,
     limits: &Limits,
     masters: Option<&Masters>,
 ) -> Result<Output, Error> {
@@ -50,13 +53,11 @@ pub fn render(
     let heic = source.input == Input::Heic;
     let original = Original {
         bytes,
+        layers,
         decoded: heic.then(OnceCell::new),
         max_pixels: limits.max_pixels,
     };
-    run(
-        &original, &source, layers, variant, limits, masters, deadline,
-    )
-    .map_err(|e| match e {
+    run(&original, &source, variant, tier, limits, masters, deadline).map_err(|e| match e {
         // Pixels decode lazily, so a broken original can fail any later step, sometimes with
         // no message at all. Only blame ourselves if the original decodes on its own.
         Error::Internal(detail) if !original.pixels().is_ok_and(|p| resize::decodes(p)) => {
@@ -70,6 +71,8 @@ pub fn render(
 /// outside libvips on first use, so a variant scaled from a master never decodes the HEVC.
 struct Original<'a> {
     bytes: &'a Bytes,
+    /// The overlay images drawn over it.
+    layers: &'a overlay::Layers,
     decoded: Option<OnceCell<Result<Bytes, Error>>>,
     max_pixels: u64,
 }
@@ -111,8 +114,8 @@ fn pages(source: &load::SourceInfo, params: &Params, plan: &Plan, format: Format
 fn run(
     original: &Original<'_>,
     source: &load::SourceInfo,
-    layers: &overlay::Layers,
     variant: &Variant,
+    tier: encode::Tier,
     limits: &Limits,
     masters: Option<&Masters>,
     deadline: Instant,
@@ -138,6 +141,7 @@ fn run(
             original_bytes: original.bytes.len() as u64,
             transform_time: started.elapsed(),
             encode_time: std::time::Duration::ZERO,
+            tier,
         });
     }
     // fit=facearea: the region around the faces becomes a `rect` (none found: the fallback fit).
@@ -270,7 +274,7 @@ fn run(
     let image = crop::apply(image, &plan)?;
     let image = enhance::apply(image, params.enhance)?;
     let image = filters::apply(image, &params.filters)?;
-    let overlays = &params.overlays;
+    let (overlays, layers) = (&params.overlays, original.layers);
     let image = overlay::apply(
         image,
         overlays.blend.as_ref(),
@@ -296,7 +300,7 @@ fn run(
     } else if params.palette {
         params.quality_for(encode::PALETTE_QUALITY)
     } else {
-        params.quality_for(encode::default_quality(format))
+        params.quality_for(tier.default_quality(format))
     };
     let options = encode::Options {
         quality,
@@ -305,6 +309,7 @@ fn run(
         chroma: params.chroma,
         dpi: params.dpi,
         profile: params.profile,
+        tier,
     };
     let body = match &params.describe {
         Some(Describe::Palette {
@@ -322,5 +327,6 @@ fn run(
         original_bytes: original.bytes.len() as u64,
         transform_time,
         encode_time: started.elapsed() - transform_time,
+        tier,
     })
 }
