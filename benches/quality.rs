@@ -28,7 +28,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use refract::request::{AcceptClass, ImageRequest, ParamLimits};
-use refract::transform::encode::{default_quality, AVIF_EFFORT, WEBP_EFFORT};
+use refract::transform::encode::{default_quality, Tier, AVIF_EFFORT, WEBP_EFFORT};
 use refract::transform::vips::{Image, SaveOptions};
 use refract::{format::Format, App, Config};
 
@@ -81,7 +81,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let render_with = |app: &App, photo: &str, query: &str, accept: AcceptClass| {
+    let render_tier = |app: &App, photo: &str, query: &str, accept: AcceptClass, tier: Tier| {
         let request = ImageRequest::parse(
             &format!("/{photo}"),
             Some(query),
@@ -91,20 +91,46 @@ fn main() {
         )
         .unwrap();
         let start = cpu_ns();
-        let (result, _) = rt.block_on(app.render(&request, accept));
-        (result.unwrap(), cpu_ns() - start)
+        let (rendered, ..) = rt
+            .block_on(app.render_with(&request, accept, tier))
+            .unwrap();
+        (rendered, cpu_ns() - start)
+    };
+    let render_with = |app: &App, photo: &str, query: &str, accept: AcceptClass| {
+        render_tier(app, photo, query, accept, Tier::Standard)
     };
     let render =
         |photo: &str, query: &str, accept: AcceptClass| render_with(&app, photo, query, accept);
 
     // 1. Defaults through the whole pipeline.
+    // The standard settings, and with `--refine` the first render and the refined one.
     let rows = [
-        ("JPEG q80 (fm=jpg)", "fm=jpg"),
-        ("JPEG, auto=compress", "fm=jpg&auto=compress"),
-        ("WebP (fm=webp)", "fm=webp"),
-        ("WebP, auto=compress", "fm=webp&auto=compress"),
-        ("AVIF (fm=avif; fm=auto for Chrome)", "fm=avif"),
-        ("AVIF, auto=compress", "fm=avif&auto=compress"),
+        ("JPEG q80 (fm=jpg)", "fm=jpg", Tier::Standard),
+        (
+            "JPEG, auto=compress",
+            "fm=jpg&auto=compress",
+            Tier::Standard,
+        ),
+        ("WebP (fm=webp)", "fm=webp", Tier::Standard),
+        (
+            "WebP, auto=compress",
+            "fm=webp&auto=compress",
+            Tier::Standard,
+        ),
+        (
+            "AVIF (fm=avif; fm=auto for Chrome)",
+            "fm=avif",
+            Tier::Standard,
+        ),
+        (
+            "AVIF, auto=compress",
+            "fm=avif&auto=compress",
+            Tier::Standard,
+        ),
+        ("WebP, --refine first render", "fm=webp", Tier::First),
+        ("WebP, --refine refined", "fm=webp", Tier::Refined),
+        ("AVIF, --refine first render", "fm=avif", Tier::First),
+        ("AVIF, --refine refined", "fm=avif", Tier::Refined),
     ];
     let mut samples = Vec::new();
     let mut masters = Vec::new();
@@ -121,8 +147,9 @@ fn main() {
             }
             let ref_png = work.path().join(format!("{photo}-{width}-ref.png"));
             std::fs::write(&ref_png, &reference.body).unwrap();
-            for (label, query) in rows {
-                let (out, cpu) = render(photo, &format!("w={width}&{query}"), AcceptClass::Avif);
+            for (label, query, tier) in rows {
+                let query = format!("w={width}&{query}");
+                let (out, cpu) = render_tier(&app, photo, &query, AcceptClass::Avif, tier);
                 samples.push(sample(
                     work.path(),
                     photo,
@@ -251,7 +278,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     let table = summarise(&samples);
     let jpeg = table[rows[0].0].bytes;
-    for (label, _) in rows {
+    for (label, ..) in rows {
         let row = &table[label];
         println!(
             "| {label} | {:.2}× | {:.3} | {:.2} | {:.1} | {:.1} |",
@@ -271,7 +298,7 @@ fn main() {
     }
     println!();
     println!("|---|{}", "---|".repeat(widths.len()));
-    for (label, _) in rows {
+    for (label, ..) in rows {
         print!("| {label} |");
         for &w in widths {
             let at: Vec<&Sample> = samples.iter().filter(|s| s.width == w).collect();

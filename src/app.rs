@@ -382,6 +382,30 @@ impl App {
     /// this replica's memory, and — with `--queue` — out of the other replicas' memory, so their
     /// next request takes the store's.
     pub async fn refine(&self, request: &ImageRequest, accept: AcceptClass) -> Result<(), Error> {
+        let inner = &self.inner;
+        let (rendered, cache_key, location) =
+            self.render_with(request, accept, Tier::Refined).await?;
+        if let (Some(store), Some(location)) = (&inner.store, location) {
+            store.put_behind(&location, &rendered);
+        }
+        inner.cache.replace(&cache_key, Arc::new(rendered)).await;
+        if let Some(broker) = &inner.broker {
+            if let Err(e) = broker.announce_refined(&cache_key).await {
+                tracing::warn!(key = %cache_key, error = %e, "refined variant not announced");
+            }
+        }
+        Ok(())
+    }
+
+    /// Render `request`'s variant for `accept` with the encoder settings of `tier`, past every
+    /// cache (refinement; the quality bench compares tiers with it), with its cache key and
+    /// where the variant store keeps it.
+    pub async fn render_with(
+        &self,
+        request: &ImageRequest,
+        accept: AcceptClass,
+        tier: Tier,
+    ) -> Result<(Rendered, String, Option<crate::store::Location>), Error> {
         let variant = request.variant(accept);
         let cache_key = variant.cache_key();
         let inner = &self.inner;
@@ -391,20 +415,15 @@ impl App {
         let digest = with_layers(original.digest().await?, &layers);
         let mut rendered = inner
             .processor
-            .render(original.bytes(), layers, variant, Tier::Refined)
+            .render(original.bytes(), layers, variant, tier)
             .await?;
         rendered.purge_tag = hyper::header::HeaderValue::from_str(&purge_key)
             .expect("hex digits are a valid header value");
-        if let Some(store) = &inner.store {
-            store.put_behind(&store.locate(&cache_key, &purge_key, &digest), &rendered);
-        }
-        inner.cache.replace(&cache_key, Arc::new(rendered)).await;
-        if let Some(broker) = &inner.broker {
-            if let Err(e) = broker.announce_refined(&cache_key).await {
-                tracing::warn!(key = %cache_key, error = %e, "refined variant not announced");
-            }
-        }
-        Ok(())
+        let location = inner
+            .store
+            .as_ref()
+            .map(|store| store.locate(&cache_key, &purge_key, &digest));
+        Ok((rendered, cache_key, location))
     }
 
     /// Note that `rendered`, a first render, was served for this request (`lookup` says how),
