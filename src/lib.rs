@@ -21,6 +21,12 @@
 //! | [`metrics`] | every Prometheus metric, and the guard that records a request on drop |
 //! | [`upload`] | `POST /upload`: JWT check, streaming size cap, header validation, content-addressed atomic store; the bulk uploader |
 //! | [`srcset`] | the client side: URLs per width for `srcset`, signed when needed (`refract srcset`, the demo page) |
+//! | [`background`] | background jobs (eager renders, refinement): in-process by default |
+//! | [`broker`] | RabbitMQ (`--queue`): the shared connection, purge and refinement broadcasts |
+//! | [`outbox`] | the durable local outbox: messages on disk until the broker confirms them |
+//! | [`events`] | `image.uploaded` events, through the outbox |
+//! | [`jobs`] | jobs through RabbitMQ: the queue, its dead letters, the worker's consumer |
+//! | [`markup`] | escaping text for HTML, XML and Pango markup |
 //!
 //! `transform::vips` is the only module with `unsafe` code.
 

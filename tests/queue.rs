@@ -618,3 +618,59 @@ async fn a_worker_refines_and_the_serving_replica_picks_it_up() {
     }
     s.stop().await;
 }
+
+/// `serve --consume`: the serving process takes the jobs it (or any replica) queued — the
+/// same eager render, without a separate worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_can_consume_its_own_jobs() {
+    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let outbox = tempfile::tempdir().unwrap();
+    let s = {
+        let (url, outbox, store_url) = (
+            rabbit.url.clone(),
+            outbox.path().to_owned(),
+            format!("file://{}", store.path().display()),
+        );
+        TestServer::start_at(root.path(), move |c| {
+            let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
+            c.upload = Some(UploadConfig {
+                auth,
+                to: String::new(),
+                max_bytes: 10 << 20,
+                public_url: None,
+            });
+            c.queue = Some(url);
+            c.outbox = Some(outbox);
+            c.eager = vec!["w=64&fm=webp".into()];
+            c.variant_store = Some(store_url);
+            c.consume = true;
+        })
+        .await
+    };
+    let (status, answer) = upload(&s, gradient_jpeg(300, 200)).await;
+    assert_eq!(status, 201);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored(store.path()) == 0 {
+        assert!(Instant::now() < deadline, "the eager job never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = s.app.metrics_text().await;
+    assert_eq!(
+        metric(
+            &m,
+            "refract_background_jobs_total",
+            &[("kind", "eager"), ("result", "done")]
+        ),
+        1.0
+    );
+    let key = answer["key"].as_str().unwrap();
+    let r = s.get(&format!("/{key}?w=64&fm=webp")).await;
+    assert_eq!(
+        crate::support::header(&r, "x-refract-cache"),
+        "hit",
+        "rendered into this replica's memory by its own consumer"
+    );
+    s.stop().await;
+}
