@@ -34,11 +34,11 @@ pub fn default_quality(format: Format) -> u8 {
 /// served with a short `Cache-Control` — and the variants that prove hot are rendered again in
 /// the background as `Refined`, chosen for bytes, and served from then on with the full max-age.
 ///
-/// Provisional settings, from the encoder table in BENCHMARKS.md (640 px, encode only): first
-/// AVIF effort 0 at q 68 (effort 0 encodes at 0.28× effort 1's CPU; at q 66 it sat 0.8
-/// SSIMULACRA2 below the default, so one quality step up), WebP effort 2 at q 82 (0.47× effort
-/// 4's CPU, +2 quality for its distance); refined AVIF effort 4 at q 62 (0.56× JPEG q80's bytes
-/// at its distance), WebP effort 6. JPEG is the same in every tier.
+/// Settings from `make bench-quality` (BENCHMARKS.md, "Fast first, small forever"): first AVIF
+/// effort 0 at q 68 — 0.39× the CPU of the standard AVIF request at a better distance; first
+/// WebP effort 2 at q 82 — 0.64× the CPU, better distance; refined AVIF effort 4 at q 62 —
+/// 0.52× JPEG q80's bytes at JPEG's distance; refined WebP effort 6. JPEG is the same in every
+/// tier (its Huffman tables are always optimised).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tier {
     /// Today's defaults (refinement off).
