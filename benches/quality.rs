@@ -32,6 +32,10 @@ use refract::transform::encode::{default_quality, Tier, AVIF_EFFORT, WEBP_EFFORT
 use refract::transform::vips::{Image, SaveOptions};
 use refract::{format::Format, App, Config};
 
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_ns;
+
 const WIDTHS: [u32; 3] = [320, 640, 1280];
 const SWEEP_WIDTH: u32 = 640;
 
@@ -569,27 +573,4 @@ fn summarise_refs(samples: &[&Sample]) -> BTreeMap<String, Row> {
             (k, row)
         })
         .collect()
-}
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-}
-
-/// CPU time of this whole process (every thread, live or gone), in nanoseconds.
-fn cpu_ns() -> u64 {
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a live, correctly laid-out timespec.
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

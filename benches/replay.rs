@@ -17,6 +17,10 @@ use refract::request::{AcceptClass, Hints, ImageRequest};
 use refract::transform::encode::Tier;
 use refract::{App, Config};
 
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_ns;
+
 const WIDTHS: [u32; 5] = [320, 480, 640, 960, 1280];
 const REFINE_AFTER: u32 = 5;
 
@@ -160,27 +164,4 @@ fn main() {
         standard_cpu as f64 / 1e6,
         first_cpu_all as f64 / standard_cpu.max(1) as f64
     );
-}
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-/// This process's CPU time (every thread), in nanoseconds.
-fn cpu_ns() -> u64 {
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a live, correctly laid-out timespec.
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -126,12 +126,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     let runtime = runtime();
     let code = runtime.block_on(async move {
-        let app = match App::new(config.clone()) {
+        let app = match build(&config) {
             Ok(app) => app,
-            Err(e) => {
-                eprintln!("refract: {e}");
-                return ExitCode::from(1);
-            }
+            Err(code) => return code,
         };
         let listener = match tokio::net::TcpListener::bind(config.listen).await {
             Ok(l) => l,
@@ -199,12 +196,9 @@ fn worker(args: ServeArgs) -> ExitCode {
     config.worker = true;
     let runtime = runtime();
     let code = runtime.block_on(async move {
-        let app = match App::new(config.clone()) {
+        let app = match build(&config) {
             Ok(app) => app,
-            Err(e) => {
-                eprintln!("refract: {e}");
-                return ExitCode::from(1);
-            }
+            Err(code) => return code,
         };
         if let Err(code) = serve_metrics(&app, config.metrics_listen).await {
             return code;
@@ -235,6 +229,14 @@ fn start(args: &ServeArgs) -> Result<Config, ExitCode> {
     Config::from_args(args).map_err(|e| {
         eprintln!("refract: {e}");
         ExitCode::from(2)
+    })
+}
+
+/// The app for `serve` and `worker` (inside the runtime: its background tasks start with it).
+fn build(config: &Config) -> Result<App, ExitCode> {
+    App::new(config.clone()).map_err(|e| {
+        eprintln!("refract: {e}");
+        ExitCode::from(1)
     })
 }
 

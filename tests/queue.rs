@@ -31,16 +31,21 @@ fn token() -> String {
     .unwrap()
 }
 
+/// Uploads on (to the root, JWT with `SECRET`), as the queue tests need them.
+fn accept_uploads(c: &mut refract::Config) {
+    let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
+    c.upload = Some(UploadConfig {
+        auth,
+        to: String::new(),
+        max_bytes: 20 << 20,
+        public_url: Some("https://img.example.com".into()),
+    });
+}
+
 async fn server(rabbit: &Rabbit, outbox: &std::path::Path) -> TestServer {
     let (url, outbox) = (rabbit.url.clone(), outbox.to_owned());
     TestServer::start(move |c| {
-        let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
-        c.upload = Some(UploadConfig {
-            auth,
-            to: String::new(),
-            max_bytes: 10 << 20,
-            public_url: Some("https://img.example.com".into()),
-        });
+        accept_uploads(c);
         c.queue = Some(url);
         c.outbox = Some(outbox);
     })
@@ -324,7 +329,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(args: &[String]) -> Worker {
+    fn start(args: &[&str]) -> Worker {
         use std::io::BufRead as _;
         let mut child = crate::support::refract()
             .arg("worker")
@@ -412,13 +417,7 @@ async fn eager_jobs_go_to_a_worker_and_survive_its_death() {
             store_url.clone(),
         );
         TestServer::start_at(root.path(), move |c| {
-            let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
-            c.upload = Some(UploadConfig {
-                auth,
-                to: String::new(),
-                max_bytes: 20 << 20,
-                public_url: None,
-            });
+            accept_uploads(c);
             c.queue = Some(url);
             c.outbox = Some(outbox);
             c.eager = vec![EAGER.into()];
@@ -426,19 +425,17 @@ async fn eager_jobs_go_to_a_worker_and_survive_its_death() {
         })
         .await
     };
-    let args: Vec<String> = [
+    let root_arg = root.path().to_string_lossy();
+    let args = [
         "--root",
-        &root.path().to_string_lossy(),
+        &root_arg,
         "--variant-store",
         &store_url,
         "--queue",
         &rabbit.url,
         "--eager",
         EAGER,
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    ];
     let mut first = tokio::task::block_in_place(|| Worker::start(&args));
     let (status, answer) = upload(&s, gradient_jpeg(4000, 3000)).await;
     assert_eq!(status, 201);
@@ -484,19 +481,17 @@ async fn eager_jobs_go_to_a_worker_and_survive_its_death() {
 async fn a_poisoned_job_lands_in_the_dead_letter_queue() {
     let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
     let root = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
+    let root_arg = root.path().to_string_lossy();
+    let args = [
         "--root",
-        &root.path().to_string_lossy(),
+        &root_arg,
         "--queue",
         &rabbit.url,
         "--eager",
         "w=10",
         "--job-attempts",
         "3",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    ];
     let worker = tokio::task::block_in_place(|| Worker::start(&args));
     // Published by another client, as any producer could.
     rabbit.pika(
@@ -567,19 +562,17 @@ async fn a_worker_refines_and_the_serving_replica_picks_it_up() {
         })
         .await
     };
-    let args: Vec<String> = [
+    let root_arg = root.path().to_string_lossy();
+    let args = [
         "--root",
-        &root.path().to_string_lossy(),
+        &root_arg,
         "--variant-store",
         &store_url,
         "--queue",
         &rabbit.url,
         "--refine",
         "hot",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    ];
     let worker = tokio::task::block_in_place(|| Worker::start(&args));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !s.app.broker().unwrap().listening() {
@@ -634,13 +627,7 @@ async fn serve_can_consume_its_own_jobs() {
             format!("file://{}", store.path().display()),
         );
         TestServer::start_at(root.path(), move |c| {
-            let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
-            c.upload = Some(UploadConfig {
-                auth,
-                to: String::new(),
-                max_bytes: 10 << 20,
-                public_url: None,
-            });
+            accept_uploads(c);
             c.queue = Some(url);
             c.outbox = Some(outbox);
             c.eager = vec!["w=64&fm=webp".into()];
