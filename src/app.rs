@@ -51,6 +51,8 @@ struct Inner {
     background: crate::background::Background,
     outbox: Option<crate::outbox::Outbox>,
     broker: Option<Arc<crate::broker::Broker>>,
+    /// Refinement renders allowed at once (`--refine-cpu`).
+    refining: tokio::sync::Semaphore,
 }
 
 /// A handle on the app that does not keep it alive (for background workers).
@@ -217,8 +219,11 @@ impl App {
             )
             .map_err(|e| format!("--eager {query}: {e}"))?;
         }
-        let (config_eager, config_background_queue) =
-            (config.eager.clone(), config.background_queue);
+        let (config_eager, config_background_queue, config_refine_permits) = (
+            config.eager.clone(),
+            config.background_queue,
+            config.refine_permits,
+        );
         let app = App {
             inner: Arc::new(Inner {
                 config,
@@ -241,6 +246,7 @@ impl App {
                 ),
                 outbox,
                 broker,
+                refining: tokio::sync::Semaphore::new(config_refine_permits),
             }),
         };
         // Other replicas' purges: listened for from now on when there is a runtime (serve,
@@ -383,6 +389,12 @@ impl App {
     /// next request takes the store's.
     pub async fn refine(&self, request: &ImageRequest, accept: AcceptClass) -> Result<(), Error> {
         let inner = &self.inner;
+        // Within --refine-cpu: at most that many refinements render at once in this process.
+        let _slot = inner
+            .refining
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("refinement permits closed".into()))?;
         let (rendered, cache_key, location) =
             self.render_with(request, accept, Tier::Refined).await?;
         if let (Some(store), Some(location)) = (&inner.store, location) {

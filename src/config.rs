@@ -26,6 +26,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `--refine-cpu`: a share of the cores, 0 (exclusive) to 1.
+fn parse_share(value: &str) -> Result<f64, String> {
+    let share: f64 = value
+        .parse()
+        .map_err(|_| format!("'{value}' is not a number"))?;
+    if share > 0.0 && share <= 1.0 {
+        Ok(share)
+    } else {
+        Err(format!("{value} is not above 0 and at most 1"))
+    }
+}
+
+/// Refinement renders at once: `share` of `cores`, at least one.
+pub fn refine_permits(share: f64, cores: usize) -> usize {
+    ((cores as f64 * share).floor() as usize).max(1)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// When first renders are refined (`--refine`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Refine {
@@ -277,6 +298,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_REFINE_AFTER", default_value_t = 10)]
     pub refine_after: u32,
 
+    /// Share of the machine's cores refinement may use at once (0–1; at least one render).
+    #[arg(long, env = "REFRACT_REFINE_CPU", default_value_t = 0.5, value_parser = parse_share)]
+    pub refine_cpu: f64,
+
     /// `Cache-Control: max-age` of a first render (with as long again of
     /// `stale-while-revalidate`), so a CDN comes back for the refined variant.
     #[arg(long, env = "REFRACT_FIRST_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
@@ -524,6 +549,8 @@ pub struct Config {
     pub worker: bool,
     /// Times a first render is served before it is refined.
     pub refine_after: u32,
+    /// Refinement renders allowed at once (from `--refine-cpu` and the cores).
+    pub refine_permits: usize,
     /// `max-age` of first renders.
     pub first_max_age: Duration,
     /// RabbitMQ URL for upload events.
@@ -715,6 +742,7 @@ impl Config {
             refine: args.refine,
             worker: false,
             refine_after: args.refine_after.max(1),
+            refine_permits: refine_permits(args.refine_cpu, num_cpus()),
             first_max_age: args.first_max_age,
             queue: args.queue.clone(),
             events_exchange: args.events_exchange.clone(),
@@ -901,6 +929,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refinement_gets_a_share_of_the_cores_and_at_least_one() {
+        assert_eq!(refine_permits(0.5, 2), 1);
+        assert_eq!(refine_permits(0.5, 16), 8);
+        assert_eq!(refine_permits(0.1, 2), 1);
+        assert_eq!(refine_permits(1.0, 4), 4);
+        assert!(
+            parse_share("0").is_err() && parse_share("1.5").is_err() && parse_share("x").is_err()
+        );
+        assert_eq!(parse_share("0.25"), Ok(0.25));
+    }
     use clap::CommandFactory;
 
     #[test]
