@@ -34,10 +34,11 @@ pub fn default_quality(format: Format) -> u8 {
 /// served with a short `Cache-Control` — and the variants that prove hot are rendered again in
 /// the background as `Refined`, chosen for bytes, and served from then on with the full max-age.
 ///
-/// Settings from `make bench-quality` (BENCHMARKS.md, "Fast first, small forever"): first AVIF
-/// effort 0 at q 68 — 0.39× the CPU of the standard AVIF request at a better distance; first
-/// WebP effort 2 at q 82 — 0.64× the CPU, better distance; refined AVIF effort 4 at q 62 —
-/// 0.52× JPEG q80's bytes at JPEG's distance; refined WebP effort 6. JPEG is the same in every
+/// Settings from `make bench-quality` (BENCHMARKS.md, "Fast first, small forever", 8 corpus
+/// photos): first AVIF effort 0 at q 68 — 0.43× the CPU of the standard AVIF request at a
+/// better distance; first WebP effort 2 at q 82 — 0.55× the CPU, better distance; refined AVIF
+/// effort 3 at q 64 — 0.57× JPEG q80's bytes at a smaller distance (effort 4 at q 62 saves 5%
+/// more for 5× the CPU, 1% further than JPEG); refined WebP effort 6. JPEG is the same in every
 /// tier (its Huffman tables are always optimised).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tier {
@@ -71,7 +72,7 @@ impl Tier {
     pub fn default_quality(self, format: Format) -> u8 {
         match (self, format) {
             (Tier::First, Format::Avif) => 68,
-            (Tier::Refined, Format::Avif) => 62,
+            (Tier::Refined, Format::Avif) => 64,
             (Tier::First, Format::Webp) => 82,
             _ => default_quality(format),
         }
@@ -82,7 +83,7 @@ impl Tier {
         match self {
             Tier::Standard => (WEBP_EFFORT, AVIF_EFFORT),
             Tier::First => (2, 0),
-            Tier::Refined => (6, 4),
+            Tier::Refined => (6, 3),
         }
     }
 }
