@@ -34,10 +34,10 @@ pub fn default_quality(format: Format) -> u8 {
 /// served with a short `Cache-Control` — and the variants that prove hot are rendered again in
 /// the background as `Refined`, chosen for bytes, and served from then on with the full max-age.
 ///
-/// Settings from `make bench-quality` (BENCHMARKS.md, "Fast first, small forever", 8 corpus
-/// photos): first AVIF effort 0 at q 68 — 0.43× the CPU of the standard AVIF request at a
-/// better distance; first WebP effort 2 at q 82 — 0.55× the CPU, better distance; refined AVIF
-/// effort 3 at q 64 — 0.57× JPEG q80's bytes at a smaller distance (effort 4 at q 62 saves 5%
+/// Settings from `make bench-quality` over the corpus photos (BENCHMARKS.md, "Fast first, small
+/// forever"): first AVIF effort 0 at q 68 — 0.44× the CPU of the standard AVIF request at a
+/// better distance; first WebP effort 2 at q 82 — 0.66× the CPU, better distance; refined AVIF
+/// effort 3 at q 64 — 0.58× JPEG q80's bytes at a smaller distance (effort 4 at q 62 saves 5%
 /// more for 5× the CPU, 1% further than JPEG); refined WebP effort 6. JPEG is the same in every
 /// tier (its Huffman tables are always optimised).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
