@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::app::{App, WeakApp};
 use crate::error::Error;
-use crate::request::{AcceptClass, Hints, ImageRequest};
+use crate::request::{AcceptClass, Hints};
 
 pub use crate::jobs::Job;
 
@@ -93,7 +93,15 @@ impl Background {
     }
 }
 
-fn count(app: &App, kind: &str, result: &str) {
+/// Background work is the lowest priority: wait while any request waits for a transform permit.
+async fn yield_to_requests(app: &App) {
+    while app.queue_depth() > 0 {
+        tokio::time::sleep(YIELD).await;
+    }
+}
+
+/// Count a job of `kind` in `refract_background_jobs_total`.
+pub(crate) fn count(app: &App, kind: &str, result: &str) {
     app.metrics()
         .background_jobs
         .with_label_values(&[kind, result])
@@ -134,10 +142,7 @@ pub async fn run(app: &App, job: &Job) -> Result<(), Error> {
                 Error::Internal(format!("refine job with an unknown accept class {accept}"))
             })?;
             let request = app.request(path, query.as_deref(), hints)?;
-            // Refinement is the lowest priority: no request waits for it.
-            while app.queue_depth() > 0 {
-                tokio::time::sleep(YIELD).await;
-            }
+            yield_to_requests(app).await;
             app.refine(&request, accept).await
         }
     }
@@ -146,26 +151,15 @@ pub async fn run(app: &App, job: &Job) -> Result<(), Error> {
 /// Render every `--eager` variant of `key`: for `fm=auto`, once per Accept class.
 async fn eager(app: &App, key: &str) -> Result<(), Error> {
     for query in app.background().eager() {
-        let mut request = ImageRequest::with_presets(
-            app.key(&format!("/{key}"))?,
-            Some(query),
-            app.param_limits(),
-            Hints::default(),
-            app.presets(),
-        )?;
-        // The same bounds as a request's, so the eager variant is the one requests ask for.
-        app.config()
-            .bounds
-            .apply(&mut request.params, Hints::default())?;
+        // Built as a request's is (presets, bounds), so the eager variant is the one requests ask for.
+        let request = app.request(&format!("/{key}"), Some(query), Hints::default())?;
         let classes: &[AcceptClass] = if request.varies_on_accept() {
             &[AcceptClass::Avif, AcceptClass::Webp, AcceptClass::Legacy]
         } else {
             &[AcceptClass::Legacy]
         };
         for &accept in classes {
-            while app.queue_depth() > 0 {
-                tokio::time::sleep(YIELD).await;
-            }
+            yield_to_requests(app).await;
             app.render(&request, accept).await.0?;
         }
     }

@@ -704,7 +704,7 @@ impl Config {
         let max_concurrency = match args.max_concurrency {
             Some(0) => return Err("--max-concurrency must be positive".into()),
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => num_cpus(),
         };
         Ok(Config {
             listen: args.listen,

@@ -155,10 +155,7 @@ async fn take(app: &WeakApp, broker: &Broker, prefetch: u16, attempts: u32) -> l
                 Ok(job) => job,
                 Err(e) => {
                     tracing::warn!(error = %e, "jobs: not a job; dead-lettered");
-                    app.metrics()
-                        .background_jobs
-                        .with_label_values(&["unknown", "unreadable"])
-                        .inc();
+                    crate::background::count(&app, "unknown", "unreadable");
                     let _ = delivery
                         .nack(BasicNackOptions {
                             requeue: false,
@@ -173,12 +170,7 @@ async fn take(app: &WeakApp, broker: &Broker, prefetch: u16, attempts: u32) -> l
             if let Some(store) = app.variant_store() {
                 store.flush(STORE_FLUSH).await;
             }
-            let count = |result: &str| {
-                app.metrics()
-                    .background_jobs
-                    .with_label_values(&[job.kind(), result])
-                    .inc();
-            };
+            let count = |result: &str| crate::background::count(&app, job.kind(), result);
             match result {
                 Ok(()) => {
                     count("done");

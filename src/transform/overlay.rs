@@ -153,23 +153,26 @@ fn scaled(
     base: (u32, u32),
     limits: &Limits,
 ) -> Result<Arc<Scaled>, Error> {
-    let info = load::inspect(&layer.bytes, limits)?;
-    let (resize, frame) = boxes(spec, (info.size.width, info.size.height), base);
+    // The overlay's own size follows from its bytes (the digest), so the key needs no header
+    // read: a cached overlay costs a lookup.
     let key = format!(
-        "{}:{}x{}:{}x{}:{:?}:{:?}:{:.2}",
+        "{}:{}x{}:{:?}:{:?}:{:?}:{:?}:{}:{:.2}",
         crate::digest::hex(&layer.digest),
-        resize.0,
-        resize.1,
-        frame.0,
-        frame.1,
+        base.0,
+        base.1,
+        spec.width,
+        spec.height,
         spec.fit,
         spec.crop,
+        spec.inherit,
         spec.rotation
     );
     let cache = scaled_cache();
     if let Some(s) = cache.get(&key) {
         return Ok(s);
     }
+    let info = load::inspect(&layer.bytes, limits)?;
+    let (resize, frame) = boxes(spec, (info.size.width, info.size.height), base);
     let heic;
     let bytes: &[u8] = if info.input == Input::Heic {
         heic = vips::heic_to_tiff(&layer.bytes, limits.max_pixels)
