@@ -7,9 +7,11 @@
 #             every request is a transform (the original stays in the originals cache), scaled
 #             from the photo's decode-once master; again with masters off as the reference.
 # (b) hit   — one URL at 32 connections, with the access log off and on (to a file), against
-#             nginx serving the same bytes from a file as Debian ships it (sendfile on) and tuned
-#             (open_file_cache, keepalive_requests 100000); the four take turns, median of five
-#             6-s rounds each; for a typical ~21 KB variant and for a large ~87 KB one.
+#             nginx serving the same bytes from a file as Debian ships it (sendfile on), access
+#             log off and on (to a file, combined format, as Debian's nginx.conf has it), nginx
+#             tuned (open_file_cache, keepalive_requests 100000) and hyper's floor
+#             (examples/hyper_floor.rs); the six take turns, median of five 6-s rounds each; for
+#             a typical ~21 KB variant and for a large ~87 KB one.
 # (c) srcset — 50 originals x 6 widths x 2 DPR x 3 formats (1,800 URLs) in random order, as
 #             pages full of srcsets ask for them: each URL once, in one fixed shuffled order,
 #             from 8 connections (benches/replay.py), timed to the last answer; the variant
@@ -114,7 +116,7 @@ replay() { # replay PID URL PATHS -> "req/s cpu-ms/req p50 p99": every path once
   echo "$rps $(per_request "$before" "$after" "$reqs") $p50 $p99"
 }
 per_request() { # per_request TICKS-BEFORE TICKS-AFTER REQUESTS -> CPU ms per request
-  python3 -c "print(f'{($2 - $1) * 1000 / $clk / max($3, 1):.3f}')"
+  python3 -c "print(f'{($2 - $1) * 1000 / $clk / max($3, 1):.4f}')"
 }
 replayed() { # replayed NAME PATHS LOG SERVE-ARGS... -> a table row; the server stays up
   local name=$1 paths=$2 log=$3 # (last_pid, at $address)
@@ -185,8 +187,8 @@ SERVE_STDOUT="$work/access.log" serve hit_logged "$work/hit-logged.log" --access
 hit_logged_pid=$last_pid
 # nginx twice: as Debian's nginx.conf ships it, and tuned as a static server is in production
 # (open_file_cache: no open/stat per request; keepalive_requests: connections never recycled).
-start_nginx() { # start_nginx NAME EXTRA-HTTP-DIRECTIVES -> nginx_port, nginx_master
-  local name=$1 extra=$2 dir=$work/nginx-$1
+start_nginx() { # start_nginx NAME EXTRA-HTTP-DIRECTIVES [ACCESS-LOG] -> nginx_port, nginx_master
+  local name=$1 extra=$2 dir=$work/nginx-$1 log=${3:-off}
   mkdir -p "$dir"
   nginx_port=$(free_port)
   cat > "$dir/nginx.conf" <<EOF
@@ -196,7 +198,7 @@ pid $dir/nginx.pid;
 error_log $dir/error.log;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  access_log $log;
   sendfile on;
   tcp_nopush on;
   $extra
@@ -217,6 +219,10 @@ EOF
 }
 start_nginx debian ""
 debian_port=$nginx_port debian_master=$nginx_master
+# Debian's nginx.conf logs every request (combined format) to a file: the reference for
+# Refract with its access log on.
+start_nginx logged "" "$work/nginx-logged/access.log"
+logged_port=$nginx_port logged_master=$nginx_master
 # hyper's floor (examples/hyper_floor.rs): the same body and a hit's headers from memory, no
 # routing, parsing, lookup, metrics or log — what a hit would cost with hyper kept.
 floor_bin=$here/target/release/examples/hyper_floor
@@ -225,6 +231,7 @@ start_nginx tuned "open_file_cache max=1000 inactive=60s; open_file_cache_valid 
 tuned_port=$nginx_port tuned_master=$nginx_master
 group_ticks() { for p in $(pgrep -P "$1") "$1"; do ticks "$p"; done | paste -sd+ | bc; }
 debian_ticks() { group_ticks "$debian_master"; }
+logged_ticks() { group_ticks "$logged_master"; }
 tuned_ticks() { group_ticks "$tuned_master"; }
 for case in cups big; do
   url="/$case.jpg?w=640&fm=webp"
@@ -232,7 +239,7 @@ for case in cups big; do
   chmod 644 "$work/static/$case.webp"
   bytes=$(stat -c %s "$work/static/$case.webp")
   kb=$((bytes / 1024))
-  for p in "$debian_port" "$tuned_port"; do
+  for p in "$debian_port" "$logged_port" "$tuned_port"; do
     [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$p/$case.webp")" = "200 $bytes" ] \
       || { echo "nginx does not serve $case.webp (200, $bytes bytes)" >&2; exit 1; }
   done
@@ -246,18 +253,20 @@ for case in cups big; do
     dur=6 conns=32 measure "$hit_pid" ticks "http://$hit$url" >> "$work/rounds.refract"
     dur=6 conns=32 measure "$hit_logged_pid" ticks "http://$hit_logged$url" >> "$work/rounds.logged"
     dur=6 conns=32 measure "$debian_master" debian_ticks "http://127.0.0.1:$debian_port/$case.webp" >> "$work/rounds.nginx"
+    dur=6 conns=32 measure "$logged_master" logged_ticks "http://127.0.0.1:$logged_port/$case.webp" >> "$work/rounds.nginxlog"
     dur=6 conns=32 measure "$tuned_master" tuned_ticks "http://127.0.0.1:$tuned_port/$case.webp" >> "$work/rounds.tuned"
     dur=6 conns=32 measure "$floor_pid" ticks "http://127.0.0.1:$floor_port$url" >> "$work/rounds.floor"
   done
   row "(b) hit: one URL ($kb KB WebP), 32 connections" "$(median "$work/rounds.refract")" "$(hwm "$hit_pid") MiB"
   row "(b) the same, access log on (to a file)" "$(median "$work/rounds.logged")" "$(hwm "$hit_logged_pid") MiB"
-  row "(b) reference: nginx as Debian ships it, the same $kb KB from a file" "$(median "$work/rounds.nginx")" "–"
+  row "(b) reference: nginx as Debian ships it, access log off, the same $kb KB from a file" "$(median "$work/rounds.nginx")" "–"
+  row "(b) reference: nginx as Debian ships it, access log on (to a file, combined)" "$(median "$work/rounds.nginxlog")" "–"
   row "(b) reference: nginx tuned (open_file_cache, keepalive_requests 100000)" "$(median "$work/rounds.tuned")" "–"
   row "(b) reference: hyper's floor (examples/hyper_floor.rs, the same body and headers from memory)" "$(median "$work/rounds.floor")" "–"
   kill "$floor_pid" 2>/dev/null || true
-  rounds+=("$kb KB: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), logged $(cut -d' ' -f1 "$work/rounds.logged" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' '), tuned $(cut -d' ' -f1 "$work/rounds.tuned" | paste -sd' '), floor $(cut -d' ' -f1 "$work/rounds.floor" | paste -sd' ')")
+  rounds+=("$kb KB: refract $(cut -d' ' -f1 "$work/rounds.refract" | paste -sd' '), logged $(cut -d' ' -f1 "$work/rounds.logged" | paste -sd' '), nginx $(cut -d' ' -f1 "$work/rounds.nginx" | paste -sd' '), nginx logged $(cut -d' ' -f1 "$work/rounds.nginxlog" | paste -sd' '), tuned $(cut -d' ' -f1 "$work/rounds.tuned" | paste -sd' '), floor $(cut -d' ' -f1 "$work/rounds.floor" | paste -sd' ')")
 done
-kill "$hit_pid" "$hit_logged_pid" "$debian_master" "$tuned_master" 2>/dev/null || true
+kill "$hit_pid" "$hit_logged_pid" "$debian_master" "$logged_master" "$tuned_master" 2>/dev/null || true
 fi
 
 if want c || want d || want e; then

@@ -125,3 +125,31 @@ print(f"wrk, {sys.argv[7]} s, distinct bodies: {rps:.0f} uploads/s, {stored} obj
       f"non-2xx {sys.argv[6]}; server CPU {cpu * 1000 / max(stored, 1):.2f} ms per upload")
 PY
 fi
+
+# Phase 3: the same for UPLOAD_SECONDS with examples/upload_load.rs, a lean generator (one thread,
+# each request one writev of head, the file's bytes and a per-request trailer), so the server
+# gets the cores wrk's Lua spends building 200 KB strings. Its own CPU is printed too.
+gen_bin=$here/target/release/examples/upload_load
+(cd "$here" && cargo build --release --locked --example upload_load >/dev/null 2>&1)
+seconds=${UPLOAD_SECONDS:-10}
+already=$(find "$work/store" -type f | wc -l)
+before=$(cpu_ticks)
+if [ -n "${UPLOAD_PERF:-}" ]; then
+  perf record -g -o "$UPLOAD_PERF.lean" -p "$srv_pid" -- sleep "$seconds" 2>/dev/null &
+  perf_pid=$!
+fi
+"$gen_bin" "$srv" "$token" "$concurrency" "$seconds" "$work"/in/*.jpg > "$work/lean.txt"
+[ -z "${perf_pid:-}" ] || wait "$perf_pid"
+after=$(cpu_ticks)
+stored=$(( $(find "$work/store" -type f -not -path '*/.refract-tmp/*' | wc -l) - already ))
+python3 - "$(cat "$work/lean.txt")" "$stored" "$before" "$after" "$ticks_per_s" "$seconds" <<'PY'
+import sys
+fields = sys.argv[1].split()
+stats = dict(zip(fields[::2], fields[1::2]))
+stored = int(sys.argv[2])
+cpu = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5])
+print(f"lean generator, {sys.argv[6]} s, distinct bodies: {float(stats['uploads/s']):.0f} uploads/s, "
+      f"{stored} objects stored, other {stats['other']}, errors {stats['errors']}; "
+      f"server CPU {cpu * 1000 / max(stored, 1):.2f} ms per upload; generator CPU "
+      f"{float(stats['generator_cpu_s']) * 1000 / max(stored, 1):.2f} ms per upload")
+PY

@@ -53,6 +53,8 @@ struct Inner {
     broker: Option<Arc<crate::broker::Broker>>,
     /// Refinement renders allowed at once (`--refine-cpu`).
     refining: tokio::sync::Semaphore,
+    /// Responses kept ready for hits (see [`crate::server::hot`]).
+    hot: crate::server::hot::HotResponses,
 }
 
 /// A handle on the app that does not keep it alive (for background workers).
@@ -247,6 +249,7 @@ impl App {
                 outbox,
                 broker,
                 refining: tokio::sync::Semaphore::new(config_refine_permits),
+                hot: Default::default(),
             }),
         };
         // Other replicas' purges: listened for from now on when there is a runtime (serve,
@@ -561,6 +564,11 @@ impl App {
     /// Requests waiting for a transform slot right now.
     pub fn queue_depth(&self) -> usize {
         self.inner.processor.queue_depth()
+    }
+
+    /// Responses kept ready for hits.
+    pub fn hot(&self) -> &crate::server::hot::HotResponses {
+        &self.inner.hot
     }
 
     /// The cache of rendered variants.

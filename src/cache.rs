@@ -3,6 +3,7 @@
 //! Failures are not cached: the next request tries again.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,10 @@ use crate::transform::Rendered;
 #[derive(Clone)]
 pub struct RenderCache {
     inner: Cache<String, Arc<Rendered>>,
+    /// Bumped whenever a variant is replaced or dropped on purpose (refined, invalidated,
+    /// purged): a response kept ready from an earlier epoch is no longer served
+    /// ([`crate::server::hot`]).
+    epoch: Arc<AtomicU64>,
 }
 
 /// Bookkeeping bytes charged per entry on top of key and body.
@@ -40,7 +45,26 @@ impl RenderCache {
                 }
             })
             .build();
-        RenderCache { inner }
+        RenderCache {
+            inner,
+            epoch: Arc::default(),
+        }
+    }
+
+    /// The current epoch: it changes whenever a cached variant is replaced or dropped on
+    /// purpose, so anything derived from the cache before that is stale.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Count an access to `key` without reading it (keeps moka's recency and frequency right
+    /// for variants answered without a lookup).
+    pub async fn touch(&self, key: &str) {
+        let _ = self.inner.get(key).await;
     }
 
     /// The cached variant for `key`, or the result of `render` — run once however many callers
@@ -71,11 +95,13 @@ impl RenderCache {
     /// Put `rendered` in place of whatever `key` holds (a refined render).
     pub async fn replace(&self, key: &str, rendered: Arc<Rendered>) {
         self.inner.insert(key.to_owned(), rendered).await;
+        self.bump();
     }
 
     /// Drop the variant `key` (another replica refined it: the next request takes the store's).
     pub async fn invalidate(&self, key: &str) {
         self.inner.invalidate(key).await;
+        self.bump();
     }
 
     /// Drop every variant of the original `key` (its cache keys start with `key?`).
@@ -85,6 +111,7 @@ impl RenderCache {
         let _ = self
             .inner
             .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+        self.bump();
     }
 
     /// Number of entries (approximate; moka applies writes lazily).

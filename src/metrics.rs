@@ -354,9 +354,9 @@ impl Stage {
 pub struct RequestGuard<'a> {
     metrics: &'a Metrics,
     access_log: &'a AccessLog,
-    /// The request's method and URI, shared with the request (cloning them copies no bytes).
-    method: hyper::Method,
-    uri: hyper::Uri,
+    /// The request's method and target (path and query), borrowed from the request.
+    method: &'a str,
+    target: &'a str,
     source: &'static str,
     started: Instant,
     status: u16,
@@ -366,19 +366,19 @@ pub struct RequestGuard<'a> {
 }
 
 impl<'a> RequestGuard<'a> {
-    /// Start timing a request (`uri`'s path and query are logged); the source is `none` until
-    /// [`RequestGuard::source`] names it.
+    /// Start timing a request (`target`, its path and query, is logged); the source is `none`
+    /// until [`RequestGuard::source`] names it.
     pub fn new(
         metrics: &'a Metrics,
         access_log: &'a AccessLog,
-        method: hyper::Method,
-        uri: hyper::Uri,
+        method: &'a str,
+        target: &'a str,
     ) -> RequestGuard<'a> {
         RequestGuard {
             metrics,
             access_log,
             method,
-            uri,
+            target,
             source: "none",
             started: Instant::now(),
             status: 499,
@@ -438,8 +438,8 @@ impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
         let duration = self.started.elapsed();
         self.access_log.write(&Entry {
-            method: self.method.as_str(),
-            path: self.uri.path_and_query().map_or("/", |p| p.as_str()),
+            method: self.method,
+            path: self.target,
             status: self.status,
             bytes: self.bytes,
             duration,
@@ -504,14 +504,7 @@ mod tests {
             false,
             m.access_log_dropped.clone(),
         );
-        let guard = || {
-            RequestGuard::new(
-                &m,
-                &log,
-                hyper::Method::GET,
-                hyper::Uri::from_static("/x.jpg"),
-            )
-        };
+        let guard = || RequestGuard::new(&m, &log, "GET", "/x.jpg");
         drop(guard());
         assert_eq!(m.requests.with_label_values(&["499", "none"]).get(), 1);
         let mut g = guard();

@@ -11,6 +11,7 @@ mod edge;
 mod golden;
 mod heic;
 mod hostile;
+mod hot;
 mod http;
 mod imgix;
 mod lifecycle;

@@ -37,7 +37,7 @@ fn hs256(secret: &str, scope: &str, exp: u64) -> String {
     .unwrap()
 }
 
-fn token() -> String {
+pub(crate) fn token() -> String {
     hs256(SECRET, "read upload", now() + 3600)
 }
 
@@ -65,7 +65,7 @@ fn upload_config(auth: Authenticator, max_bytes: u64) -> UploadConfig {
     }
 }
 
-async fn upload_server(max_bytes: u64) -> TestServer {
+pub(crate) async fn upload_server(max_bytes: u64) -> TestServer {
     TestServer::start(move |c| {
         let auth = Authenticator::new(Some(SECRET), None, None, None, None).unwrap();
         c.upload = Some(upload_config(auth, max_bytes));

@@ -2,9 +2,12 @@
 //! graceful shutdown (stop accepting, let in-flight requests finish, exit). Routing lives in
 //! [`routes`]; turning results into responses in [`response`].
 
+pub mod conn;
 pub mod demo;
+pub mod hot;
 pub mod response;
 pub mod routes;
+pub mod wire;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,7 +19,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 use crate::app::App;
 
@@ -30,7 +33,12 @@ pub async fn run(
     let config = app.config().clone();
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
-    let builder = http1_builder(&config);
+    let (stop, stopped) = watch::channel(false);
+    let shared = Arc::new(conn::Shared {
+        app: app.clone(),
+        builder: http1_builder(&config),
+        shutdown: stopped,
+    });
     tokio::pin!(shutdown);
 
     loop {
@@ -43,16 +51,9 @@ pub async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(routes::handle(&app, req).await) }
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let (shared, watcher) = (shared.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            conn::serve(shared, watcher, stream).await;
             drop(permit);
         });
     }
@@ -60,6 +61,9 @@ pub async fn run(
     app.begin_shutdown();
     drop(listener);
     tracing::info!("shutting down: no longer accepting, draining in-flight requests");
+    let _ = stop.send(true);
+    // Every connection holds a watcher: shutdown's wait ends when the last one closes, whether
+    // Refract's loop or hyper serves it.
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(config.shutdown_timeout) => {

@@ -11,17 +11,45 @@ use hyper::body::Incoming;
 use hyper::header::{ACCEPT, AUTHORIZATION, IF_NONE_MATCH};
 use hyper::{Method, Request, Response};
 
-use super::response;
+use std::sync::Arc;
+
+use super::{hot, response, wire};
 use crate::analytics::Served;
 use crate::app::App;
+use crate::cache::Lookup;
 use crate::error::Error;
 use crate::metrics::RequestGuard;
 use crate::request::signature::unix_now;
-use crate::request::{AcceptClass, Hints};
+use crate::request::{AcceptClass, Hints, ImageRequest};
 use crate::transform::encode::Tier;
+use crate::transform::Rendered;
 
-/// Answer one request.
+/// Answer one request (hyper's connections: see [`super::conn`] for the rest).
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.uri().path(), req.method()) {
+        (path, _) if RESERVED.contains(&path) => {}
+        ("/admin/purge", _) => return admin_purge(app, req).await,
+        ("/upload", &Method::POST) => {
+            if let Some(uploads) = app.uploads() {
+                return upload(app, uploads, req).await;
+            }
+        }
+        (_, &Method::DELETE) => {
+            if let Some(uploads) = app.uploads() {
+                return delete(app, uploads, &req).await;
+            }
+        }
+        _ => {}
+    }
+    read_only(app, &req).await
+}
+
+/// Paths that are never image keys, whatever the method.
+const RESERVED: [&str; 5] = ["/healthz", "/readyz", "/metrics", "/analytics", "/"];
+
+/// Answer a request whose body does not matter: the health endpoints, metrics, analytics, the
+/// demo page and images (any method but `GET` and `HEAD` is refused there).
+pub async fn read_only<B>(app: &App, req: &Request<B>) -> Response<Full<Bytes>> {
     let head = req.method() == Method::HEAD;
     match req.uri().path() {
         "/healthz" => return response::text(200, "ok\n", head),
@@ -30,26 +58,17 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> 
         "/metrics" if app.config().metrics_listen.is_none() => {
             return response::metrics(app.metrics_text().await, head)
         }
-        "/analytics" => return analytics(app, &req, head),
-        "/admin/purge" => return admin_purge(app, req).await,
+        "/analytics" => return analytics(app, req, head),
         "/" if app.config().demo => return demo(app, head).await,
-        "/upload" if req.method() == Method::POST => {
-            if let Some(uploads) = app.uploads() {
-                return upload(app, uploads, req).await;
-            }
-        }
-        _ if req.method() == Method::DELETE => {
-            if let Some(uploads) = app.uploads() {
-                return delete(app, uploads, &req).await;
-            }
-        }
+        "/admin/purge" => return response::error(app, &Error::MethodNotAllowed, head),
         _ => {}
     }
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut guard = RequestGuard::new(
         app.metrics(),
         app.access_log(),
-        req.method().clone(),
-        req.uri().clone(),
+        req.method().as_str(),
+        target,
     );
     let response = image(app, req, head, &mut guard).await;
     drop(guard);
@@ -282,7 +301,7 @@ async fn admin_purge(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>>
 }
 
 /// The bearer token of a request, if any.
-fn bearer(req: &Request<Incoming>) -> Option<&str> {
+fn bearer<B>(req: &Request<B>) -> Option<&str> {
     req.headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -290,7 +309,7 @@ fn bearer(req: &Request<Incoming>) -> Option<&str> {
 }
 
 /// The `/analytics` document, behind the admin token when one is configured.
-fn analytics(app: &App, req: &Request<Incoming>, head: bool) -> Response<Full<Bytes>> {
+fn analytics<B>(app: &App, req: &Request<B>, head: bool) -> Response<Full<Bytes>> {
     let token = bearer(req);
     match app.config().admin_token.0.first() {
         Some(expected)
@@ -303,9 +322,9 @@ fn analytics(app: &App, req: &Request<Incoming>, head: bool) -> Response<Full<By
 }
 
 /// Answer an image request, telling `guard` how it went.
-async fn image(
+async fn image<B>(
     app: &App,
-    req: Request<Incoming>,
+    req: &Request<B>,
     head: bool,
     guard: &mut RequestGuard<'_>,
 ) -> Response<Full<Bytes>> {
@@ -316,6 +335,8 @@ async fn image(
     if req.method() != Method::GET && !head {
         return fail(guard, &Error::MethodNotAllowed);
     }
+    // Read before the lookup: a purge after it makes a response kept ready from this one stale.
+    let epoch = app.cache().epoch();
     for (name, value) in &app.config().require_headers.0 {
         let sent = req.headers().get(name.as_str()).map(|v| v.as_bytes());
         if !sent.is_some_and(|v| constant_time_eq(v, value.as_bytes())) {
@@ -366,6 +387,13 @@ async fn image(
                 expires,
                 head,
             );
+            if !head
+                && response.status() == 200
+                && expires.is_none()
+                && rendered.tier != Tier::First
+            {
+                keep_ready(app, req, accept, &request, &rendered, epoch);
+            }
             let sent = if head || response.status() != 200 {
                 0
             } else {
@@ -397,7 +425,54 @@ async fn image(
     }
 }
 
+/// Keep this answer ready for the next identical request (see [`super::hot`]).
+fn keep_ready<B>(
+    app: &App,
+    req: &Request<B>,
+    accept: AcceptClass,
+    request: &ImageRequest,
+    rendered: &Arc<Rendered>,
+    epoch: u64,
+) {
+    let raw = |name: &str| req.headers().get(name).map(|v| v.as_bytes());
+    let probe = hot::Probe {
+        target: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .as_bytes(),
+        accept,
+        hints: [raw("sec-ch-dpr"), raw("sec-ch-width"), raw("save-data")],
+    };
+    let (now, _) = wire::now();
+    if !app.hot().wants(&probe, epoch, now) {
+        return;
+    }
+    // The head a hit gets: the same headers, `x-refract-cache: hit`.
+    let response = response::image(app, request, rendered, Lookup::Hit, None, None, false);
+    let mut head = Vec::with_capacity(512);
+    wire::head(
+        response.status(),
+        response.headers(),
+        rendered.body.len(),
+        &mut head,
+    );
+    app.hot().insert(
+        &probe,
+        hot::Ready {
+            head: head.into(),
+            rendered,
+            epoch,
+            now,
+            cache_key: &request.variant(accept).cache_key(),
+            key: request.key.as_str(),
+            source: app.mounts().kind_of(&request.key),
+            dpr: request.params.dpr,
+        },
+    );
+}
+
 /// Compare secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

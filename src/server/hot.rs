@@ -1,0 +1,331 @@
+//! Hits answered without routing. For each variant served whole, the response head is kept
+//! ready — status line and headers as bytes, everything but `Date` — beside a weak reference to
+//! the cached variant. The connection loop ([`super::conn`]) finds a request's entry by its raw
+//! target, its `Accept` class and its client-hint headers, and writes head, date and body in
+//! one vectored write: no URL parsing, no cache-key building, no header map, no formatting.
+//!
+//! An entry is only ever a shortcut to what routing would answer, so it is served only while
+//! all of these hold, and otherwise the request is routed (which makes a fresh entry):
+//! - the variant is still in the render cache (the reference is weak: evicted is gone);
+//! - the render cache's epoch has not moved since the entry was made (nothing was refined,
+//!   invalidated or purged since);
+//! - the entry is at most [`LIFETIME_SECS`] seconds old, so the cache's TTL is kept to within
+//!   that and every hot variant still gets a real lookup that often (moka's recency), plus one
+//!   every [`TOUCH_EVERY`] hits (its frequency).
+//!
+//! Entries are made only for answers that depend on nothing but those inputs: `GET`, 200, no
+//! expiring signature, not a first render waiting to be refined (those count their hits).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+
+use bytes::Bytes;
+
+use super::wire::BodyFile;
+use crate::request::AcceptClass;
+use crate::transform::Rendered;
+
+/// Longest an entry is served without routing the request again, in whole seconds (1–2 s of
+/// wall time, counted in the clock's seconds).
+pub const LIFETIME_SECS: u64 = 1;
+
+/// A hot entry's hits between two real lookups in the render cache.
+pub const TOUCH_EVERY: u32 = 32;
+
+/// Shards of the table (a read lock each; writes are one per entry per second).
+const SHARDS: usize = 16;
+
+/// Entries per shard; a full shard is emptied (they are remade by the next routed hit).
+const SHARD_CAPACITY: usize = 1024;
+
+/// What a request is looked up by: its raw target (path and query, as sent), the class of its
+/// `Accept` header and its `Sec-CH-DPR`, `Sec-CH-Width` and `Save-Data` values.
+#[derive(Clone, Copy)]
+pub struct Probe<'a> {
+    /// Path and query as sent.
+    pub target: &'a [u8],
+    /// What the client decodes.
+    pub accept: AcceptClass,
+    /// `Sec-CH-DPR`, `Sec-CH-Width`, `Save-Data`, as sent.
+    pub hints: [Option<&'a [u8]>; 3],
+}
+
+impl Probe<'_> {
+    fn hash(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        h.write(self.target);
+        h.write_u8(self.accept as u8);
+        for hint in self.hints {
+            match hint {
+                None => h.write_u8(0),
+                Some(v) => {
+                    h.write_u8(1);
+                    h.write(v);
+                }
+            }
+        }
+        h.finish()
+    }
+}
+
+/// A ready response for one probe.
+pub struct Hot {
+    target: Box<[u8]>,
+    accept: AcceptClass,
+    hints: [Option<Box<[u8]>>; 3],
+    /// Status line and headers, ending before the `Date` line.
+    pub head: Bytes,
+    /// The body in a memory file, for `sendfile` (large bodies: see [`super::wire::BodyFile`]).
+    pub file: Option<Arc<BodyFile>>,
+    rendered: Weak<Rendered>,
+    epoch: u64,
+    made: u64,
+    hits: AtomicU32,
+    /// The render cache's key (for the periodic real lookup).
+    pub cache_key: Box<str>,
+    /// The original's key (analytics).
+    pub key: Box<str>,
+    /// The kind of store it came from (metrics, access log).
+    pub source: &'static str,
+    /// The requested DPR (analytics).
+    pub dpr: f64,
+}
+
+impl Hot {
+    fn answers(&self, probe: &Probe<'_>) -> bool {
+        *self.target == *probe.target
+            && self.accept == probe.accept
+            && self
+                .hints
+                .iter()
+                .zip(probe.hints)
+                .all(|(kept, sent)| kept.as_deref() == sent)
+    }
+
+    /// The variant, if this entry may still be served at `now` (UNIX seconds) in the render
+    /// cache's `epoch`.
+    pub fn live(&self, epoch: u64, now: u64) -> Option<Arc<Rendered>> {
+        if self.epoch != epoch || now > self.made + LIFETIME_SECS {
+            return None;
+        }
+        self.rendered.upgrade()
+    }
+
+    /// Count a hit; true when this one should also be looked up in the render cache.
+    pub fn touch_due(&self) -> bool {
+        self.hits.fetch_add(1, Ordering::Relaxed) % TOUCH_EVERY == TOUCH_EVERY - 1
+    }
+}
+
+/// What a routed answer leaves for the next identical request.
+pub struct Ready<'a> {
+    /// The response head (see [`Hot::head`]).
+    pub head: Bytes,
+    /// The cached variant it answers with.
+    pub rendered: &'a Arc<Rendered>,
+    /// The render cache's epoch read before the variant was looked up.
+    pub epoch: u64,
+    /// Now, in UNIX seconds.
+    pub now: u64,
+    /// See [`Hot::cache_key`], [`Hot::key`], [`Hot::source`], [`Hot::dpr`].
+    pub cache_key: &'a str,
+    /// The original's key.
+    pub key: &'a str,
+    /// The kind of store.
+    pub source: &'static str,
+    /// The requested DPR.
+    pub dpr: f64,
+}
+
+type Shard = RwLock<HashMap<u64, Arc<Hot>, BuildHasherDefault<Prehashed>>>;
+
+/// The table of ready responses.
+pub struct HotResponses {
+    shards: Box<[Shard]>,
+}
+
+impl Default for HotResponses {
+    fn default() -> HotResponses {
+        HotResponses {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+        }
+    }
+}
+
+impl HotResponses {
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[(hash >> 60) as usize % SHARDS]
+    }
+
+    /// The entry for `probe`, if there is one (whether it is still live is [`Hot::live`]'s
+    /// to say).
+    pub fn get(&self, probe: &Probe<'_>) -> Option<Arc<Hot>> {
+        let hash = probe.hash();
+        let shard = self.shard(hash).read().unwrap_or_else(|e| e.into_inner());
+        shard.get(&hash).filter(|hot| hot.answers(probe)).cloned()
+    }
+
+    /// Whether `probe` needs a (new) entry at `now` in `epoch`: none, another probe's, or a
+    /// stale one.
+    pub fn wants(&self, probe: &Probe<'_>, epoch: u64, now: u64) -> bool {
+        self.get(probe)
+            .is_none_or(|hot| hot.live(epoch, now).is_none())
+    }
+
+    /// Keep `ready` as the answer to `probe`.
+    pub fn insert(&self, probe: &Probe<'_>, ready: Ready<'_>) {
+        let hash = probe.hash();
+        // The entry it replaces hands on its memory file while the variant is the same one.
+        let file = self
+            .get(probe)
+            .filter(|old| Weak::ptr_eq(&old.rendered, &Arc::downgrade(ready.rendered)))
+            .and_then(|old| old.file.clone())
+            .or_else(|| BodyFile::new(&ready.rendered.body).map(Arc::new));
+        let hot = Arc::new(Hot {
+            file,
+            target: probe.target.into(),
+            accept: probe.accept,
+            hints: probe.hints.map(|h| h.map(Into::into)),
+            head: ready.head,
+            rendered: Arc::downgrade(ready.rendered),
+            epoch: ready.epoch,
+            made: ready.now,
+            hits: AtomicU32::new(0),
+            cache_key: ready.cache_key.into(),
+            key: ready.key.into(),
+            source: ready.source,
+            dpr: ready.dpr,
+        });
+        let mut shard = self.shard(hash).write().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= SHARD_CAPACITY && !shard.contains_key(&hash) {
+            shard.clear();
+        }
+        shard.insert(hash, hot);
+    }
+
+    /// Number of entries (tests).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The table's keys are already hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Format;
+    use crate::transform::encode::Tier;
+
+    fn rendered() -> Arc<Rendered> {
+        Arc::new(Rendered {
+            body: Bytes::from_static(b"img"),
+            format: Format::Webp,
+            size: crate::transform::plan::Size {
+                width: 1,
+                height: 1,
+            },
+            original_bytes: 10,
+            etag: "\"e\"".into(),
+            purge_tag: hyper::header::HeaderValue::from_static("p"),
+            tier: Tier::Standard,
+            served: AtomicU32::new(0),
+        })
+    }
+
+    fn ready<'a>(rendered: &'a Arc<Rendered>, epoch: u64, now: u64) -> Ready<'a> {
+        Ready {
+            head: Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
+            rendered,
+            epoch,
+            now,
+            cache_key: "a.jpg?w=1",
+            key: "a.jpg",
+            source: "file",
+            dpr: 1.0,
+        }
+    }
+
+    #[test]
+    fn an_entry_answers_only_its_own_probe_while_live() {
+        let table = HotResponses::default();
+        let probe = Probe {
+            target: b"/a.jpg?w=1",
+            accept: AcceptClass::Webp,
+            hints: [None, None, None],
+        };
+        let r = rendered();
+        assert!(table.wants(&probe, 0, 100));
+        table.insert(&probe, ready(&r, 0, 100));
+        assert!(!table.wants(&probe, 0, 100));
+        let hot = table.get(&probe).unwrap();
+        assert!(hot.live(0, 100).is_some());
+        assert!(hot.live(0, 101).is_some(), "within its lifetime");
+        assert!(hot.live(0, 102).is_none(), "too old");
+        assert!(hot.live(1, 100).is_none(), "the cache's epoch moved");
+        for other in [
+            Probe {
+                target: b"/a.jpg?w=2",
+                ..probe
+            },
+            Probe {
+                accept: AcceptClass::Avif,
+                ..probe
+            },
+            Probe {
+                hints: [Some(b"2"), None, None],
+                ..probe
+            },
+        ] {
+            assert!(table.get(&other).is_none());
+        }
+        drop(r);
+        assert!(hot.live(0, 100).is_none(), "evicted from the render cache");
+        let touches = (0..TOUCH_EVERY * 3).filter(|_| hot.touch_due()).count();
+        assert_eq!(touches, 3);
+    }
+
+    #[test]
+    fn a_full_shard_is_emptied_rather_than_grown() {
+        let table = HotResponses::default();
+        let r = rendered();
+        let targets: Vec<String> = (0..SHARDS * SHARD_CAPACITY * 2)
+            .map(|i| format!("/a.jpg?w={i}"))
+            .collect();
+        for t in &targets {
+            let probe = Probe {
+                target: t.as_bytes(),
+                accept: AcceptClass::Legacy,
+                hints: [None, None, None],
+            };
+            table.insert(&probe, ready(&r, 0, 0));
+        }
+        assert!(table.len() <= SHARDS * SHARD_CAPACITY);
+    }
+}

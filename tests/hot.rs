@@ -1,0 +1,286 @@
+//! Hits answered from a ready response (src/server/hot.rs) by Refract's own HTTP/1.1 loop
+//! (src/server/conn.rs): the same bytes and headers routing gives, counted the same, never
+//! stale after a purge, and a connection that mixes hits, misses, pipelining and uploads.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::fixtures::quadrants_jpeg;
+use crate::support::{metric, TestServer};
+
+/// One parsed response read off a raw connection.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A keep-alive connection read response by response (Content-Length framed).
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn open(base: &str) -> Conn {
+        let stream = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).unwrap();
+    }
+
+    /// The next response; `head_request` when it answers a HEAD (no body follows).
+    fn read(&mut self, head_request: bool) -> Answer {
+        let end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill();
+        };
+        let head = String::from_utf8(self.buf[..end].to_vec()).unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap().split(' ').nth(1).unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (n, v) = l.split_once(':').unwrap();
+                (n.trim().to_ascii_lowercase(), v.trim().to_owned())
+            })
+            .collect();
+        let mut answer = Answer {
+            status: status.parse().unwrap(),
+            headers,
+            body: Vec::new(),
+        };
+        let len: usize = match (head_request, answer.header("content-length")) {
+            (false, Some(n)) => n.parse().unwrap(),
+            _ => 0,
+        };
+        while self.buf.len() < end + len {
+            self.fill();
+        }
+        answer.body = self.buf[end..end + len].to_vec();
+        self.buf.drain(..end + len);
+        answer
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed early");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn get(path: &str, extra: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes()
+}
+
+/// Headers that must be the same on a routed hit and a ready one (all but `Date`).
+fn comparable(a: &Answer) -> Vec<(String, String)> {
+    let mut h: Vec<_> = a
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "date")
+        .cloned()
+        .collect();
+    h.sort();
+    h
+}
+
+#[tokio::test]
+async fn a_ready_hit_is_the_routed_hit_byte_for_byte_and_is_counted() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("cat.jpg", &quadrants_jpeg(64, 48));
+    let path = "/cat.jpg?w=32&fm=auto";
+    let chrome = "Accept: image/avif,image/webp,*/*\r\n";
+    let (first, routed, ready, legacy, hits) = tokio::task::spawn_blocking({
+        let (base, app) = (s.base.clone(), s.app.clone());
+        move || {
+            let mut c = Conn::open(&base);
+            c.send(&get(path, chrome));
+            let first = c.read(false); // miss: routed, leaves a ready response
+                                       // The same request through a HEAD-then-GET on a fresh connection is routed (HEAD
+                                       // is never ready) and shows the routed headers of a hit.
+            let mut c2 = Conn::open(&base);
+            c2.send(&format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n{chrome}\r\n").into_bytes());
+            let routed = c2.read(true);
+            let before = app.hot().len();
+            c.send(&get(path, chrome));
+            let ready = c.read(false);
+            // Another Accept class is its own entry: a different format, never the AVIF.
+            c.send(&get(path, ""));
+            let legacy = c.read(false);
+            c.send(&get(path, ""));
+            let _ = c.read(false);
+            (first, routed, ready, legacy, before)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-refract-cache"), Some("miss"));
+    assert!(hits >= 1, "the miss left a ready response");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.header("x-refract-cache"), Some("hit"));
+    assert_eq!(ready.body, first.body, "same bytes");
+    assert_eq!(ready.header("content-type"), Some("image/avif"));
+    // Routed HEAD and ready GET carry the same headers (Date aside).
+    assert_eq!(comparable(&ready), comparable(&routed));
+    let date = ready.header("date").unwrap();
+    assert!(httpdate::parse_http_date(date).is_ok(), "{date}");
+    assert_eq!(legacy.header("content-type"), Some("image/jpeg"));
+    assert_ne!(legacy.body, ready.body);
+
+    // Counted as routing counts a hit: metrics and analytics.
+    let text = s.app.metrics_text().await;
+    let hit_count = metric(&text, "refract_cache_requests_total", &[("result", "hit")]);
+    assert!(hit_count >= 2.0, "{hit_count}");
+    assert!(
+        metric(
+            &text,
+            "refract_requests_total",
+            &[("status", "200"), ("format", "avif")]
+        ) >= 2.0
+    );
+    assert!(s.app.analytics().to_json().contains("\"cat.jpg\""));
+}
+
+#[tokio::test]
+async fn pipelined_requests_mixed_with_misses_heads_and_an_upload_answer_in_order() {
+    let s = crate::uploads::upload_server(5_000_000).await;
+    s.put("cat.jpg", &quadrants_jpeg(64, 48));
+    let token = crate::uploads::token();
+    let upload = quadrants_jpeg(20, 20);
+    let answers = tokio::task::spawn_blocking({
+        let base = s.base.clone();
+        move || {
+            let mut c = Conn::open(&base);
+            // Warm one variant, then send a burst in one write: ready hit, a 404, a HEAD, a
+            // new miss, the ready hit again.
+            c.send(&get("/cat.jpg?w=16", ""));
+            let mut answers = vec![c.read(false)];
+            let mut burst = Vec::new();
+            for (method, path) in [
+                ("GET", "/cat.jpg?w=16"),
+                ("GET", "/nope.jpg?w=16"),
+                ("HEAD", "/cat.jpg?w=16"),
+                ("GET", "/cat.jpg?w=8"),
+                ("GET", "/cat.jpg?w=16"),
+            ] {
+                burst.extend_from_slice(
+                    format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+                );
+            }
+            c.send(&burst);
+            for head in [false, false, true, false, false] {
+                answers.push(c.read(head));
+            }
+            // An upload on the same connection (hyper takes it over), then hits again.
+            let mut post = format!(
+                "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                upload.len()
+            )
+            .into_bytes();
+            post.extend_from_slice(&upload);
+            c.send(&post);
+            answers.push(c.read(false));
+            c.send(&get("/cat.jpg?w=16", ""));
+            answers.push(c.read(false));
+            answers
+        }
+    })
+    .await
+    .unwrap();
+    let got: Vec<(u16, Option<&str>)> = answers
+        .iter()
+        .map(|a| (a.status, a.header("x-refract-cache")))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (200, Some("miss")),
+            (200, Some("hit")),
+            (404, None),
+            (200, Some("hit")),
+            (200, Some("miss")),
+            (200, Some("hit")),
+            (201, None),
+            (200, Some("hit")),
+        ]
+    );
+    assert_eq!(answers[1].body, answers[0].body);
+    assert!(answers[3].body.is_empty(), "HEAD has no body");
+    assert_eq!(
+        answers[3].header("content-length"),
+        Some(answers[0].body.len().to_string().as_str())
+    );
+    assert_eq!(answers[7].body, answers[0].body);
+}
+
+#[tokio::test]
+async fn a_purged_variant_is_never_served_from_a_ready_response() {
+    let token = "admin-token-for-tests";
+    let s = TestServer::start(|c| c.admin_token.0 = vec![token.into()]).await;
+    s.put("cat.jpg", &quadrants_jpeg(64, 48));
+    let url = "/cat.jpg?w=24";
+    let first = s.get(url).await;
+    assert_eq!(first.headers()["x-refract-cache"], "miss");
+    let old = first.bytes().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(s.get(url).await.headers()["x-refract-cache"], "hit");
+    }
+    assert!(!s.app.hot().is_empty());
+    // After a purge the next answer is a new render, not the ready hit.
+    let purge = s
+        .client
+        .post(format!("{}/admin/purge", s.base))
+        .bearer_auth(token)
+        .body(r#"{"path": "/cat.jpg"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purge.status(), 200);
+    let after = s.get(url).await;
+    assert_eq!(after.headers()["x-refract-cache"], "miss");
+    assert_eq!(after.bytes().await.unwrap(), old, "the same render again");
+    assert_eq!(s.get(url).await.headers()["x-refract-cache"], "hit");
+}
+
+#[tokio::test]
+async fn required_headers_are_checked_on_ready_hits_too() {
+    let s = TestServer::start(|c| {
+        c.require_headers.0 = vec![("x-origin-verify".into(), "cdn-secret".into())]
+    })
+    .await;
+    s.put("cat.jpg", &quadrants_jpeg(40, 40));
+    let url = "/cat.jpg?w=10";
+    let good = [("x-origin-verify", "cdn-secret")];
+    assert_eq!(s.get_with(url, &good).await.status(), 200);
+    let hit = s.get_with(url, &good).await;
+    assert_eq!(hit.headers()["x-refract-cache"], "hit");
+    for bad in [vec![], vec![("x-origin-verify", "cdn-secreT")]] {
+        let r = s.get_with(url, &bad).await;
+        assert_eq!(r.status(), 403, "{bad:?}");
+    }
+}
