@@ -28,7 +28,9 @@
 //! | [`jobs`] | jobs through RabbitMQ: the queue, its dead letters, the worker's consumer |
 //! | [`markup`] | escaping text for HTML, XML and Pango markup |
 //!
-//! `transform::vips` is the only module with `unsafe` code.
+//! `unsafe` code lives in `transform::vips` (libvips), in `source::fs`'s two file-system calls
+//! the standard library lacks (`syncfs`, `linkat`), and, in unit tests only, the allocator that
+//! counts allocations ([`alloc_count`]).
 
 pub mod access_log;
 pub mod analytics;
@@ -57,3 +59,51 @@ pub mod upload;
 pub use app::App;
 pub use config::Config;
 pub use error::Error;
+
+#[cfg(test)]
+pub mod alloc_count {
+    //! Unit tests only: the global allocator counts allocations per thread, so a test can show
+    //! that a code path (a ready hit) allocates nothing.
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// The system allocator, counting.
+    pub struct Counting;
+
+    // SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
+    // a constant-initialised thread-local with no destructor (it never allocates).
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            COUNT.with(|c| c.set(c.get() + 1));
+            // SAFETY: the caller's contract is passed on as it is.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            COUNT.with(|c| c.set(c.get() + 1));
+            // SAFETY: as above.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            COUNT.with(|c| c.set(c.get() + 1));
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Allocations (and reallocations) made by this thread so far.
+    pub fn allocations() -> u64 {
+        COUNT.with(Cell::get)
+    }
+}

@@ -392,3 +392,92 @@ impl AsyncWrite for Rewind {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc_count::allocations;
+    use crate::format::Format;
+    use crate::transform::encode::Tier;
+    use std::sync::atomic::AtomicU32;
+
+    /// `decide` on a parsed copy of `raw`: whether it was a ready hit, and the allocations it
+    /// made.
+    fn decide_counted(shared: &Shared, raw: &[u8]) -> (bool, u64) {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        assert!(request.parse(raw).unwrap().is_complete());
+        let before = allocations();
+        let action = decide(shared, &request);
+        let made = allocations() - before;
+        (matches!(action, Action::Hot { .. }), made)
+    }
+
+    #[test]
+    fn a_ready_hit_allocates_nothing() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::for_root(dir.path());
+        config.access_log = false;
+        let app = App::new(config).unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let shared = Shared {
+            app: app.clone(),
+            builder: http1::Builder::new(),
+            shutdown: stopped,
+        };
+        let rendered = Arc::new(Rendered {
+            body: Bytes::from_static(b"webp bytes"),
+            format: Format::Webp,
+            size: crate::transform::plan::Size {
+                width: 1,
+                height: 1,
+            },
+            original_bytes: 10,
+            etag: "\"e\"".into(),
+            purge_tag: HeaderValue::from_static("p"),
+            tier: Tier::Standard,
+            served: AtomicU32::new(0),
+        });
+        let probe = hot::Probe {
+            target: b"/a.jpg?w=1",
+            accept: AcceptClass::Webp,
+            hints: [None, None, None],
+        };
+        app.hot().insert(
+            &probe,
+            hot::Ready {
+                head: Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
+                rendered: &rendered,
+                epoch: app.cache().epoch(),
+                now: wire::now().0,
+                cache_key: "a.jpg?w=1",
+                key: "a.jpg",
+                source: "file",
+                dpr: 1.0,
+            },
+        );
+        let raw = b"GET /a.jpg?w=1 HTTP/1.1\r\nHost: x\r\nAccept: image/webp,*/*\r\n\r\n";
+        // The first hit sets up what is made once (metric series, the analytics entry, the
+        // date line of this second).
+        assert!(decide_counted(&shared, raw).0);
+        let mut measured = 0;
+        while measured < 3 {
+            let second = wire::now().0;
+            let (hot, made) = decide_counted(&shared, raw);
+            if wire::now().0 != second {
+                continue; // the date line was formatted again: a new second, not a hit's cost
+            }
+            assert!(hot, "a ready hit");
+            assert_eq!(made, 0, "allocations on a ready hit");
+            measured += 1;
+        }
+        // A different Accept class is not this entry: routed, which allocates.
+        let (hot, made) = decide_counted(&shared, b"GET /a.jpg?w=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(!hot && made > 0);
+    }
+}
