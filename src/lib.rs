@@ -30,7 +30,7 @@
 //!
 //! `unsafe` code lives in `transform::vips` (libvips), in `source::fs`'s two file-system calls
 //! the standard library lacks (`syncfs`, `linkat`), and, in unit tests only, the allocator that
-//! counts allocations ([`alloc_count`]).
+//! counts allocations (`alloc_count`).
 
 pub mod access_log;
 pub mod analytics;

@@ -284,3 +284,47 @@ async fn required_headers_are_checked_on_ready_hits_too() {
         assert_eq!(r.status(), 403, "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_closes_before_its_answer_is_recorded_as_gone_and_leaves_the_queue() {
+    // One transform slot, held by a slow render (a large AVIF); a second client queues behind
+    // it and hangs up.
+    let s = TestServer::start_at(&crate::support::corpus().join("photos"), |c| {
+        c.max_concurrency = 1;
+    })
+    .await;
+    let slow = "/mate-Elephants_3840x2160.jpg?w=3800&fm=avif&q=90";
+    let holder = tokio::spawn({
+        let (client, url) = (s.client.clone(), format!("{}{slow}", s.base));
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = s.base.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Conn::open(&base);
+        c.send(&get("/mate-Elephants_3840x2160.jpg?w=3000&fm=avif", ""));
+        std::thread::sleep(Duration::from_millis(300));
+        // Dropped: the connection closes with the request unanswered.
+    })
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = s.app.metrics_text().await;
+        let gone = metric(
+            &text,
+            "refract_requests_total",
+            &[("status", "499"), ("format", "none")],
+        );
+        if gone >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned request was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.app.queue_depth(), 0, "it left the queue");
+    assert_eq!(holder.await.unwrap().unwrap(), 200);
+}

@@ -155,7 +155,11 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
             Action::Route(request) => {
                 buf.advance(len);
                 let head_only = request.method() == Method::HEAD;
-                let response = routes::read_only(&shared.app, &request).await;
+                let Some(response) =
+                    route_while_connected(&shared.app, &request, &mut stream, &mut buf).await
+                else {
+                    return;
+                };
                 let (parts, body) = response.into_parts();
                 let body = if head_only {
                     Bytes::new()
@@ -189,6 +193,42 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
         };
         if written.is_err() {
             return;
+        }
+    }
+}
+
+/// Route `request`, giving up (as hyper does) if the client closes the connection first: an
+/// abandoned request is recorded as such (499) and gives back its place in the transform
+/// queue. Bytes the client sends meanwhile (a pipelined request) are kept in `buf`.
+async fn route_while_connected(
+    app: &App,
+    request: &Request<()>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Option<hyper::Response<http_body_util::Full<Bytes>>> {
+    let routed = routes::read_only(app, request);
+    tokio::pin!(routed);
+    let mut watching = true;
+    loop {
+        tokio::select! {
+            biased;
+            response = &mut routed => return Some(response),
+            ready = stream.readable(), if watching => {
+                if ready.is_err() {
+                    return None;
+                }
+                if buf.capacity() - buf.len() < 1024 {
+                    buf.reserve(8 * 1024);
+                }
+                match stream.try_read_buf(buf) {
+                    // The client closed its side.
+                    Ok(0) => return None,
+                    // A pipelined request: kept for later; stop watching.
+                    Ok(_) => watching = false,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return None,
+                }
+            }
         }
     }
 }
