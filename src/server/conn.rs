@@ -437,9 +437,6 @@ impl AsyncWrite for Rewind {
 mod tests {
     use super::*;
     use crate::alloc_count::allocations;
-    use crate::format::Format;
-    use crate::transform::encode::Tier;
-    use std::sync::atomic::AtomicU32;
 
     /// `decide` on a parsed copy of `raw`: whether it was a ready hit, and the allocations it
     /// made.
@@ -470,37 +467,14 @@ mod tests {
             builder: http1::Builder::new(),
             shutdown: stopped,
         };
-        let rendered = Arc::new(Rendered {
-            body: Bytes::from_static(b"webp bytes"),
-            format: Format::Webp,
-            size: crate::transform::plan::Size {
-                width: 1,
-                height: 1,
-            },
-            original_bytes: 10,
-            etag: "\"e\"".into(),
-            purge_tag: HeaderValue::from_static("p"),
-            tier: Tier::Standard,
-            served: AtomicU32::new(0),
-        });
+        let rendered = hot::tests::rendered();
         let probe = hot::Probe {
             target: b"/a.jpg?w=1",
             accept: AcceptClass::Webp,
             hints: [None, None, None],
         };
-        app.hot().insert(
-            &probe,
-            hot::Ready {
-                head: Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
-                rendered: &rendered,
-                epoch: app.cache().epoch(),
-                now: wire::now().0,
-                cache_key: "a.jpg?w=1",
-                key: "a.jpg",
-                source: "file",
-                dpr: 1.0,
-            },
-        );
+        let ready = hot::tests::ready(&rendered, app.cache().epoch(), wire::now().0);
+        app.hot().insert(&probe, ready);
         let raw = b"GET /a.jpg?w=1 HTTP/1.1\r\nHost: x\r\nAccept: image/webp,*/*\r\n\r\n";
         // The first hit sets up what is made once (metric series, the analytics entry, the
         // date line of this second).

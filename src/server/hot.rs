@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use bytes::Bytes;
@@ -139,7 +139,12 @@ pub struct Ready<'a> {
     pub dpr: f64,
 }
 
-type Shard = RwLock<HashMap<u64, Arc<Hot>, BuildHasherDefault<Prehashed>>>;
+/// One shard: its entries, and the second it was last swept of expired ones.
+#[derive(Default)]
+struct Shard {
+    entries: RwLock<HashMap<u64, Arc<Hot>, BuildHasherDefault<Prehashed>>>,
+    swept: AtomicU64,
+}
 
 /// The table of ready responses.
 pub struct HotResponses {
@@ -163,8 +168,9 @@ impl HotResponses {
     /// to say).
     pub fn get(&self, probe: &Probe<'_>) -> Option<Arc<Hot>> {
         let hash = probe.hash();
-        let shard = self.shard(hash).read().unwrap_or_else(|e| e.into_inner());
-        shard.get(&hash).filter(|hot| hot.answers(probe)).cloned()
+        let entries = self.shard(hash).entries.read();
+        let entries = entries.unwrap_or_else(|e| e.into_inner());
+        entries.get(&hash).filter(|hot| hot.answers(probe)).cloned()
     }
 
     /// Whether `probe` needs a (new) entry at `now` in `epoch`: none, another probe's, or a
@@ -198,18 +204,26 @@ impl HotResponses {
             source: ready.source,
             dpr: ready.dpr,
         });
-        let mut shard = self.shard(hash).write().unwrap_or_else(|e| e.into_inner());
-        if shard.len() >= SHARD_CAPACITY && !shard.contains_key(&hash) {
-            shard.clear();
+        let shard = self.shard(hash);
+        let mut entries = shard.entries.write().unwrap_or_else(|e| e.into_inner());
+        // At most once a second per shard, drop what can no longer be served (and with it
+        // any memory file it holds).
+        if shard.swept.swap(ready.now, Ordering::Relaxed) != ready.now {
+            entries.retain(|_, hot| {
+                hot.made + LIFETIME_SECS >= ready.now && hot.rendered.strong_count() > 0
+            });
         }
-        shard.insert(hash, hot);
+        if entries.len() >= SHARD_CAPACITY && !entries.contains_key(&hash) {
+            entries.clear();
+        }
+        entries.insert(hash, hot);
     }
 
     /// Number of entries (tests).
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .map(|s| s.entries.read().unwrap_or_else(|e| e.into_inner()).len())
             .sum()
     }
 
@@ -238,12 +252,13 @@ impl Hasher for Prehashed {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::format::Format;
     use crate::transform::encode::Tier;
 
-    fn rendered() -> Arc<Rendered> {
+    /// A small cached WebP variant.
+    pub(crate) fn rendered() -> Arc<Rendered> {
         Arc::new(Rendered {
             body: Bytes::from_static(b"img"),
             format: Format::Webp,
@@ -259,7 +274,8 @@ mod tests {
         })
     }
 
-    fn ready<'a>(rendered: &'a Arc<Rendered>, epoch: u64, now: u64) -> Ready<'a> {
+    /// The ready answer for `/a.jpg?w=1` (key `a.jpg`) made in `epoch` at `now`.
+    pub(crate) fn ready(rendered: &Arc<Rendered>, epoch: u64, now: u64) -> Ready<'_> {
         Ready {
             head: Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
             rendered,
@@ -309,6 +325,42 @@ mod tests {
         assert!(hot.live(0, 100).is_none(), "evicted from the render cache");
         let touches = (0..TOUCH_EVERY * 3).filter(|_| hot.touch_due()).count();
         assert_eq!(touches, 3);
+    }
+
+    #[test]
+    fn entries_past_their_lifetime_or_their_variant_are_swept() {
+        let table = HotResponses::default();
+        // Targets that all land in the first shard.
+        let targets: Vec<&'static str> = (0..)
+            .map(|i| &*format!("/a.jpg?w={i}").leak())
+            .filter(|t: &&str| {
+                let probe = Probe {
+                    target: t.as_bytes(),
+                    accept: AcceptClass::Legacy,
+                    hints: [None, None, None],
+                };
+                std::ptr::eq(table.shard(probe.hash()), &table.shards[0])
+            })
+            .take(22)
+            .collect();
+        let probe = |t: &'static str| Probe {
+            target: t.as_bytes(),
+            accept: AcceptClass::Legacy,
+            hints: [None, None, None],
+        };
+        let (kept, gone) = (rendered(), rendered());
+        for (i, t) in targets[..20].iter().enumerate() {
+            let r = if i % 2 == 0 { &kept } else { &gone };
+            table.insert(&probe(t), ready(r, 0, 100));
+        }
+        assert_eq!(table.len(), 20);
+        drop(gone);
+        // The next second's first insert sweeps the entries whose variant is gone.
+        table.insert(&probe(targets[20]), ready(&kept, 0, 101));
+        assert_eq!(table.len(), 11);
+        // Later, everything past its lifetime goes too.
+        table.insert(&probe(targets[21]), ready(&kept, 0, 105));
+        assert_eq!(table.len(), 1);
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub const SENDFILE_MIN: usize = 32 * 1024;
 const BODY_FILE_MAX: usize = 8 << 20;
 
 /// Bytes all [`BodyFile`]s together may hold (beyond it, bodies go by `writev`).
-const BODY_FILES_TOTAL: usize = 256 << 20;
+const BODY_FILES_TOTAL: usize = 64 << 20;
 
 /// Bytes held in [`BodyFile`]s now.
 static BODY_FILE_BYTES: AtomicUsize = AtomicUsize::new(0);
