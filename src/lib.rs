@@ -7,7 +7,7 @@
 //! | [`config`] | flags and `REFRACT_*` variables → validated [`config::Config`] |
 //! | [`config_file`] | `--config FILE` (TOML) turned into flags |
 //! | [`app`] | [`App`]: built once from the config; owns source, cache, processor |
-//! | [`server`] | accept loop, routes, response headers, graceful shutdown |
+//! | [`server`] | accept loop, the HTTP/1.1 connection loop (hyper for the unusual), ready responses for hits, routes, response headers, graceful shutdown |
 //! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key |
 //! | [`cache`] | moka cache of rendered variants, byte-weighted, coalescing concurrent misses |
 //! | [`store`] | the durable variant store shared by replicas (S3 or a directory): read-through, write-behind, purge by original |

@@ -1,6 +1,8 @@
-//! HTTP/1.1 server: the accept loop with its connection limit and header-read timeout, and
-//! graceful shutdown (stop accepting, let in-flight requests finish, exit). Routing lives in
-//! [`routes`]; turning results into responses in [`response`].
+//! HTTP/1.1 server: the accept loop with its connection limit, and graceful shutdown (stop
+//! accepting, let in-flight requests finish, exit). Each connection is served by [`conn`]
+//! (Refract's own loop for bodiless `GET`/`HEAD`, hyper for the rest), hits from the ready
+//! responses in [`hot`], written by [`wire`]. Routing lives in [`routes`]; turning results into
+//! responses in [`response`].
 
 pub mod conn;
 pub mod demo;
