@@ -61,8 +61,8 @@ impl RenderCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Count an access to `key` without reading it (keeps moka's recency and frequency right
-    /// for variants answered without a lookup).
+    /// Look `key` up and drop the answer: keeps moka's recency and frequency right for
+    /// variants mostly answered without a lookup (ready responses).
     pub async fn touch(&self, key: &str) {
         let _ = self.inner.get(key).await;
     }

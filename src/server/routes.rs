@@ -5,13 +5,13 @@
 //! other `GET`/`HEAD` path is `/{key}?{params}`. Every image request is recorded by a
 //! [`RequestGuard`].
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT, AUTHORIZATION, IF_NONE_MATCH};
 use hyper::{Method, Request, Response};
-
-use std::sync::Arc;
 
 use super::{hot, response, wire};
 use crate::analytics::Served;
