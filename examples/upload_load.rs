@@ -12,6 +12,9 @@
 //!
 //! Prints `uploads/s`, the count by status, and the generator's own CPU seconds.
 
+#[path = "../benches/support/cpu.rs"]
+mod cpu;
+
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,7 +71,7 @@ fn main() -> std::io::Result<()> {
     });
     let wall = started.elapsed().as_secs_f64();
     let created = counts.created.load(Ordering::Relaxed);
-    let usage = cpu_seconds();
+    let usage = cpu::cpu_ns() as f64 / 1e9;
     println!(
         "uploads/s {:.0} created {} other {} errors {} wall {:.2} generator_cpu_s {:.2}",
         created as f64 / wall,
@@ -156,18 +159,4 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-}
-
-/// This process's user + system CPU seconds so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
-    });
-    ticks / 100.0
 }

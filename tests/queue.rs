@@ -256,14 +256,7 @@ async fn a_purge_on_one_replica_clears_the_others_memory() {
     };
     let (a, b) = (replica().await, replica().await);
     for s in [&a, &b] {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !s.app.broker().unwrap().listening() {
-            assert!(
-                Instant::now() < deadline,
-                "replica not listening for purges"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        listening(s, "replica not listening for purges").await;
     }
     // Both replicas hold both images in memory.
     for s in [&a, &b] {
@@ -320,6 +313,75 @@ async fn a_purge_on_one_replica_clears_the_others_memory() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// A replica wired to a real broker, with a file variant store and an outbox of its own, and
+/// `refract worker`s sharing its root, store and broker.
+struct Fleet {
+    rabbit: Rabbit,
+    root: tempfile::TempDir,
+    store: tempfile::TempDir,
+    outbox: tempfile::TempDir,
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        Fleet {
+            rabbit: tokio::task::spawn_blocking(Rabbit::start).await.unwrap(),
+            root: tempfile::tempdir().unwrap(),
+            store: tempfile::tempdir().unwrap(),
+            outbox: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn store_url(&self) -> String {
+        format!("file://{}", self.store.path().display())
+    }
+
+    /// The serving replica: `--queue`, `--outbox`, `--variant-store`, then `tweak`.
+    async fn replica(
+        &self,
+        tweak: impl FnOnce(&mut refract::Config) + Send + 'static,
+    ) -> TestServer {
+        let (url, outbox, store_url) = (
+            self.rabbit.url.clone(),
+            self.outbox.path().to_owned(),
+            self.store_url(),
+        );
+        TestServer::start_at(self.root.path(), move |c| {
+            c.queue = Some(url);
+            c.outbox = Some(outbox);
+            c.variant_store = Some(store_url);
+            tweak(c);
+        })
+        .await
+    }
+
+    /// The arguments of a worker on the same root, store and broker, then `extra`.
+    fn worker_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--root",
+            &self.root.path().to_string_lossy(),
+            "--variant-store",
+            &self.store_url(),
+            "--queue",
+            &self.rabbit.url,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    }
+}
+
+/// Wait (at most 20 s) until `s` listens for the broker's broadcasts.
+async fn listening(s: &TestServer, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.app.broker().unwrap().listening() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `refract worker`, its log lines streamed to the test.
@@ -403,39 +465,18 @@ fn stored(dir: &std::path::Path) -> usize {
 /// stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eager_jobs_go_to_a_worker_and_survive_its_death() {
-    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let outbox = tempfile::tempdir().unwrap();
-    let store_url = format!("file://{}", store.path().display());
+    let fleet = Fleet::start().await;
+    let (rabbit, store) = (&fleet.rabbit, &fleet.store);
     // Big enough that the render takes a while (a 12 MP original to a 3000-px AVIF).
     const EAGER: &str = "w=3000&fm=avif";
-    let s = {
-        let (url, outbox, store_url) = (
-            rabbit.url.clone(),
-            outbox.path().to_owned(),
-            store_url.clone(),
-        );
-        TestServer::start_at(root.path(), move |c| {
+    let s = fleet
+        .replica(|c| {
             accept_uploads(c);
-            c.queue = Some(url);
-            c.outbox = Some(outbox);
             c.eager = vec![EAGER.into()];
-            c.variant_store = Some(store_url);
         })
-        .await
-    };
-    let root_arg = root.path().to_string_lossy();
-    let args = [
-        "--root",
-        &root_arg,
-        "--variant-store",
-        &store_url,
-        "--queue",
-        &rabbit.url,
-        "--eager",
-        EAGER,
-    ];
+        .await;
+    let args = fleet.worker_args(&["--eager", EAGER]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut first = tokio::task::block_in_place(|| Worker::start(&args));
     let (status, answer) = upload(&s, gradient_jpeg(4000, 3000)).await;
     assert_eq!(status, 201);
@@ -537,48 +578,22 @@ c.close()
 /// its first render from memory and serves the refined one from the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_refines_and_the_serving_replica_picks_it_up() {
-    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let outbox = tempfile::tempdir().unwrap();
+    let fleet = Fleet::start().await;
     std::fs::write(
-        root.path().join("p.jpg"),
+        fleet.root.path().join("p.jpg"),
         crate::support::fixtures::noise_jpeg(900, 600, 5),
     )
     .unwrap();
-    let store_url = format!("file://{}", store.path().display());
-    let s = {
-        let (url, outbox, store_url) = (
-            rabbit.url.clone(),
-            outbox.path().to_owned(),
-            store_url.clone(),
-        );
-        TestServer::start_at(root.path(), move |c| {
-            c.queue = Some(url);
-            c.outbox = Some(outbox);
-            c.variant_store = Some(store_url);
+    let s = fleet
+        .replica(|c| {
             c.refine = refract::config::Refine::Hot;
             c.refine_after = 1;
         })
-        .await
-    };
-    let root_arg = root.path().to_string_lossy();
-    let args = [
-        "--root",
-        &root_arg,
-        "--variant-store",
-        &store_url,
-        "--queue",
-        &rabbit.url,
-        "--refine",
-        "hot",
-    ];
+        .await;
+    let args = fleet.worker_args(&["--refine", "hot"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let worker = tokio::task::block_in_place(|| Worker::start(&args));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !s.app.broker().unwrap().listening() {
-        assert!(Instant::now() < deadline, "not listening for announcements");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    listening(&s, "not listening for announcements").await;
     const URL: &str = "/p.jpg?w=400&fm=avif";
     let tier = |r: &reqwest::Response| {
         (
@@ -616,26 +631,15 @@ async fn a_worker_refines_and_the_serving_replica_picks_it_up() {
 /// same eager render, without a separate worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_can_consume_its_own_jobs() {
-    let rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let outbox = tempfile::tempdir().unwrap();
-    let s = {
-        let (url, outbox, store_url) = (
-            rabbit.url.clone(),
-            outbox.path().to_owned(),
-            format!("file://{}", store.path().display()),
-        );
-        TestServer::start_at(root.path(), move |c| {
+    let fleet = Fleet::start().await;
+    let store = &fleet.store;
+    let s = fleet
+        .replica(|c| {
             accept_uploads(c);
-            c.queue = Some(url);
-            c.outbox = Some(outbox);
             c.eager = vec!["w=64&fm=webp".into()];
-            c.variant_store = Some(store_url);
             c.consume = true;
         })
-        .await
-    };
+        .await;
     let (status, answer) = upload(&s, gradient_jpeg(300, 200)).await;
     assert_eq!(status, 201);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,4 +1,5 @@
-//! Process CPU time, shared by the benches that report CPU per request (`quality`, `replay`).
+//! Process CPU time, shared by the benches that report CPU per request (`quality`, `replay`)
+//! and the upload load generator (`examples/upload_load.rs`).
 
 #[repr(C)]
 struct Timespec {

@@ -96,9 +96,7 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
             } else if *shutdown.borrow() {
                 return;
             }
-            if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(8 * 1024);
-            }
+            make_room(&mut buf);
             match stream.try_read_buf(&mut buf) {
                 Ok(0) => return,
                 Ok(_) => continue,
@@ -197,6 +195,13 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
     }
 }
 
+/// Room in `buf` for the next read (a drained buffer is reused, not regrown).
+fn make_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(8 * 1024);
+    }
+}
+
 /// Route `request`, giving up (as hyper does) if the client closes the connection first: an
 /// abandoned request is recorded as such (499) and gives back its place in the transform
 /// queue. Bytes the client sends meanwhile (a pipelined request) are kept in `buf`.
@@ -217,9 +222,7 @@ async fn route_while_connected(
                 if ready.is_err() {
                     return None;
                 }
-                if buf.capacity() - buf.len() < 1024 {
-                    buf.reserve(8 * 1024);
-                }
+                make_room(buf);
                 match stream.try_read_buf(buf) {
                     // The client closed its side.
                     Ok(0) => return None,

@@ -124,15 +124,13 @@ impl BodyFile {
             BODY_FILE_BYTES.fetch_sub(len, Ordering::Relaxed);
             return None;
         }
-        // From here a failure drops `file`, which gives the bytes back.
-        let fd = rustix::fs::memfd_create("refract-body", rustix::fs::MemfdFlags::CLOEXEC).ok();
-        let file = BodyFile {
-            fd: fd.or_else(|| {
-                BODY_FILE_BYTES.fetch_sub(len, Ordering::Relaxed);
-                None
-            })?,
-            len,
+        let Ok(fd) = rustix::fs::memfd_create("refract-body", rustix::fs::MemfdFlags::CLOEXEC)
+        else {
+            BODY_FILE_BYTES.fetch_sub(len, Ordering::Relaxed);
+            return None;
         };
+        // From here a failure drops `file`, which gives the bytes back.
+        let file = BodyFile { fd, len };
         let mut written = 0;
         while written < len {
             match rustix::io::write(&file.fd, &body[written..]) {
