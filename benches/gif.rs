@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use refract::format::Format;
+use refract::encoding::format::Format;
 use refract::transform::encode::{
     default_quality, GIF_DITHER_TENTHS, GIF_EFFORT, GIF_PALETTE_ERROR, WEBP_EFFORT,
 };

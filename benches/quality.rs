@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use refract::request::{AcceptClass, ImageRequest, ParamLimits};
 use refract::transform::encode::{default_quality, Tier, AVIF_EFFORT, WEBP_EFFORT};
 use refract::transform::vips::{Image, SaveOptions};
-use refract::{format::Format, App, Config};
+use refract::{encoding::format::Format, App, Config};
 
 #[path = "support/cpu.rs"]
 mod cpu;

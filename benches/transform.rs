@@ -36,7 +36,7 @@ use refract::request::{AcceptClass, ImageRequest, ParamLimits};
 use refract::transform::encode::{default_quality, AVIF_EFFORT, WEBP_EFFORT};
 use refract::transform::plan::{plan, Size};
 use refract::transform::vips::{self, Image, SaveOptions, ThumbnailOptions};
-use refract::{format::Format, App, Config};
+use refract::{encoding::format::Format, App, Config};
 
 const PHOTO_DIR: &str = "photos";
 /// 4 MP camera JPEG with an ICC profile: a typical original.
@@ -426,8 +426,8 @@ fn geometry(c: &mut Criterion) {
 /// `Analytics::record` on one hot key: per record, from one thread and from one thread per
 /// core at once (wall time per record per thread; contention shows as the second growing).
 fn analytics(c: &mut Criterion) {
-    use refract::analytics::{Analytics, Served};
-    use refract::cache::Lookup;
+    use refract::observe::analytics::{Analytics, Served};
+    use refract::observe::Lookup;
     let served = Served {
         key: "photos/hero.jpg",
         format: Format::Webp,

@@ -40,7 +40,7 @@ fn steps(c: &mut Criterion) {
         max_frames: 256,
         max_dimension: 8192,
         deadline: Duration::from_secs(10),
-        inputs: refract::format::Inputs::ALL,
+        inputs: refract::encoding::format::Inputs::ALL,
         json_gps: false,
     };
     let mut group = c.benchmark_group("upload");

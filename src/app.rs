@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use tracing::Instrument as _;
 
-use crate::access_log::AccessLog;
-use crate::analytics::Analytics;
-use crate::cache::{Lookup, RenderCache};
 use crate::config::Config;
 use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::observe::access_log::AccessLog;
+use crate::observe::analytics::Analytics;
+use crate::observe::metrics::Metrics;
+use crate::observe::Lookup;
+use crate::render::cache::RenderCache;
 use crate::request::params::{Overlay, Overlays};
 use crate::request::signature::Verifier;
 use crate::request::{AcceptClass, ImageRequest, Key, ParamLimits};
@@ -48,9 +49,9 @@ struct Inner {
     first_cache_control: hyper::header::HeaderValue,
     accepting: AtomicBool,
     vips: Version,
-    background: crate::background::Background,
-    outbox: Option<crate::outbox::Outbox>,
-    broker: Option<Arc<crate::broker::Broker>>,
+    background: crate::work::background::Background,
+    outbox: Option<crate::work::outbox::Outbox>,
+    broker: Option<Arc<crate::work::broker::Broker>>,
     /// Refinement renders allowed at once (`--refine-cpu`).
     refining: tokio::sync::Semaphore,
     /// Responses kept ready for hits (see [`crate::server::hot`]).
@@ -136,7 +137,7 @@ impl App {
                     auth: u.auth.clone(),
                     max_bytes: u.max_bytes,
                     prefix: u.to.clone(),
-                    urls: crate::srcset::UrlBuilder {
+                    urls: crate::request::srcset::UrlBuilder {
                         base: u.public_url.clone().unwrap_or_default(),
                         sign_key: config.sign_keys.0.first().cloned(),
                         scheme: config.sign_scheme,
@@ -150,19 +151,19 @@ impl App {
         let broker = config
             .queue
             .as_deref()
-            .map(crate::broker::Broker::new)
+            .map(crate::work::broker::Broker::new)
             .transpose()?
             .map(Arc::new);
         // What this process sends RabbitMQ goes through the outbox: upload events, and the eager
         // renders uploads ask for (jobs for the workers).
         let mut lanes = Vec::new();
         if uploads.is_some() {
-            lanes.push(crate::events::lane(&config.events_exchange));
+            lanes.push(crate::work::events::lane(&config.events_exchange));
         }
         if (uploads.is_some() && !config.eager.is_empty())
             || config.refine != crate::config::Refine::Off
         {
-            lanes.push(crate::jobs::lane(config.job_attempts));
+            lanes.push(crate::work::jobs::lane(config.job_attempts));
         }
         let outbox = match &broker {
             Some(broker) if !lanes.is_empty() && !config.worker => {
@@ -171,7 +172,7 @@ impl App {
                      directory: upload events and jobs wait there until the broker confirms them)",
                 )?;
                 let outbox =
-                    crate::outbox::Outbox::new(dir, lanes, broker.clone(), metrics.clone())?;
+                    crate::work::outbox::Outbox::new(dir, lanes, broker.clone(), metrics.clone())?;
                 // Started now when there is a runtime (what an earlier run left goes out at
                 // once), else with the first message.
                 if tokio::runtime::Handle::try_current().is_ok() {
@@ -242,7 +243,7 @@ impl App {
                 first_cache_control,
                 accepting: AtomicBool::new(true),
                 vips,
-                background: crate::background::Background::new(
+                background: crate::work::background::Background::new(
                     config_eager,
                     config_background_queue,
                 ),
@@ -258,7 +259,7 @@ impl App {
             broker.listen_for_purges(app.downgrade());
             // `refract worker` and `serve --consume`: take background jobs from the queue.
             if app.inner.config.consume {
-                crate::jobs::consume(
+                crate::work::jobs::consume(
                     &app,
                     broker.clone(),
                     app.inner.config.worker_prefetch,
@@ -270,7 +271,7 @@ impl App {
     }
 
     /// The RabbitMQ link, with `--queue`.
-    pub fn broker(&self) -> Option<&crate::broker::Broker> {
+    pub fn broker(&self) -> Option<&crate::work::broker::Broker> {
         self.inner.broker.as_deref()
     }
 
@@ -280,12 +281,12 @@ impl App {
     }
 
     /// The outbox of messages for RabbitMQ (with `--queue` and `--upload`).
-    pub fn outbox(&self) -> Option<&crate::outbox::Outbox> {
+    pub fn outbox(&self) -> Option<&crate::work::outbox::Outbox> {
         self.inner.outbox.as_ref()
     }
 
     /// The embedded background queue.
-    pub fn background(&self) -> &crate::background::Background {
+    pub fn background(&self) -> &crate::work::background::Background {
         &self.inner.background
     }
 
@@ -464,7 +465,7 @@ impl App {
             }
         };
         if due {
-            let job = crate::jobs::Job::Refine {
+            let job = crate::work::jobs::Job::Refine {
                 path: path.to_owned(),
                 query: query.map(str::to_owned),
                 accept: accept.name().to_owned(),

@@ -16,9 +16,9 @@
 //! | [`digest`] | hashes as lowercase hex (ETags, upload keys, store names, signatures) |
 //! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
 //! | [`error`] | the one [`Error`] type: status, public message, stable code |
-//! | [`access_log`] | one line per request on stdout, JSON or text |
-//! | [`analytics`] | bounded per-image request statistics for `/analytics` |
-//! | [`metrics`] | every Prometheus metric, and the guard that records a request on drop |
+//! | [`observe::access_log`] | one line per request on stdout, JSON or text |
+//! | [`observe::analytics`] | bounded per-image request statistics for `/analytics` |
+//! | [`observe::metrics`] | every Prometheus metric, and the guard that records a request on drop |
 //! | [`upload`] | `POST /upload`: JWT check, streaming size cap, header validation, content-addressed atomic store; the bulk uploader |
 //! | [`srcset`] | the client side: URLs per width for `srcset`, signed when needed (`refract srcset`, the demo page) |
 //! | [`background`] | background jobs (eager renders, refinement): in-process by default |
@@ -32,29 +32,19 @@
 //! the standard library lacks (`syncfs`, `linkat`), and, in unit tests only, the allocator that
 //! counts allocations (`alloc_count`).
 
-pub mod access_log;
-pub mod analytics;
 pub mod app;
-pub mod background;
-pub mod broker;
-pub mod cache;
 pub mod config;
-pub mod config_file;
-pub mod digest;
+pub mod encoding;
 pub mod error;
-pub mod events;
-pub mod format;
-pub mod jobs;
-pub mod markup;
-pub mod metrics;
-pub mod outbox;
+pub mod observe;
+pub mod render;
 pub mod request;
 pub mod server;
 pub mod source;
-pub mod srcset;
 pub mod store;
 pub mod transform;
 pub mod upload;
+pub mod work;
 
 pub use app::App;
 pub use config::Config;

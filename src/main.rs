@@ -13,8 +13,8 @@ fn main() -> ExitCode {
     // `serve --config FILE` (or `worker`): the file's settings go in as flags before the
     // command line's own.
     if matches!(args.get(1).map(String::as_str), Some("serve" | "worker")) {
-        if let Some(path) = refract::config_file::config_path(&args) {
-            match refract::config_file::flags_from_file(std::path::Path::new(&path)) {
+        if let Some(path) = refract::config::file::config_path(&args) {
+            match refract::config::file::flags_from_file(std::path::Path::new(&path)) {
                 Ok(flags) => {
                     args.splice(2..2, flags);
                 }
@@ -91,7 +91,7 @@ fn srcset(args: &SrcsetArgs) -> ExitCode {
         eprintln!("refract srcset: --widths must be positive numbers, e.g. 320,640,1280");
         return ExitCode::from(2);
     }
-    let builder = refract::srcset::UrlBuilder {
+    let builder = refract::request::srcset::UrlBuilder {
         base: args.base.clone(),
         params: args.params.trim_start_matches(['?', '&']).to_owned(),
         sign_key: args.sign_key.clone(),
@@ -148,7 +148,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             formats = %config.formats.names(),
             "refract serving"
         );
-        if config.formats.contains(refract::format::Input::Heic) {
+        if config
+            .formats
+            .contains(refract::encoding::format::Input::Heic)
+        {
             match refract::transform::vips::heic_decoder() {
                 Ok(version) => tracing::info!(libheif = %version, "HEIC input on"),
                 Err(why) => tracing::warn!(

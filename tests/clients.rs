@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::fixtures::gradient_jpeg;
 use crate::support::images::{decode, pixels};
 use crate::support::{header, refract, run_ok, spawn_command, TestServer};
-use refract::format::Format;
+use refract::encoding::format::Format;
 
 const AVIF_ACCEPT: &str = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8";
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use refract::format::Format;
+use refract::encoding::format::Format;
 use tokio::sync::Semaphore;
 
 use crate::support::{corpus, header, TestServer};

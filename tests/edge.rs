@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use refract::format::Format;
+use refract::encoding::format::Format;
 
 use crate::support::fixtures::quadrants_jpeg;
 use crate::support::images::decode;

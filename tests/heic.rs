@@ -1,7 +1,7 @@
 //! HEIC input: decoded through the system's libheif, upright by HEIF's `irot`, in its own colours
 //! (ICC), within the limits, and refusable by the operator.
 
-use refract::format::{Format, Inputs};
+use refract::encoding::format::{Format, Inputs};
 use refract::transform::load;
 use refract::transform::vips::{self, Image};
 

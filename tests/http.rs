@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use refract::format::Format;
+use refract::encoding::format::Format;
 
 use crate::support::fixtures::{half_transparent_png, quadrants_jpeg};
 use crate::support::images::decode;

@@ -284,7 +284,7 @@ async fn presets_expand_and_presets_only_refuses_the_rest() {
     let img = decode(&body(&s, "/g.jpg?preset=thumb").await);
     assert_eq!(
         (img.width, img.height, img.format),
-        (120, 120, refract::format::Format::Webp)
+        (120, 120, refract::encoding::format::Format::Webp)
     );
     let img = decode(&body(&s, "/g.jpg?preset=thumb&w=60&h=60").await);
     assert_eq!(
@@ -531,7 +531,7 @@ async fn png8_and_q_on_png_quantise_to_a_palette() {
         png8.len(),
         full.len()
     );
-    assert_eq!(decode(&png8).format, refract::format::Format::Png);
+    assert_eq!(decode(&png8).format, refract::encoding::format::Format::Png);
 }
 
 /// Frames, frame size and loop count of an encoded image.
@@ -571,7 +571,7 @@ async fn animations_stay_animated_with_every_frame_resized() {
     );
     // GIF in, GIF out (the source format): all 10 frames, each 100 px wide.
     let out = body(&s, "/loop3.gif?w=100").await;
-    assert_eq!(decode(&out).format, refract::format::Format::Gif);
+    assert_eq!(decode(&out).format, refract::encoding::format::Format::Gif);
     let (frames, size, looped) = animation(&out);
     assert_eq!((frames, size), (10, (100, 77)));
     let source_loop = animation(&corpus_file("animated/sharp-animated-loop-3.gif")).2;
@@ -603,7 +603,7 @@ async fn animations_stay_animated_with_every_frame_resized() {
         )
         .await;
     let out = r.bytes().await.unwrap();
-    assert_eq!(decode(&out).format, refract::format::Format::Webp);
+    assert_eq!(decode(&out).format, refract::encoding::format::Format::Webp);
     assert_eq!(animation(&out).0, 10);
     // Formats that cannot animate get the first frame; frame=N picks another, as a still.
     let out = body(&s, "/squares.gif?w=40&fm=jpg").await;
@@ -661,7 +661,10 @@ async fn presets_come_from_the_config_file() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let img = decode(&r.bytes().await.unwrap());
-    assert_eq!((img.width, img.format), (30, refract::format::Format::Webp));
+    assert_eq!(
+        (img.width, img.format),
+        (30, refract::encoding::format::Format::Webp)
+    );
     let r = reqwest::get(format!("http://{addr}/g.jpg?w=10"))
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use refract::error::Error;
-use refract::metrics::Metrics;
+use refract::observe::metrics::Metrics;
 use refract::request::Key;
 use refract::source::fs::FsSource;
 use refract::source::http::HttpSource;

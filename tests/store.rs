@@ -197,7 +197,7 @@ async fn admin_purge_removes_every_variant_of_one_original_and_nothing_else() {
 async fn header_chosen_widths_cannot_widen_the_variant_space() {
     let s = TestServer::start(|_| {}).await;
     s.put("wide.jpg", &gradient_jpeg(2400, 1200));
-    let ladder = refract::srcset::DEFAULT_WIDTHS;
+    let ladder = refract::request::srcset::DEFAULT_WIDTHS;
     let mut widths = std::collections::BTreeSet::new();
     for i in 0..500u32 {
         let hint = (1 + i * 5).to_string();

@@ -1,7 +1,7 @@
 //! What the pixels look like: fits and crops, orientation, colour, alpha, metadata, and refusing
 //! broken originals — checked by decoding real responses.
 
-use refract::format::Format;
+use refract::encoding::format::Format;
 use refract::transform::vips::Image;
 
 use crate::support::fixtures::{half_transparent_png, quadrants_jpeg, QUADRANT_COLOURS};

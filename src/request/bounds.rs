@@ -28,7 +28,7 @@ pub struct Bounds {
 impl Default for Bounds {
     fn default() -> Bounds {
         Bounds {
-            widths: crate::srcset::DEFAULT_WIDTHS.to_vec(),
+            widths: crate::request::srcset::DEFAULT_WIDTHS.to_vec(),
             snap_explicit: false,
             qualities: Vec::new(),
             snap_qualities: false,

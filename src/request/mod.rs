@@ -9,6 +9,7 @@ pub mod key;
 pub mod params;
 pub mod presets;
 pub mod signature;
+pub mod srcset;
 
 use std::borrow::Cow;
 
@@ -21,8 +22,8 @@ pub use params::{
 };
 pub use presets::Presets;
 
+use crate::encoding::format::Format;
 use crate::error::Error;
-use crate::format::Format;
 
 /// Most `name=value` pairs a query may have (imgix clients send about a dozen).
 pub const MAX_QUERY_PAIRS: usize = 64;

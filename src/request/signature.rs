@@ -107,7 +107,7 @@ impl Scheme {
 pub fn sign(key: &[u8], message: &str) -> String {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
     mac.update(message.as_bytes());
-    crate::digest::hex(&mac.finalize().into_bytes())
+    crate::encoding::digest::hex(&mac.finalize().into_bytes())
 }
 
 /// Sign `path_and_query` (e.g. `/cat.jpg?w=400`), optionally expiring at `expires` (UNIX
@@ -136,7 +136,7 @@ pub fn sign_url_with(
     }
     let query = kept.join("&");
     let message = canonical_message(path, Some(&query));
-    let signature = crate::digest::hex(&scheme.mac(key, &message));
+    let signature = crate::encoding::digest::hex(&scheme.mac(key, &message));
     if query.is_empty() {
         format!("{path}?s={signature}")
     } else {

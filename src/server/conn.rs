@@ -34,10 +34,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{hot, routes, wire};
-use crate::analytics::Served;
 use crate::app::App;
-use crate::cache::Lookup;
-use crate::metrics::RequestGuard;
+use crate::observe::analytics::Served;
+use crate::observe::metrics::RequestGuard;
+use crate::observe::Lookup;
 use crate::request::AcceptClass;
 use crate::transform::Rendered;
 

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::srcset::{UrlBuilder, DEFAULT_WIDTHS};
+use crate::request::srcset::{UrlBuilder, DEFAULT_WIDTHS};
 
 /// Most images listed.
 pub const MAX_IMAGES: usize = 100;
@@ -23,7 +23,7 @@ const SIZES: &str = "(max-width: 700px) 100vw, 640px";
 /// `Accept-CH` the page sends, so the browser attaches these hints to its image requests.
 pub const ACCEPT_CH: &str = "Sec-CH-DPR, Sec-CH-Width";
 
-pub use crate::markup::escape;
+pub use crate::encoding::markup::escape;
 
 /// Keys of the images under `root` (recursive, sorted, at most [`MAX_IMAGES`]). Hidden files and
 /// folders are skipped; symlinks are not followed.
@@ -247,7 +247,7 @@ const PLAYGROUND_JS: &str = r#"
 /// origin only.
 pub fn content_security_policy() -> String {
     use sha2::{Digest, Sha256};
-    let hash = crate::digest::base64(&Sha256::digest(PLAYGROUND_JS.as_bytes()));
+    let hash = crate::encoding::digest::base64(&Sha256::digest(PLAYGROUND_JS.as_bytes()));
     format!(
         "default-src 'none'; img-src 'self' blob:; style-src 'unsafe-inline'; \
          script-src 'sha256-{hash}'; connect-src 'self'"
@@ -274,7 +274,7 @@ fn playground(html: &mut String, keys: &[String], signed: bool) {
          <label>image <select id=\"pg-image\">",
     );
     for key in keys {
-        let path = escape(&crate::srcset::path_for(key));
+        let path = escape(&crate::request::srcset::path_for(key));
         let selected = if key == first { " selected" } else { "" };
         let _ = write!(
             html,

@@ -254,7 +254,7 @@ impl Hasher for Prehashed {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::format::Format;
+    use crate::encoding::format::Format;
     use crate::transform::encode::Tier;
 
     /// A small cached WebP variant.

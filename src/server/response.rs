@@ -9,8 +9,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use crate::app::App;
-use crate::cache::Lookup;
 use crate::error::Error;
+use crate::observe::Lookup;
 use crate::request::signature::unix_now;
 use crate::request::{ImageRequest, Varies};
 use crate::transform::encode::Tier;

@@ -14,11 +14,11 @@ use hyper::header::{ACCEPT, AUTHORIZATION, IF_NONE_MATCH};
 use hyper::{Method, Request, Response};
 
 use super::{hot, response, wire};
-use crate::analytics::Served;
 use crate::app::App;
-use crate::cache::Lookup;
 use crate::error::Error;
-use crate::metrics::RequestGuard;
+use crate::observe::analytics::Served;
+use crate::observe::metrics::RequestGuard;
+use crate::observe::Lookup;
 use crate::request::signature::unix_now;
 use crate::request::{AcceptClass, Hints, ImageRequest};
 use crate::transform::encode::Tier;
@@ -95,7 +95,7 @@ async fn upload(
             if uploaded.created {
                 app.background().uploaded(app, &uploaded.key).await;
                 if let Some(outbox) = app.outbox() {
-                    let event = crate::events::UploadEvent {
+                    let event = crate::work::events::UploadEvent {
                         id: String::new(),
                         kind: String::new(),
                         key: uploaded.key.clone(),
@@ -107,7 +107,7 @@ async fn upload(
                         sha256: uploaded.sha256.clone(),
                         time: unix_now(),
                     };
-                    if let Err(e) = crate::events::publish(outbox, event).await {
+                    if let Err(e) = crate::work::events::publish(outbox, event).await {
                         // Stored, but its event could not be kept: say so loudly.
                         app.metrics()
                             .outbox
@@ -217,7 +217,7 @@ fn upload_error(app: &App, e: &Error) -> Response<Full<Bytes>> {
 /// workers).
 async fn demo(app: &App, head: bool) -> Response<Full<Bytes>> {
     let root = app.config().root.clone();
-    let urls = crate::srcset::UrlBuilder {
+    let urls = crate::request::srcset::UrlBuilder {
         params: "fm=auto".into(),
         sign_key: app.config().sign_keys.0.first().cloned(),
         scheme: app.config().sign_scheme,

@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Fetched, Original, Source, Stored, Validator};
 use crate::error::Error;
-use crate::metrics::{Metrics, Stage};
+use crate::observe::metrics::{Metrics, Stage};
 use crate::request::Key;
 
 /// One source under a prefix.

@@ -14,7 +14,7 @@
 //! - Atomic: one PUT on S3; temporary file, fsync and rename on disk. Readers check every object
 //!   ([`record`]) and treat anything partial or foreign as absent.
 //!
-//! Not here: the memory cache in front of it ([`crate::cache`]), the render ([`crate::transform`]).
+//! Not here: the memory cache in front of it ([`crate::render::cache`]), the render ([`crate::transform`]).
 
 pub mod file;
 pub mod record;
@@ -28,9 +28,9 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::digest::hex;
+use crate::encoding::digest::hex;
 use crate::error::Error;
-use crate::metrics::{Metrics, Stage};
+use crate::observe::metrics::{Metrics, Stage};
 use crate::source::BoxFuture;
 use crate::transform::Rendered;
 
@@ -329,7 +329,7 @@ mod tests {
         let rendered = Rendered {
             etag: crate::transform::etag_of(&body),
             body,
-            format: crate::format::Format::Webp,
+            format: crate::encoding::format::Format::Webp,
             size: crate::transform::plan::Size {
                 width: 2,
                 height: 1,

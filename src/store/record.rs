@@ -10,7 +10,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::format::Format;
+use crate::encoding::format::Format;
 use crate::transform::encode::Tier;
 use crate::transform::plan::Size;
 use crate::transform::Rendered;

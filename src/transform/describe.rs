@@ -10,8 +10,8 @@ use super::faces::Face;
 use super::load::SourceInfo;
 use super::vips::{Image, Interpretation};
 use super::{quantise, stylize};
+use crate::encoding::format::Input;
 use crate::error::Error;
-use crate::format::Input;
 
 /// The largest side of the render a palette or BlurHash is computed from when the URL names
 /// no size.

@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::vips::{self, Image, SaveOptions};
 use super::{classify, icc};
+use crate::encoding::format::Format;
 use crate::error::Error;
-use crate::format::Format;
 use crate::request::params::{Chroma, Profile};
 
 /// Default quality per format when the URL gives no `q`. JPEG and WebP follow imgproxy/sharp.

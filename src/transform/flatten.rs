@@ -4,8 +4,8 @@
 
 use super::classify;
 use super::vips::Image;
+use crate::encoding::format::Format;
 use crate::error::Error;
-use crate::format::Format;
 use crate::request::Rgba;
 
 /// Flatten `image` onto `fill` if `format` cannot carry alpha.

@@ -4,8 +4,8 @@
 use super::plan::Size;
 use super::vips::{self, Image};
 use super::Limits;
+use crate::encoding::format::{Format, Input};
 use crate::error::Error;
-use crate::format::{Format, Input};
 
 /// What the header says about an original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

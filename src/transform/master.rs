@@ -190,14 +190,14 @@ fn build(original: &[u8], dims: Size) -> Result<SharedImage, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::Format;
+    use crate::encoding::format::Format;
 
     fn source(width: u32, height: u32) -> SourceInfo {
         SourceInfo {
             size: Size::new(width, height),
             has_alpha: false,
             format: Format::JPEG,
-            input: crate::format::Input::Jpeg,
+            input: crate::encoding::format::Input::Jpeg,
             raw: Size::new(width, height),
             orientation: 1,
             frames: 1,

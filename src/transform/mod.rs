@@ -39,9 +39,9 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, TryAcquireError};
 
+use crate::encoding::format::Format;
 use crate::error::Error;
-use crate::format::Format;
-use crate::metrics::{Metrics, Stage};
+use crate::observe::metrics::{Metrics, Stage};
 use crate::request::Variant;
 use plan::Size;
 use vips::VipsError;
@@ -58,7 +58,7 @@ pub struct Limits {
     /// How long a transform's decode may run before it is abandoned.
     pub deadline: Duration,
     /// Input formats accepted (`--formats`); anything else is `415 unsupported_format`.
-    pub inputs: crate::format::Inputs,
+    pub inputs: crate::encoding::format::Inputs,
     /// `fm=json` includes the `{GPS}` group (`--json-gps`).
     pub json_gps: bool,
 }
@@ -115,7 +115,7 @@ pub fn etag_of(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
     let mut etag = String::with_capacity(34);
     etag.push('"');
-    etag.push_str(&crate::digest::hex(&digest[..16]));
+    etag.push_str(&crate::encoding::digest::hex(&digest[..16]));
     etag.push('"');
     etag
 }

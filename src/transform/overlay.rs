@@ -14,8 +14,8 @@ use bytes::Bytes;
 
 use super::vips::{self, Image, Pages, ThumbnailOptions};
 use super::{classify, colour, load, stylize, Limits};
+use crate::encoding::format::Input;
 use crate::error::Error;
-use crate::format::Input;
 use crate::request::params::{Align, BlendMode, LayerFit, Overlay};
 
 /// An overlay image's bytes and their SHA-256.
@@ -157,7 +157,7 @@ fn scaled(
     // read: a cached overlay costs a lookup.
     let key = format!(
         "{}:{}x{}:{:?}:{:?}:{:?}:{:?}:{}:{:.2}",
-        crate::digest::hex(&layer.digest),
+        crate::encoding::digest::hex(&layer.digest),
         base.0,
         base.1,
         spec.width,

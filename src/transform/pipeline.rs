@@ -13,8 +13,8 @@ use super::{
     colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, overlay, pad,
     quantise, region, resize, rotate, shape, text, Limits,
 };
+use crate::encoding::format::{Format, Input};
 use crate::error::Error;
-use crate::format::{Format, Input};
 use crate::request::params::Describe;
 use crate::request::{Crop, Params, Variant};
 

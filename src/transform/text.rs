@@ -55,7 +55,7 @@ fn configure(dirs: &[PathBuf]) -> Option<PathBuf> {
         hash.update(d.as_os_str().as_encoded_bytes());
         hash.update([0]);
     }
-    let id = crate::digest::hex(&hash.finalize()[..8]);
+    let id = crate::encoding::digest::hex(&hash.finalize()[..8]);
     let home = std::env::temp_dir().join(format!("refract-fonts-{id}"));
     let conf = home.join("fonts.conf");
     let xml = fonts_conf(&dirs, &home.join("cache"));
@@ -94,12 +94,12 @@ fn fonts_conf(dirs: &[&PathBuf], cache: &Path) -> String {
     for d in dirs {
         xml.push_str(&format!(
             "  <dir>{}</dir>\n",
-            crate::markup::escape(&d.to_string_lossy())
+            crate::encoding::markup::escape(&d.to_string_lossy())
         ));
     }
     xml.push_str(&format!(
         "  <cachedir>{}</cachedir>\n",
-        crate::markup::escape(&cache.to_string_lossy())
+        crate::encoding::markup::escape(&cache.to_string_lossy())
     ));
     for (families, to) in [
         (
@@ -132,7 +132,7 @@ fn fonts_conf(dirs: &[&PathBuf], cache: &Path) -> String {
 
 /// Pango markup for plain `text`: escaped, with letter spacing.
 fn markup(text: &str, track: i32) -> String {
-    let escaped = crate::markup::escape(text);
+    let escaped = crate::encoding::markup::escape(text);
     if track == 0 {
         escaped
     } else {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 
-use crate::format::Format;
+use crate::encoding::format::Format;
 
 /// What to upload and where.
 #[derive(Debug, Clone)]

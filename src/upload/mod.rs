@@ -24,9 +24,9 @@ use sha2::{Digest, Sha256};
 pub use auth::{Authenticator, Claims};
 
 use crate::error::Error;
+use crate::request::srcset::UrlBuilder;
 use crate::request::Key;
 use crate::source::{Mounts, Stored};
-use crate::srcset::UrlBuilder;
 use crate::transform::{load, Limits};
 
 /// Widths offered in an upload's ready-made `srcset` (those not wider than the image).
@@ -131,7 +131,7 @@ impl Uploads {
         // hundred kilobytes would hold an async worker as long as the check).
         let (bytes, info, ext, digest) = tokio::task::spawn_blocking(move || {
             let (info, ext) = inspect(&bytes, &limits)?;
-            let digest = crate::digest::hex(&Sha256::digest(&bytes));
+            let digest = crate::encoding::digest::hex(&Sha256::digest(&bytes));
             Ok::<_, Error>((bytes, info, ext, digest))
         })
         .await

@@ -320,7 +320,7 @@ impl CurlPut {
         use sha2::Digest as _;
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), bytes).unwrap();
-        let payload = refract::digest::hex(&sha2::Sha256::digest(bytes));
+        let payload = refract::encoding::digest::hex(&sha2::Sha256::digest(bytes));
         let extra = ["-T".as_ref(), file.path().as_os_str()];
         self.signed(&self.object_url(key), &payload, &extra);
     }

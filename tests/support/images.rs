@@ -1,6 +1,6 @@
 //! Reading back what the server sent: format by signature, size and bands by libvips, pixels.
 
-use refract::format::Format;
+use refract::encoding::format::Format;
 use refract::transform::vips::{self, Image};
 
 /// What an encoded image is.

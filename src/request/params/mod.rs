@@ -208,7 +208,7 @@ impl Params {
             let Some(plain) = name.strip_suffix("64").and_then(Name::lookup) else {
                 continue;
             };
-            let text = crate::digest::base64_decode(value)
+            let text = crate::encoding::digest::base64_decode(value)
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| {
                     Error::bad_param(plain.as_str(), "the 64 variant is not Base64 of UTF-8 text")
@@ -553,7 +553,7 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::Format;
+    use crate::encoding::format::Format;
 
     const LIMITS: ParamLimits = ParamLimits {
         max_dimension: 8192,

@@ -6,8 +6,8 @@
 
 use super::names::{Name, Raw};
 use super::Params;
+use crate::encoding::format::Format;
 use crate::error::Error;
-use crate::format::Format;
 
 /// Which output format the URL asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

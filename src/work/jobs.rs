@@ -7,7 +7,7 @@
 //! deliveries (a quorum queue's delivery limit). Jobs are idempotent: an eager render done twice
 //! stores the same object under the same name.
 //!
-//! Without `--queue` the same jobs run in-process ([`crate::background`]).
+//! Without `--queue` the same jobs run in-process ([`crate::work::background`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +20,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::Channel;
 
 use crate::app::{App, WeakApp};
-use crate::broker::Broker;
-use crate::outbox::{Lane, Topology};
+use crate::work::broker::Broker;
+use crate::work::outbox::{Lane, Topology};
 
 /// The jobs queue.
 pub const QUEUE: &str = "refract.jobs";
@@ -155,7 +155,7 @@ async fn take(app: &WeakApp, broker: &Broker, prefetch: u16, attempts: u32) -> l
                 Ok(job) => job,
                 Err(e) => {
                     tracing::warn!(error = %e, "jobs: not a job; dead-lettered");
-                    crate::background::count(&app, "unknown", "unreadable");
+                    crate::work::background::count(&app, "unknown", "unreadable");
                     let _ = delivery
                         .nack(BasicNackOptions {
                             requeue: false,
@@ -166,11 +166,11 @@ async fn take(app: &WeakApp, broker: &Broker, prefetch: u16, attempts: u32) -> l
                 }
             };
             tracing::info!(?job, redelivered = delivery.redelivered, "job started");
-            let result = crate::background::run(&app, &job).await;
+            let result = crate::work::background::run(&app, &job).await;
             if let Some(store) = app.variant_store() {
                 store.flush(STORE_FLUSH).await;
             }
-            let count = |result: &str| crate::background::count(&app, job.kind(), result);
+            let count = |result: &str| crate::work::background::count(&app, job.kind(), result);
             match result {
                 Ok(()) => {
                     count("done");

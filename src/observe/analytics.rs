@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::cache::Lookup;
-use crate::format::Format;
+use crate::encoding::format::Format;
+use crate::observe::Lookup;
 use serde::Serialize;
 
 /// Upper bounds (device pixels) of the width buckets; wider outputs go in the last one.

@@ -1,10 +1,10 @@
 //! Upload events: every stored upload publishes `image.uploaded` to a RabbitMQ topic exchange
 //! (`--queue amqp://…`, `--events-exchange`, default `refract.events`), so other services —
-//! feeds, moderation, search — can react. Events go through the durable [`crate::outbox`]: on disk
+//! feeds, moderation, search — can react. Events go through the durable [`crate::work::outbox`]: on disk
 //! before the upload is answered, deleted once the broker confirms them, so none is lost while the
 //! broker is away (delivery is at least once; the event's `id` is its AMQP `message_id`).
 
-use crate::outbox::{Lane, Outbox, Topology};
+use crate::work::outbox::{Lane, Outbox, Topology};
 
 /// Routing key (and `type`) of an upload event.
 pub const UPLOADED: &str = "image.uploaded";

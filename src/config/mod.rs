@@ -5,6 +5,8 @@
 //! Sizes accept plain bytes or units (`100000`, `50MB`, `256MiB`); durations use humantime
 //! (`3s`, `1h`, `1y`).
 
+pub mod file;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -112,7 +114,7 @@ pub struct UploadArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SrcsetArgs {
     /// Widths in pixels, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = crate::srcset::DEFAULT_WIDTHS)]
+    #[arg(long, value_delimiter = ',', default_values_t = crate::request::srcset::DEFAULT_WIDTHS)]
     pub widths: Vec<u32>,
 
     /// Other parameters for every URL, as a query string.
@@ -228,7 +230,7 @@ pub struct ServeArgs {
 
     /// The width ladder (device pixels, comma-separated): a width chosen by a request header
     /// (Sec-CH-Width, or Sec-CH-DPR × w) snaps up to the next rung.
-    #[arg(long, env = "REFRACT_WIDTHS", value_delimiter = ',', default_values_t = crate::srcset::DEFAULT_WIDTHS)]
+    #[arg(long, env = "REFRACT_WIDTHS", value_delimiter = ',', default_values_t = crate::request::srcset::DEFAULT_WIDTHS)]
     pub widths: Vec<u32>,
 
     /// Also snap widths (and heights) written in the URL up to the ladder, bounding the renders
@@ -342,8 +344,8 @@ pub struct ServeArgs {
     /// answer 415. HEIC needs the host's libheif (Debian: libheif1); leave it out to refuse HEVC
     /// (see the README on patents).
     #[arg(long, env = "REFRACT_FORMATS", default_value = "jpeg,png,webp,gif,avif,heic,tiff",
-          value_parser = crate::format::Inputs::parse)]
-    pub formats: crate::format::Inputs,
+          value_parser = crate::encoding::format::Inputs::parse)]
+    pub formats: crate::encoding::format::Inputs,
 
     /// Transforms running at once [default: number of CPUs].
     #[arg(long, env = "REFRACT_MAX_CONCURRENCY")]
@@ -424,7 +426,7 @@ pub struct ServeArgs {
 
     /// Access-log format on stdout: json (one object per line) or text.
     #[arg(long, env = "REFRACT_LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: crate::access_log::LogFormat,
+    pub log_format: crate::observe::access_log::LogFormat,
 
     /// Write the access log (one line per image request on stdout).
     #[arg(long, env = "REFRACT_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
@@ -537,7 +539,7 @@ pub struct Config {
     /// Source frame cap.
     pub max_frames: u32,
     /// Input formats accepted.
-    pub formats: crate::format::Inputs,
+    pub formats: crate::encoding::format::Inputs,
     /// Variants rendered in the background after each upload (query strings).
     pub eager: Vec<String>,
     /// Background jobs that may wait.
@@ -592,7 +594,7 @@ pub struct Config {
     /// Size of the analytics top-K.
     pub analytics_top: usize,
     /// Access-log format.
-    pub log_format: crate::access_log::LogFormat,
+    pub log_format: crate::observe::access_log::LogFormat,
     /// Whether the access log is written.
     pub access_log: bool,
     /// Connection cap.

@@ -19,35 +19,10 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::access_log::{AccessLog, Entry};
-use crate::analytics::{Analytics, Served};
 use crate::error::Error;
-
-/// How the render cache answered a lookup (defined here, where it is counted, so that the
-/// cache → transform → metrics imports run one way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// Already cached.
-    Hit,
-    /// Rendered by this request.
-    Miss,
-    /// Rendered by a concurrent request for the same variant, which this one waited for.
-    Coalesced,
-    /// Read from the durable variant store (rendered earlier, by this or another replica).
-    Store,
-}
-
-impl Lookup {
-    /// Lower-case name, for headers, logs and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lookup::Hit => "hit",
-            Lookup::Miss => "miss",
-            Lookup::Coalesced => "coalesced",
-            Lookup::Store => "store",
-        }
-    }
-}
+use crate::observe::access_log::{AccessLog, Entry};
+use crate::observe::analytics::{Analytics, Served};
+use crate::observe::Lookup;
 
 /// Latency buckets (seconds): from a cache hit (~µs) to a heavy AVIF encode (tens of seconds).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -500,7 +475,7 @@ mod tests {
     fn a_dropped_guard_counts_as_499_and_errors_count_by_code() {
         let m = Metrics::new();
         let log = AccessLog::new(
-            crate::access_log::LogFormat::Json,
+            crate::observe::access_log::LogFormat::Json,
             false,
             m.access_log_dropped.clone(),
         );
@@ -520,7 +495,7 @@ mod tests {
             &analytics,
             Served {
                 key: "x.jpg",
-                format: crate::format::Format::Webp,
+                format: crate::encoding::format::Format::Webp,
                 dpr: 1.0,
                 width: 64,
                 bytes: 1234,

@@ -21,8 +21,8 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, ExchangeKind};
 use tokio::sync::Notify;
 
-use crate::broker::Broker;
-use crate::metrics::Metrics;
+use crate::observe::metrics::Metrics;
+use crate::work::broker::Broker;
 
 /// Messages sent per batch before their confirms are awaited.
 const BATCH: usize = 256;
@@ -181,9 +181,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 pub async fn declare(channel: &Channel, topology: Topology, exchange: &str) -> lapin::Result<()> {
     match topology {
         Topology::TopicExchange => {
-            crate::broker::declare_exchange(channel, exchange, ExchangeKind::Topic).await
+            crate::work::broker::declare_exchange(channel, exchange, ExchangeKind::Topic).await
         }
-        Topology::Jobs { attempts } => crate::jobs::declare(channel, attempts).await,
+        Topology::Jobs { attempts } => crate::work::jobs::declare(channel, attempts).await,
     }
 }
 

@@ -11,7 +11,7 @@ use moka::future::Cache;
 use prometheus::IntCounter;
 
 use crate::error::Error;
-pub use crate::metrics::Lookup;
+use crate::observe::Lookup;
 use crate::transform::Rendered;
 
 /// Rendered variants by cache key.

@@ -21,7 +21,7 @@ use crate::app::{App, WeakApp};
 use crate::error::Error;
 use crate::request::{AcceptClass, Hints};
 
-pub use crate::jobs::Job;
+pub use crate::work::jobs::Job;
 
 /// The embedded queue and its worker.
 pub struct Background {

@@ -1,0 +1,4 @@
+//! Rendering a variant: the in-memory cache of rendered variants with request coalescing
+//! ([`cache`]).
+
+pub mod cache;
