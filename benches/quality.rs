@@ -96,7 +96,7 @@ fn main() {
         .unwrap();
         let start = cpu_ns();
         let (rendered, ..) = rt
-            .block_on(app.render_with(&request, accept, tier))
+            .block_on(app.renderer().render_with(&request, accept, tier))
             .unwrap();
         (rendered, cpu_ns() - start)
     };

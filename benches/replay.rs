@@ -60,7 +60,8 @@ fn main() {
         .unwrap();
     let request = |app: &App, url: &str, extra: &str| {
         let (path, query) = url.split_once('?').unwrap();
-        app.request(path, Some(&format!("{query}&{extra}")), Hints::default())
+        app.renderer()
+            .request(path, Some(&format!("{query}&{extra}")), Hints::default())
             .unwrap()
     };
 
@@ -113,7 +114,7 @@ fn main() {
             let url = &variants[v];
             let req = request(&app, url, "fm=auto");
             let start = cpu_ns();
-            let (rendered, _) = rt.block_on(app.render(&req, AcceptClass::Avif));
+            let (rendered, _) = rt.block_on(app.renderer().render(&req, AcceptClass::Avif));
             let rendered = rendered.unwrap();
             let spent = cpu_ns() - start;
             bytes += rendered.body.len() as u64;
@@ -122,7 +123,7 @@ fn main() {
                 first_cpu += spent;
                 // The same miss with the standard settings, for reference.
                 let start = cpu_ns();
-                rt.block_on(standard.render_with(
+                rt.block_on(standard.renderer().render_with(
                     &request(&standard, url, "fm=auto"),
                     AcceptClass::Avif,
                     Tier::Standard,
@@ -133,13 +134,14 @@ fn main() {
             *count += 1;
             if *count == REFINE_AFTER + 1 {
                 let start = cpu_ns();
-                rt.block_on(app.refine(&req, AcceptClass::Avif)).unwrap();
+                rt.block_on(app.renderer().refine(&req, AcceptClass::Avif))
+                    .unwrap();
                 refine_cpu += cpu_ns() - start;
                 refined += 1;
             }
             jpeg += *jpeg_bytes.entry(v).or_insert_with(|| {
                 let req: ImageRequest = request(&standard, url, "fm=jpg&q=80");
-                let (r, _) = rt.block_on(standard.render(&req, AcceptClass::Legacy));
+                let (r, _) = rt.block_on(standard.renderer().render(&req, AcceptClass::Legacy));
                 r.unwrap().body.len()
             }) as u64;
         }

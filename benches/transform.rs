@@ -140,7 +140,8 @@ fn miss(c: &mut Criterion) {
         let req = request(&format!("w={WIDTH}&fm={}", format.name()));
         group.bench_function("refract", |b| {
             b.iter(|| {
-                let (result, _) = rt.block_on(uncached.render(&req, AcceptClass::Legacy));
+                let (result, _) =
+                    rt.block_on(uncached.renderer().render(&req, AcceptClass::Legacy));
                 result.unwrap().body.len()
             })
         });
@@ -192,7 +193,7 @@ fn cpu_per_request(_: &mut Criterion) {
         let req = request(&format!("w={WIDTH}&fm={}", format.name()));
         let start = process_cpu();
         for _ in 0..rounds {
-            let (result, _) = rt.block_on(uncached.render(&req, AcceptClass::Legacy));
+            let (result, _) = rt.block_on(uncached.renderer().render(&req, AcceptClass::Legacy));
             result.unwrap();
         }
         let ours = (process_cpu() - start).as_secs_f64() * 1000.0 / f64::from(rounds);
@@ -218,13 +219,13 @@ fn cache(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("hit", |b| {
         b.iter(|| {
-            let (result, _) = rt.block_on(cached.render(&req, AcceptClass::Legacy));
+            let (result, _) = rt.block_on(cached.renderer().render(&req, AcceptClass::Legacy));
             result.unwrap().body.len()
         })
     });
     group.bench_function("miss", |b| {
         b.iter(|| {
-            let (result, _) = rt.block_on(uncached.render(&req, AcceptClass::Legacy));
+            let (result, _) = rt.block_on(uncached.renderer().render(&req, AcceptClass::Legacy));
             result.unwrap().body.len()
         })
     });
@@ -246,7 +247,7 @@ fn coalesce(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("one_miss", |b| {
         b.iter(|| {
-            let (result, _) = rt.block_on(cached.render(&next(), AcceptClass::Legacy));
+            let (result, _) = rt.block_on(cached.renderer().render(&next(), AcceptClass::Legacy));
             result.unwrap().body.len()
         })
     });
@@ -258,7 +259,8 @@ fn coalesce(c: &mut Criterion) {
                     .map(|_| {
                         let (app, req) = (cached.clone(), req.clone());
                         tokio::spawn(async move {
-                            let (result, _) = app.render(&req, AcceptClass::Legacy).await;
+                            let (result, _) =
+                                app.renderer().render(&req, AcceptClass::Legacy).await;
                             result.unwrap().body.len()
                         })
                     })
@@ -319,7 +321,8 @@ fn srcset_cpu(_: &mut Criterion) {
                         )
                         .unwrap();
                         let start = process_cpu();
-                        let (result, _) = rt.block_on(app.render(&req, AcceptClass::Legacy));
+                        let (result, _) =
+                            rt.block_on(app.renderer().render(&req, AcceptClass::Legacy));
                         result.unwrap();
                         let cpu = (process_cpu() - start).as_secs_f64() * 1000.0;
                         *totals.entry((fm, masters)).or_default() += cpu;
@@ -480,7 +483,7 @@ fn heic(c: &mut Criterion) {
             },
         )
         .unwrap();
-        rt.block_on(app.render(&request, AcceptClass::Legacy))
+        rt.block_on(app.renderer().render(&request, AcceptClass::Legacy))
             .0
             .unwrap()
     };
@@ -576,7 +579,7 @@ fn overlay(c: &mut Criterion) {
             let req = request(&query);
             group.bench_function(name, |b| {
                 b.iter(|| {
-                    let (result, _) = rt.block_on(app.render(&req, AcceptClass::Legacy));
+                    let (result, _) = rt.block_on(app.renderer().render(&req, AcceptClass::Legacy));
                     result.unwrap().body.len()
                 })
             });

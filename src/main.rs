@@ -140,10 +140,11 @@ fn serve(args: ServeArgs) -> ExitCode {
         if let Err(code) = serve_metrics(&app, config.metrics_listen).await {
             return code;
         }
+        let (sources, store) = app.renderer().origin().describe();
         tracing::info!(
             listen = %listener.local_addr().map_or(config.listen, |a| a),
-            source = %app.source_description(),
-            variant_store = %app.variant_store().map_or("off".into(), |s| s.describe()),
+            source = %sources,
+            variant_store = %store,
             libvips = %app.vips_version(),
             formats = %config.formats.names(),
             "refract serving"
@@ -160,7 +161,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 ),
             }
         }
-        let log = app.access_log().clone();
+        let log = app.observe().access_log.clone();
         let store_app = app.clone();
         let code = match server::run(listener, app, server::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -170,7 +171,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             }
         };
         // Renders waiting to be written behind are not thrown away by a graceful stop.
-        if let Some(store) = store_app.variant_store() {
+        if let Some(store) = store_app.renderer().origin().store() {
             store.flush(Duration::from_secs(10)).await;
         }
         // Every request answered has its line out before the process ends.
@@ -206,13 +207,14 @@ fn worker(args: ServeArgs) -> ExitCode {
         if let Err(code) = serve_metrics(&app, config.metrics_listen).await {
             return code;
         }
+        let (sources, store) = app.renderer().origin().describe();
         tracing::info!(
-            source = %app.source_description(),
-            variant_store = %app.variant_store().map_or("off".into(), |s| s.describe()),
+            source = %sources,
+            variant_store = %store,
             "refract worker taking jobs"
         );
         server::shutdown_signal().await;
-        if let Some(store) = app.variant_store() {
+        if let Some(store) = app.renderer().origin().store() {
             store.flush(Duration::from_secs(10)).await;
         }
         ExitCode::SUCCESS

@@ -11,7 +11,7 @@ async fn a_hit_does_not_transform_again() {
     let first = s.get("/g.jpg?w=300").await;
     assert_eq!(header(&first, "x-refract-cache"), "miss");
     let etag = header(&first, "etag");
-    assert_eq!(s.app.transforms(), 1);
+    assert_eq!(s.app.renderer().transforms(), 1);
     // Same variant, spelled differently: unknown params, defaults, parameter order.
     for url in [
         "/g.jpg?w=300",
@@ -22,7 +22,7 @@ async fn a_hit_does_not_transform_again() {
         assert_eq!(header(&r, "x-refract-cache"), "hit", "{url}");
         assert_eq!(header(&r, "etag"), etag, "{url}");
     }
-    assert_eq!(s.app.transforms(), 1);
+    assert_eq!(s.app.renderer().transforms(), 1);
     // Same pixels at DPR 2 are a different variant: a lower default quality (imgix's
     // variable-quality table), so fewer bytes.
     let dense = s.get("/g.jpg?w=150&dpr=2").await;
@@ -65,7 +65,11 @@ async fn concurrent_identical_misses_cost_one_transform() {
         1,
         "{results:?}"
     );
-    assert_eq!(s.app.transforms(), 1, "8 concurrent misses, one transform");
+    assert_eq!(
+        s.app.renderer().transforms(),
+        1,
+        "8 concurrent misses, one transform"
+    );
 }
 
 #[tokio::test]
@@ -92,12 +96,12 @@ async fn the_cache_stays_within_its_byte_budget() {
         );
         served += body.len() as u64;
     }
-    s.app.cache().sync().await;
+    s.app.renderer().cache().sync().await;
     assert!(
         served > budget,
         "the test must overflow the budget ({served})"
     );
-    let held = s.app.cache().weighted_size();
+    let held = s.app.renderer().cache().weighted_size();
     assert!(held <= budget, "cache holds {held} bytes, budget {budget}");
-    assert!(s.app.cache().entry_count() >= 1);
+    assert!(s.app.renderer().cache().entry_count() >= 1);
 }

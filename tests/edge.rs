@@ -151,7 +151,8 @@ async fn concurrent_misses_reach_the_origin_once() {
     let v = Varnish::start(s.base.trim_start_matches("http://"));
     let origin_requests = || {
         s.app
-            .metrics()
+            .observe()
+            .metrics
             .requests
             .with_label_values(&["200", "webp"])
             .get()

@@ -114,7 +114,7 @@ async fn a_ready_hit_is_the_routed_hit_byte_for_byte_and_is_counted() {
     let path = "/cat.jpg?w=32&fm=auto";
     let chrome = "Accept: image/avif,image/webp,*/*\r\n";
     let (first, routed, ready, legacy, hits) = tokio::task::spawn_blocking({
-        let (base, app) = (s.base.clone(), s.app.clone());
+        let (base, site) = (s.base.clone(), s.site.clone());
         move || {
             let mut c = Conn::open(&base);
             c.send(&get(path, chrome));
@@ -124,7 +124,7 @@ async fn a_ready_hit_is_the_routed_hit_byte_for_byte_and_is_counted() {
             let mut c2 = Conn::open(&base);
             c2.send(&format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n{chrome}\r\n").into_bytes());
             let routed = c2.read(true);
-            let before = app.hot().len();
+            let before = site.hot.len();
             c.send(&get(path, chrome));
             let ready = c.read(false);
             // Another Accept class is its own entry: a different format, never the AVIF.
@@ -162,7 +162,7 @@ async fn a_ready_hit_is_the_routed_hit_byte_for_byte_and_is_counted() {
             &[("status", "200"), ("format", "avif")]
         ) >= 2.0
     );
-    assert!(s.app.analytics().to_json().contains("\"cat.jpg\""));
+    assert!(s.app.observe().analytics.to_json().contains("\"cat.jpg\""));
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn a_purged_variant_is_never_served_from_a_ready_response() {
     for _ in 0..3 {
         assert_eq!(s.get(url).await.headers()["x-refract-cache"], "hit");
     }
-    assert!(!s.app.hot().is_empty());
+    assert!(!s.site.hot.is_empty());
     // After a purge the next answer is a new render, not the ready hit.
     let purge = s
         .client
@@ -325,6 +325,6 @@ async fn a_client_that_closes_before_its_answer_is_recorded_as_gone_and_leaves_t
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(s.app.queue_depth(), 0, "it left the queue");
+    assert_eq!(s.app.renderer().queue_depth(), 0, "it left the queue");
     assert_eq!(holder.await.unwrap().unwrap(), 200);
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod architecture;
 mod cache;
 mod clients;
 mod corpus;

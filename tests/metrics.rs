@@ -434,6 +434,11 @@ async fn the_access_log_has_one_json_line_per_request() {
     assert!(lines[0].contains("\"cache\":\"miss\",\"format\":\"jpg\""));
     assert!(lines[1].contains("\"cache\":\"hit\""));
     assert!(lines[2].contains("\"status\":404") && lines[2].contains("\"format\":null"));
+    // A 4xx with a body logs the body's size, as any answer does.
+    let error = refract::Error::NotFound;
+    let body = format!("{}: {}\n", error.code(), error.public_message());
+    let logged: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(logged["bytes"], body.len() as u64, "{}", lines[2]);
 
     let text = access_log_of(&["--log-format", "text"], &urls[..1]).await;
     assert!(text.contains(" GET /pillow-hopper.jpg?w=20 200 "), "{text}");

@@ -311,7 +311,9 @@ async fn a_changed_mark_is_a_new_variant() {
     let url = "/base.png?fm=png&mark=/logo.png";
     let red = body(&a, url).await;
     a.app
-        .variant_store()
+        .renderer()
+        .origin()
+        .store()
         .unwrap()
         .flush(Duration::from_secs(30))
         .await;
@@ -360,4 +362,58 @@ async fn presets_carry_watermarks() {
     let r = s.get("/base.png?mark=/base.png").await;
     assert_eq!(r.status(), 400);
     s.stop().await;
+}
+
+#[tokio::test]
+async fn a_mark_leaves_the_pixels_outside_it_as_the_unmarked_render_has_them() {
+    // A photo-like PNG and a gradient, scaled (so a different resampling path would show), with
+    // a 40×20 mark in the top left corner.
+    let s = TestServer::start(|_| {}).await;
+    s.put(
+        "photo.png",
+        &corpus_file("alpha/mate-Arc-Colors-Transparent-Wallpaper.png"),
+    );
+    s.put("gradient.jpg", &gradient_jpeg(600, 400));
+    s.put("brand/logo.png", &flat_png(40, 20, RED));
+    for (original, query) in [
+        ("photo.png", "w=600&fm=png"),
+        ("gradient.jpg", "w=300&fm=png"),
+        ("gradient.jpg", "w=300&h=300&fit=crop&fm=png"),
+    ] {
+        let plain = body(&s, &format!("/{original}?{query}")).await;
+        let marked = body(
+            &s,
+            &format!("/{original}?{query}&mark=/brand/logo.png&mark-align=top,left&mark-pad=0"),
+        )
+        .await;
+        let (a, w, h, bands) = crate::support::images::pixels(&plain);
+        let (b, w2, h2, bands2) = crate::support::images::pixels(&marked);
+        assert_eq!((w, h), (w2, h2), "{original}?{query}");
+        // The marked render may gain colour bands (the mark is colour) but never change the
+        // pixels the mark does not cover.
+        let common = bands.min(bands2).min(3) as usize;
+        let (mut worst, mut differ) = (0u8, 0usize);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                if x < 40 && y < 20 {
+                    continue;
+                }
+                for c in 0..common {
+                    let pa = a[(y * w as usize + x) * bands as usize + c];
+                    let pb = b[(y * w as usize + x) * bands2 as usize + c];
+                    worst = worst.max(pa.abs_diff(pb));
+                    differ += usize::from(pa != pb);
+                }
+            }
+        }
+        assert_eq!(
+            (worst, differ),
+            (0, 0),
+            "{original}?{query}: unmarked pixels changed (largest difference, count)"
+        );
+        assert!(
+            close(&pixel(&marked, 5, 5)[..3], &RED, 2),
+            "the mark is there"
+        );
+    }
 }

@@ -151,7 +151,7 @@ async fn every_upload_publishes_an_event_and_none_is_lost_while_the_broker_is_aw
         assert_eq!(status, 201, "upload {i} with the broker down");
         keys.push(answer["key"].as_str().unwrap().to_owned());
     }
-    let outbox = s.app.outbox().expect("outbox configured");
+    let outbox = s.app.fleet().outbox().expect("outbox configured");
     assert_eq!(outbox.pending("events"), 12, "every event is on disk");
     // Back: every event arrives, once.
     tokio::task::block_in_place(|| rabbit.start_again());
@@ -378,7 +378,7 @@ impl Fleet {
 /// Wait (at most 20 s) until `s` listens for the broker's broadcasts.
 async fn listening(s: &TestServer, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !s.app.broker().unwrap().listening() {
+    while !s.app.fleet().broker().unwrap().listening() {
         assert!(Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -105,7 +105,9 @@ async fn a_hot_first_render_is_refined_in_the_background() {
         1.0
     );
     s.app
-        .variant_store()
+        .renderer()
+        .origin()
+        .store()
         .unwrap()
         .flush(Duration::from_secs(30))
         .await;

@@ -224,7 +224,7 @@ async fn a_decode_past_the_deadline_is_abandoned_and_frees_its_slot() {
         "{}",
         tiny.status()
     );
-    assert_eq!(s.app.queue_depth(), 0);
+    assert_eq!(s.app.renderer().queue_depth(), 0);
 }
 
 #[tokio::test]
@@ -278,7 +278,7 @@ async fn overload_is_shed_with_retry_after_and_hits_are_still_served() {
         ok >= 3,
         "one running + two queued should succeed ({ok} ok, {shed} shed)"
     );
-    assert_eq!(s.app.queue_depth(), 0);
+    assert_eq!(s.app.renderer().queue_depth(), 0);
 }
 
 #[tokio::test]

@@ -37,7 +37,9 @@ async fn fetch(s: &TestServer, url: &str) -> (u16, String, String, Bytes) {
 
 async fn flush(s: &TestServer) {
     s.app
-        .variant_store()
+        .renderer()
+        .origin()
+        .store()
         .expect("store configured")
         .flush(Duration::from_secs(30))
         .await;
@@ -87,7 +89,7 @@ async fn replicas_share_renders_and_a_replaced_original_renders_anew() {
     let (status, cache, etag2, body2) = fetch(&second, url).await;
     assert_eq!((status, cache.as_str()), (200, "store"));
     assert_eq!((etag2, body2), (etag.clone(), body.clone()));
-    assert_eq!(second.app.transforms(), 0);
+    assert_eq!(second.app.renderer().transforms(), 0);
     // Then from its memory.
     assert_eq!(fetch(&second, url).await.1, "hit");
 
@@ -96,7 +98,7 @@ async fn replicas_share_renders_and_a_replaced_original_renders_anew() {
     let restarted = replica(root.path(), store.path()).await;
     let (_, cache, etag3, _) = fetch(&restarted, url).await;
     assert_eq!((cache.as_str(), etag3.as_str()), ("store", etag.as_str()));
-    assert_eq!(restarted.app.transforms(), 0);
+    assert_eq!(restarted.app.renderer().transforms(), 0);
 
     // The original replaced: a replica without it in memory renders the new one; the old
     // variant is never served from the store.
@@ -107,7 +109,7 @@ async fn replicas_share_renders_and_a_replaced_original_renders_anew() {
     assert_ne!(etag4, etag);
     assert_ne!(body4, body);
     assert_eq!(decode(&body4).width, 100);
-    assert_eq!(fresh.app.transforms(), 1);
+    assert_eq!(fresh.app.renderer().transforms(), 1);
     flush(&fresh).await;
     assert_eq!(check_objects(store.path()), 2);
     let m = second.app.metrics_text().await;
@@ -174,11 +176,11 @@ async fn admin_purge_removes_every_variant_of_one_original_and_nothing_else() {
     assert_eq!(check_objects(store.path()), 1);
 
     // a's variants render again (memory and store were purged); b's are still hits.
-    let before = s.app.transforms();
+    let before = s.app.renderer().transforms();
     assert_eq!(fetch(&s, "/a.jpg?w=50").await.1, "miss");
     assert_eq!(fetch(&s, "/a.jpg?w=60&fm=webp").await.1, "miss");
     assert_eq!(fetch(&s, "/b.jpg?w=50").await.1, "hit");
-    assert_eq!(s.app.transforms(), before + 2);
+    assert_eq!(s.app.renderer().transforms(), before + 2);
 
     // Without --admin-token there is no purge endpoint to guess a token for.
     let open = TestServer::start_at(root.path(), |_| {}).await;
@@ -211,9 +213,9 @@ async fn header_chosen_widths_cannot_widen_the_variant_space() {
     }
     assert_eq!(widths.len(), ladder.len());
     assert!(
-        s.app.transforms() <= ladder.len() as u64,
+        s.app.renderer().transforms() <= ladder.len() as u64,
         "{}",
-        s.app.transforms()
+        s.app.renderer().transforms()
     );
 
     // A quality list refuses others, or snaps them when configured.
@@ -235,7 +237,7 @@ async fn header_chosen_widths_cannot_widen_the_variant_space() {
     let b = snapping.get("/wide.jpg?w=320&q=80").await;
     assert_eq!(header(&a, "etag"), header(&b, "etag"));
     assert_eq!(decode(&a.bytes().await.unwrap()).width, 320);
-    assert_eq!(snapping.app.transforms(), 1);
+    assert_eq!(snapping.app.renderer().transforms(), 1);
 }
 
 /// The `/metrics` page of a running binary.

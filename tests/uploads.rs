@@ -768,7 +768,7 @@ async fn delete_purges_the_originals_stored_variants() {
             assert_eq!(s.get(&format!("/{key}?{q}")).await.status(), 200);
         }
     }
-    let store_api = s.app.variant_store().unwrap();
+    let store_api = s.app.renderer().origin().store().unwrap();
     store_api.flush(Duration::from_secs(30)).await;
     let folder = |key: &str| store.path().join("v1").join(refract::store::purge_tag(key));
     let count = |key: &str| std::fs::read_dir(folder(key)).map_or(0, |d| d.count());

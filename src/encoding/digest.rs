@@ -1,5 +1,34 @@
 //! Hashes as text: the lowercase hex that ETags, upload keys, variant-store names and URL
-//! signatures are written in, and the Base64 of the demo page's script hash.
+//! signatures are written in, and the Base64 of the demo page's script hash; and
+//! [`LazyDigest`], an original's SHA-256 computed at most once, by whoever needs it first.
+
+use std::sync::{Arc, OnceLock};
+
+use sha2::{Digest as _, Sha256};
+
+/// The SHA-256 of one original's bytes, computed at most once and shared by every holder: the
+/// originals cache keeps it with the bytes, the variant store names variants by it, face
+/// detection caches its findings under it.
+#[derive(Clone, Debug, Default)]
+pub struct LazyDigest(Arc<OnceLock<[u8; 32]>>);
+
+impl LazyDigest {
+    /// The digest, if someone has computed it already.
+    pub fn get(&self) -> Option<[u8; 32]> {
+        self.0.get().copied()
+    }
+
+    /// The digest of `bytes` (which must be the bytes this digest is of), computed now unless
+    /// it already was.
+    pub fn of(&self, bytes: &[u8]) -> [u8; 32] {
+        *self.0.get_or_init(|| Sha256::digest(bytes).into())
+    }
+
+    /// Keep `digest`, computed elsewhere, unless one is kept already; returns the kept one.
+    pub fn set(&self, digest: [u8; 32]) -> [u8; 32] {
+        *self.0.get_or_init(|| digest)
+    }
+}
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
@@ -63,6 +92,23 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::{hex, LazyDigest};
+
+    #[test]
+    fn a_lazy_digest_is_computed_once_and_shared_by_its_clones() {
+        let digest = LazyDigest::default();
+        let clone = digest.clone();
+        assert_eq!(clone.get(), None);
+        let sha = digest.of(b"abc");
+        assert_eq!(
+            hex(&sha),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // Kept: other bytes do not change it (the caller vouches they are the same original).
+        assert_eq!(clone.of(b"other"), sha);
+        assert_eq!(clone.set([0; 32]), sha);
+    }
+
     #[test]
     fn base64_round_trips_in_both_alphabets() {
         for bytes in [&b""[..], b"f", b"fo", b"foo", b"foob", b"\xff\xfe\xfd?"] {

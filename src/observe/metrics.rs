@@ -387,9 +387,11 @@ impl<'a> RequestGuard<'a> {
         analytics.record(served);
     }
 
-    /// The request was answered with an error.
-    pub fn error(&mut self, error: &Error) {
+    /// The request was answered with an error whose body is `body` bytes (the access log's
+    /// `bytes`; image bytes alone are counted in `refract_response_bytes_total`).
+    pub fn error(&mut self, error: &Error, body: u64) {
         self.status = error.status();
+        self.bytes = body;
         self.metrics.errors.with_label_values(&[error.code()]).inc();
         let reason = match error {
             Error::Overloaded => Some("shed"),
@@ -441,7 +443,8 @@ impl Drop for RequestGuard<'_> {
                 .inc(),
         }
         metrics.request_duration.observe(duration.as_secs_f64());
-        if self.bytes > 0 {
+        // An error's body is logged, not counted as image bytes.
+        if self.bytes > 0 && self.format != "none" {
             match format_slot(self.format) {
                 Some(f) => metrics.served.bytes[f]
                     .get_or_init(|| metrics.response_bytes.with_label_values(&[self.format]))
@@ -483,7 +486,7 @@ mod tests {
         drop(guard());
         assert_eq!(m.requests.with_label_values(&["499", "none"]).get(), 1);
         let mut g = guard();
-        g.error(&Error::Overloaded);
+        g.error(&Error::Overloaded, 0);
         drop(g);
         assert_eq!(m.requests.with_label_values(&["503", "none"]).get(), 1);
         assert_eq!(m.errors.with_label_values(&["overloaded"]).get(), 1);

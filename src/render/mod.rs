@@ -1,4 +1,327 @@
-//! Rendering a variant: the in-memory cache of rendered variants with request coalescing
-//! ([`cache`]).
+//! Rendering, the one path from a URL to a rendered variant: the request built as the server
+//! builds it (routing, presets, bounds), the memory cache with request coalescing ([`cache`]),
+//! the variant store and the sources behind it ([`origin`]), and the transform processor.
+//! [`Renderer`] is the handle the server and background work both render through.
+//!
+//! May import: `config`, `error`, `observe`, `encoding`, `request`, `source`, `store`,
+//! `transform`. Not here: what the fleet is told (purges and refinements announced, jobs queued:
+//! `work`), HTTP (`server`).
 
 pub mod cache;
+pub mod origin;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tracing::Instrument as _;
+
+use crate::config::{Config, Refine};
+use crate::error::Error;
+use crate::observe::{Lookup, Metrics};
+use crate::request::signature::Verifier;
+use crate::request::{AcceptClass, Bounds, Hints, ImageRequest, Key, ParamLimits, Presets};
+use crate::source::mounts::OriginalsCache;
+use crate::source::{Mounts, SourceSettings};
+use crate::store::{Location, Purged, VariantStore};
+use crate::transform::encode::Tier;
+use crate::transform::master::Masters;
+use crate::transform::vips::Version;
+use crate::transform::{Limits, Processor, Rendered};
+
+pub use cache::RenderCache;
+pub use origin::Origin;
+
+/// Renders variants: from the memory cache, else the variant store, else fetched and
+/// transformed (once, however many ask at the same moment).
+pub struct Renderer {
+    origin: Origin,
+    cache: RenderCache,
+    processor: Processor,
+    verifier: Option<Verifier>,
+    presets: Presets,
+    bounds: Bounds,
+    limits: ParamLimits,
+    /// What a render that is not a refinement is encoded as: standard, or first with `--refine`.
+    first: Tier,
+    /// Refinement renders allowed at once (`--refine-cpu`).
+    refining: tokio::sync::Semaphore,
+    metrics: Arc<Metrics>,
+}
+
+impl Renderer {
+    /// Open the sources and the variant store, size the caches and the transform permits, and
+    /// point text rendering at the configured fonts. `limits` bound what is rendered (the same
+    /// bound uploads); `vips` names the pipeline in the variant store's records.
+    pub fn new(
+        config: &Config,
+        limits: Limits,
+        vips: Version,
+        metrics: Arc<Metrics>,
+    ) -> Result<Renderer, String> {
+        let settings = SourceSettings {
+            max_bytes: config.max_source_bytes,
+            timeout: config.source_timeout,
+            net: config.net.clone(),
+        };
+        let sources = config
+            .sources
+            .iter()
+            .map(|(prefix, url)| {
+                let source = crate::source::open(url, &settings)
+                    .map_err(|e| format!("--source {prefix}={url}: {e}"))?;
+                Ok((prefix.clone(), source))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mounts = Mounts::new(
+            sources,
+            OriginalsCache {
+                max_bytes: config.originals_cache_size,
+                revalidate_after: config.originals_revalidate_after,
+                ttl: config.cache_ttl,
+            },
+            config.source_timeout,
+            metrics.clone(),
+        )?;
+        let store = match &config.variant_store {
+            None => None,
+            Some(url) => Some(VariantStore::new(
+                crate::store::open_backend(url, config.variant_store_timeout)?,
+                format!(
+                    "libvips {vips}; pipeline {}",
+                    crate::transform::PIPELINE_VERSION
+                ),
+                config.variant_store_timeout,
+                metrics.clone(),
+            )),
+        };
+        let cache = RenderCache::new(
+            config.cache_size,
+            config.cache_ttl,
+            metrics.cache_evictions.clone(),
+        );
+        // Fonts for `txt`: the built-in set and --fonts, before anything renders text.
+        let mut fonts = vec![crate::transform::text::builtin_fonts()];
+        fonts.extend(config.fonts.iter().cloned());
+        crate::transform::text::use_fonts(&fonts);
+        let processor = Processor::new(
+            config.max_concurrency,
+            config.max_queue,
+            limits,
+            Masters::new(config.master_cache_size, metrics.masters.clone()),
+            metrics.clone(),
+        );
+        Ok(Renderer {
+            origin: Origin::new(mounts, store),
+            cache,
+            processor,
+            verifier: Verifier::with_scheme(&config.sign_keys.0, config.sign_scheme),
+            presets: config.presets.clone(),
+            bounds: config.bounds.clone(),
+            limits: ParamLimits {
+                max_dimension: config.max_dimension,
+            },
+            first: match config.refine {
+                Refine::Off => Tier::Standard,
+                Refine::Hot | Refine::All => Tier::First,
+            },
+            refining: tokio::sync::Semaphore::new(config.refine_permits),
+            metrics,
+        })
+    }
+
+    /// The sources and the variant store.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The memory cache of rendered variants.
+    pub fn cache(&self) -> &RenderCache {
+        &self.cache
+    }
+
+    /// The signed-URL verifier, when signing keys are configured.
+    pub fn verifier(&self) -> Option<&Verifier> {
+        self.verifier.as_ref()
+    }
+
+    /// Requests waiting for a transform slot right now.
+    pub fn queue_depth(&self) -> usize {
+        self.processor.queue_depth()
+    }
+
+    /// Transforms completed since start (each cache miss that reached libvips counts once).
+    pub fn transforms(&self) -> u64 {
+        self.processor.completed()
+    }
+
+    /// The request a URL path and query make with these client hints: the key routed, presets
+    /// expanded, the configured bounds applied (exactly as an image request is built).
+    pub fn request(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        hints: Hints,
+    ) -> Result<ImageRequest, Error> {
+        let key = self.origin.key(path)?;
+        let mut request =
+            ImageRequest::with_presets(key, query, self.limits, hints, &self.presets)?;
+        self.bounds.apply(&mut request.params, hints)?;
+        Ok(request)
+    }
+
+    /// The rendered variant of `request` for a client of `accept` class: from the memory cache,
+    /// else the variant store, else fetched and transformed (once, however many clients ask at
+    /// the same moment) and written behind to the store.
+    pub async fn render(
+        &self,
+        request: &ImageRequest,
+        accept: AcceptClass,
+    ) -> (Result<Arc<Rendered>, Error>, Lookup) {
+        let variant = request.variant(accept);
+        let cache_key = variant.cache_key();
+        let from_store = AtomicBool::new(false);
+        let render = async {
+            let purge_key = crate::store::purge_tag(variant.key.as_str());
+            let original = self
+                .origin
+                .original(&variant.key)
+                .instrument(tracing::debug_span!("fetch", key = %variant.key))
+                .await?;
+            let layers = self.origin.layers(&variant.params.overlays).await?;
+            let mut rendered = match self.origin.store() {
+                None => {
+                    self.processor
+                        .render(
+                            original.bytes(),
+                            original.lazy_digest(),
+                            layers,
+                            variant,
+                            self.first,
+                        )
+                        .await?
+                }
+                Some(store) => {
+                    let digest = origin::with_layers(original.digest().await?, &layers);
+                    let location = store.locate(&cache_key, &purge_key, &digest);
+                    match store.get(&location).await {
+                        Some(stored) => {
+                            from_store.store(true, Ordering::Relaxed);
+                            stored
+                        }
+                        None => {
+                            let rendered = self
+                                .processor
+                                .render(
+                                    original.bytes(),
+                                    original.lazy_digest(),
+                                    layers,
+                                    variant,
+                                    self.first,
+                                )
+                                .await?;
+                            store.put_behind(&location, &rendered);
+                            rendered
+                        }
+                    }
+                }
+            };
+            rendered.purge_tag = hyper::header::HeaderValue::from_str(&purge_key)
+                .expect("hex digits are a valid header value");
+            Ok(rendered)
+        };
+        let (result, lookup) = self.cache.get_or_render(&cache_key, render).await;
+        if lookup == Lookup::Miss && from_store.load(Ordering::Relaxed) {
+            return (result, Lookup::Store);
+        }
+        (result, lookup)
+    }
+
+    /// Render `request`'s variant for `accept` with the encoder settings of `tier`, past every
+    /// cache (refinement; the quality bench compares tiers with it), with its cache key and
+    /// where the variant store keeps it.
+    pub async fn render_with(
+        &self,
+        request: &ImageRequest,
+        accept: AcceptClass,
+        tier: Tier,
+    ) -> Result<(Rendered, String, Option<Location>), Error> {
+        let variant = request.variant(accept);
+        let cache_key = variant.cache_key();
+        let purge_key = crate::store::purge_tag(variant.key.as_str());
+        let original = self.origin.original(&variant.key).await?;
+        let layers = self.origin.layers(&variant.params.overlays).await?;
+        let digest = origin::with_layers(original.digest().await?, &layers);
+        let mut rendered = self
+            .processor
+            .render(
+                original.bytes(),
+                original.lazy_digest(),
+                layers,
+                variant,
+                tier,
+            )
+            .await?;
+        rendered.purge_tag = hyper::header::HeaderValue::from_str(&purge_key)
+            .expect("hex digits are a valid header value");
+        let location = self
+            .origin
+            .store()
+            .map(|store| store.locate(&cache_key, &purge_key, &digest));
+        Ok((rendered, cache_key, location))
+    }
+
+    /// Render `request`'s variant for `accept` again with the refined encoder settings, and put
+    /// it in place of the first render: in the variant store (same location, overwritten) and in
+    /// this replica's memory. Returns its cache key, for the other replicas to be told.
+    pub async fn refine(
+        &self,
+        request: &ImageRequest,
+        accept: AcceptClass,
+    ) -> Result<String, Error> {
+        // Within --refine-cpu: at most that many refinements render at once in this process.
+        let _slot = self
+            .refining
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("refinement permits closed".into()))?;
+        let (rendered, cache_key, location) =
+            self.render_with(request, accept, Tier::Refined).await?;
+        if let (Some(store), Some(location)) = (self.origin.store(), location) {
+            store.put_behind(&location, &rendered);
+        }
+        self.cache.replace(&cache_key, Arc::new(rendered)).await;
+        Ok(cache_key)
+    }
+
+    /// Drop every variant of the original `key` from this replica's memory and from the variant
+    /// store.
+    pub async fn purge(&self, key: &Key) -> Result<Purged, Error> {
+        self.cache.purge(key.as_str());
+        let purge_key = crate::store::purge_tag(key.as_str());
+        let stored = match self.origin.store() {
+            Some(store) => store.purge(&purge_key).await?,
+            None => 0,
+        };
+        Ok(Purged { purge_key, stored })
+    }
+
+    /// Bring the sampled gauges up to date (pending cache writes are applied first, so entry
+    /// and byte counts are exact).
+    pub async fn sample(&self) {
+        let m = &self.metrics;
+        self.cache.sync().await;
+        m.cache_bytes
+            .set(saturating_i64(self.cache.weighted_size()));
+        m.cache_entries
+            .set(saturating_i64(self.cache.entry_count()));
+        m.queue_depth
+            .set(saturating_i64(self.processor.queue_depth() as u64));
+        m.vips_memory.set(saturating_i64(
+            crate::transform::vips::tracked_memory() as u64
+        ));
+    }
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

@@ -33,8 +33,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::Site;
 use super::{hot, routes, wire};
-use crate::app::App;
 use crate::observe::analytics::Served;
 use crate::observe::metrics::RequestGuard;
 use crate::observe::Lookup;
@@ -47,8 +47,8 @@ const MAX_HEADERS: usize = 64;
 
 /// What every connection of one listener shares.
 pub struct Shared {
-    /// The origin.
-    pub app: App,
+    /// The origin and the server's own state.
+    pub site: Arc<Site>,
     /// hyper's settings, for connections handed to it.
     pub builder: http1::Builder,
     /// Becomes `true` when the server shuts down.
@@ -74,7 +74,7 @@ enum Action {
 /// keeps the server's shutdown waiting for this connection, and tells hyper to finish if the
 /// connection is handed to it.
 pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream) {
-    let config = shared.app.config();
+    let config = shared.site.app.config();
     let (max_head, timeout) = (config.max_header_bytes, config.header_read_timeout);
     let mut shutdown = shared.shutdown.clone();
     let mut buf = BytesMut::with_capacity(8 * 1024);
@@ -146,7 +146,13 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
                     }
                 };
                 if touch {
-                    shared.app.cache().touch(&hot.cache_key).await;
+                    shared
+                        .site
+                        .app
+                        .renderer()
+                        .cache()
+                        .touch(&hot.cache_key)
+                        .await;
                 }
                 result
             }
@@ -154,7 +160,7 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
                 buf.advance(len);
                 let head_only = request.method() == Method::HEAD;
                 let Some(response) =
-                    route_while_connected(&shared.app, &request, &mut stream, &mut buf).await
+                    route_while_connected(&shared.site, &request, &mut stream, &mut buf).await
                 else {
                     return;
                 };
@@ -206,12 +212,12 @@ fn make_room(buf: &mut BytesMut) {
 /// abandoned request is recorded as such (499) and gives back its place in the transform
 /// queue. Bytes the client sends meanwhile (a pipelined request) are kept in `buf`.
 async fn route_while_connected(
-    app: &App,
+    site: &Site,
     request: &Request<()>,
     stream: &mut TcpStream,
     buf: &mut BytesMut,
 ) -> Option<hyper::Response<http_body_util::Full<Bytes>>> {
-    let routed = routes::read_only(app, request);
+    let routed = routes::read_only(site, request);
     tokio::pin!(routed);
     let mut watching = true;
     loop {
@@ -278,18 +284,18 @@ fn decide(shared: &Shared, request: &httparse::Request<'_, '_>) -> Action {
             _ => {}
         }
     }
-    let app = &shared.app;
-    if get && !conditional && required_headers_sent(app, request.headers) {
+    let site = &shared.site;
+    if get && !conditional && required_headers_sent(site, request.headers) {
         let accept_class = AcceptClass::from_header(accept.and_then(visible_ascii));
         let probe = hot::Probe {
             target: target.as_bytes(),
             accept: accept_class,
             hints,
         };
-        if let Some(hot) = app.hot().get(&probe) {
+        if let Some(hot) = site.hot.get(&probe) {
             let (now, date) = wire::now();
-            if let Some(rendered) = hot.live(app.cache().epoch(), now) {
-                record_hit(app, target, &hot, &rendered);
+            if let Some(rendered) = hot.live(site.app.renderer().cache().epoch(), now) {
+                record_hit(site, target, &hot, &rendered);
                 let touch = hot.touch_due();
                 return Action::Hot {
                     hot,
@@ -317,23 +323,33 @@ fn visible_ascii(value: &[u8]) -> Option<&str> {
 }
 
 /// Whether every `--require-header` is present with its value (compared in constant time).
-fn required_headers_sent(app: &App, headers: &[httparse::Header<'_>]) -> bool {
-    app.config().require_headers.0.iter().all(|(name, value)| {
-        headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .is_some_and(|h| routes::constant_time_eq(h.value, value.as_bytes()))
-    })
+fn required_headers_sent(site: &Site, headers: &[httparse::Header<'_>]) -> bool {
+    site.app
+        .config()
+        .require_headers
+        .0
+        .iter()
+        .all(|(name, value)| {
+            headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .is_some_and(|h| routes::constant_time_eq(h.value, value.as_bytes()))
+        })
 }
 
 /// Metrics, analytics and the access log for a ready hit, as routing would record them.
-fn record_hit(app: &App, target: &str, hot: &hot::Hot, rendered: &Rendered) {
-    let mut guard = RequestGuard::new(app.metrics(), app.access_log(), "GET", target);
+fn record_hit(site: &Site, target: &str, hot: &hot::Hot, rendered: &Rendered) {
+    let mut guard = RequestGuard::new(
+        &site.app.observe().metrics,
+        &site.app.observe().access_log,
+        "GET",
+        target,
+    );
     guard.source(hot.source);
     guard.cache(Lookup::Hit);
     guard.image(
         200,
-        app.analytics(),
+        &site.app.observe().analytics,
         Served {
             key: &hot.key,
             format: rendered.format,
@@ -369,10 +385,10 @@ fn route_request(
 
 /// Let hyper serve the rest of the connection, starting with the bytes already read.
 async fn handover(shared: &Shared, watcher: Watcher, stream: TcpStream, read: BytesMut) {
-    let app = shared.app.clone();
+    let site = shared.site.clone();
     let service = service_fn(move |req| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(routes::handle(&app, req).await) }
+        let site = site.clone();
+        async move { Ok::<_, Infallible>(routes::handle(&site, req).await) }
     });
     let io = TokioIo::new(Rewind {
         read: read.freeze(),
@@ -463,10 +479,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::Config::for_root(dir.path());
         config.access_log = false;
-        let app = App::new(config).unwrap();
+        let site = Arc::new(Site::new(crate::App::new(config).unwrap()));
         let (_stop, stopped) = watch::channel(false);
         let shared = Shared {
-            app: app.clone(),
+            site: site.clone(),
             builder: http1::Builder::new(),
             shutdown: stopped,
         };
@@ -476,8 +492,12 @@ mod tests {
             accept: AcceptClass::Webp,
             hints: [None, None, None],
         };
-        let ready = hot::tests::ready(&rendered, app.cache().epoch(), wire::now().0);
-        app.hot().insert(&probe, ready);
+        let ready = hot::tests::ready(
+            &rendered,
+            site.app.renderer().cache().epoch(),
+            wire::now().0,
+        );
+        site.hot.insert(&probe, ready);
         let raw = b"GET /a.jpg?w=1 HTTP/1.1\r\nHost: x\r\nAccept: image/webp,*/*\r\n\r\n";
         // The first hit sets up what is made once (metric series, the analytics entry, the
         // date line of this second).

@@ -23,7 +23,44 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
+use hyper::header::HeaderValue;
+
 use crate::app::App;
+
+/// What the server answers from: the app, and what the server keeps of its own beside it — the
+/// responses kept ready for hits and the `Cache-Control` values made once (hits format nothing).
+pub struct Site {
+    /// The origin.
+    pub app: App,
+    /// Responses kept ready for hits.
+    pub hot: hot::HotResponses,
+    /// `Cache-Control` of image responses with the configured `--max-age`.
+    pub image_cache_control: HeaderValue,
+    /// `Cache-Control` of first renders (`--first-max-age`): short, so a CDN comes back for
+    /// the refined variant.
+    pub first_cache_control: HeaderValue,
+}
+
+impl Site {
+    /// The server's state for `app`.
+    pub fn new(app: App) -> Site {
+        let config = app.config();
+        let image_cache_control =
+            HeaderValue::from_str(&response::cache_control(config.max_age.as_secs()))
+                .expect("digits are a valid header value");
+        let first_age = config.first_max_age.as_secs();
+        let first_cache_control = HeaderValue::from_str(&format!(
+            "public, max-age={first_age}, stale-while-revalidate={first_age}"
+        ))
+        .expect("digits are a valid header value");
+        Site {
+            app,
+            hot: hot::HotResponses::default(),
+            image_cache_control,
+            first_cache_control,
+        }
+    }
+}
 
 /// Serve `app` on `listener` until `shutdown` resolves, then drain: stop accepting, give
 /// in-flight requests up to the configured shutdown timeout, and return.
@@ -32,12 +69,22 @@ pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run_site(listener, Arc::new(Site::new(app)), shutdown).await
+}
+
+/// [`run`], for a [`Site`] made by the caller (tests look at its ready responses).
+pub async fn run_site(
+    listener: TcpListener,
+    site: Arc<Site>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let app = site.app.clone();
     let config = app.config().clone();
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(conn::Shared {
-        app: app.clone(),
+        site,
         builder: http1_builder(&config),
         shutdown: stopped,
     });

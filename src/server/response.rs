@@ -8,7 +8,7 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use crate::app::App;
+use super::Site;
 use crate::error::Error;
 use crate::observe::Lookup;
 use crate::request::signature::unix_now;
@@ -36,7 +36,7 @@ const PURGE_HEADERS: [header::HeaderName; 3] = [
 /// An image response, or 304 when `if_none_match` already names its ETag. For a signed URL
 /// that `expires` (UNIX seconds), `max-age` never reaches past the expiry.
 pub fn image(
-    app: &App,
+    site: &Site,
     request: &ImageRequest,
     rendered: &Rendered,
     lookup: Lookup,
@@ -60,10 +60,10 @@ pub fn image(
     // A hit formats nothing: every value below is static, kept with the variant, or made once
     // per process — except a signed URL's max-age, which depends on the clock.
     let cache_control = match expires {
-        None if rendered.tier == Tier::First => app.first_cache_control().clone(),
-        None => app.image_cache_control().clone(),
+        None if rendered.tier == Tier::First => site.first_cache_control.clone(),
+        None => site.image_cache_control.clone(),
         Some(_) => {
-            let seconds = max_age(app.config().max_age.as_secs(), expires);
+            let seconds = max_age(site.app.config().max_age.as_secs(), expires);
             HeaderValue::from_str(&cache_control(seconds)).expect("digits")
         }
     };
@@ -174,12 +174,15 @@ fn etag_matches(header: &str, etag: &str) -> bool {
 /// The answer for an error: status, short `code: reason` text, the code in a header, and a
 /// cache policy — short for 4xx (the URL may start working once the original is uploaded),
 /// `no-store` for 5xx.
-pub fn error(app: &App, err: &Error, head: bool) -> Response<Full<Bytes>> {
+pub fn error(site: &Site, err: &Error, head: bool) -> Response<Full<Bytes>> {
     let status = err.status();
     let cache_control = if status >= 500 {
         "no-store".to_owned()
     } else {
-        format!("public, max-age={}", app.config().error_max_age.as_secs())
+        format!(
+            "public, max-age={}",
+            site.app.config().error_max_age.as_secs()
+        )
     };
     let body = format!("{}: {}\n", err.code(), err.public_message());
     let mut builder = Response::builder()

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT, AUTHORIZATION, IF_NONE_MATCH};
 use hyper::{Method, Request, Response};
 
+use super::Site;
 use super::{hot, response, wire};
-use crate::app::App;
 use crate::error::Error;
 use crate::observe::analytics::Served;
 use crate::observe::metrics::RequestGuard;
@@ -25,23 +26,23 @@ use crate::transform::encode::Tier;
 use crate::transform::Rendered;
 
 /// Answer one request (hyper's connections: see [`super::conn`] for the rest).
-pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(site: &Site, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.uri().path(), req.method()) {
         (path, _) if RESERVED.contains(&path) => {}
-        ("/admin/purge", _) => return admin_purge(app, req).await,
+        ("/admin/purge", _) => return admin_purge(site, req).await,
         ("/upload", &Method::POST) => {
-            if let Some(uploads) = app.uploads() {
-                return upload(app, uploads, req).await;
+            if let Some(uploads) = site.app.uploads() {
+                return upload(site, uploads, req).await;
             }
         }
         (_, &Method::DELETE) => {
-            if let Some(uploads) = app.uploads() {
-                return delete(app, uploads, &req).await;
+            if let Some(uploads) = site.app.uploads() {
+                return delete(site, uploads, &req).await;
             }
         }
         _ => {}
     }
-    read_only(app, &req).await
+    read_only(site, &req).await
 }
 
 /// Paths that are never image keys, whatever the method.
@@ -49,28 +50,28 @@ const RESERVED: [&str; 5] = ["/healthz", "/readyz", "/metrics", "/analytics", "/
 
 /// Answer a request whose body does not matter: the health endpoints, metrics, analytics, the
 /// demo page and images (any method but `GET` and `HEAD` is refused there).
-pub async fn read_only<B>(app: &App, req: &Request<B>) -> Response<Full<Bytes>> {
+pub async fn read_only<B>(site: &Site, req: &Request<B>) -> Response<Full<Bytes>> {
     let head = req.method() == Method::HEAD;
     match req.uri().path() {
         "/healthz" => return response::text(200, "ok\n", head),
-        "/readyz" if app.is_ready() => return response::text(200, "ready\n", head),
+        "/readyz" if site.app.is_ready() => return response::text(200, "ready\n", head),
         "/readyz" => return response::text(503, "shutting down\n", head),
-        "/metrics" if app.config().metrics_listen.is_none() => {
-            return response::metrics(app.metrics_text().await, head)
+        "/metrics" if site.app.config().metrics_listen.is_none() => {
+            return response::metrics(site.app.metrics_text().await, head)
         }
-        "/analytics" => return analytics(app, req, head),
-        "/" if app.config().demo => return demo(app, head).await,
-        "/admin/purge" => return response::error(app, &Error::MethodNotAllowed, head),
+        "/analytics" => return analytics(site, req, head),
+        "/" if site.app.config().demo => return demo(site, head).await,
+        "/admin/purge" => return response::error(site, &Error::MethodNotAllowed, head),
         _ => {}
     }
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut guard = RequestGuard::new(
-        app.metrics(),
-        app.access_log(),
+        &site.app.observe().metrics,
+        &site.app.observe().access_log,
         req.method().as_str(),
         target,
     );
-    let response = image(app, req, head, &mut guard).await;
+    let response = image(site, req, head, &mut guard).await;
     drop(guard);
     response
 }
@@ -78,12 +79,22 @@ pub async fn read_only<B>(app: &App, req: &Request<B>) -> Response<Full<Bytes>> 
 /// `POST /upload`: 201 with the stored image's JSON (200 when the same bytes were already
 /// there), or an error that is never cacheable.
 async fn upload(
-    app: &App,
+    site: &Site,
     uploads: &crate::upload::Uploads,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let count = |result: &str| app.metrics().uploads.with_label_values(&[result]).inc();
-    match uploads.accept(app.mounts(), req).await {
+    let count = |result: &str| {
+        site.app
+            .observe()
+            .metrics
+            .uploads
+            .with_label_values(&[result])
+            .inc()
+    };
+    match uploads
+        .accept(site.app.renderer().origin().mounts(), req)
+        .await
+    {
         Ok((uploaded, claims)) => {
             let status = if uploaded.created { 201 } else { 200 };
             let result = if uploaded.created {
@@ -93,29 +104,19 @@ async fn upload(
             };
             count(result);
             if uploaded.created {
-                app.background().uploaded(app, &uploaded.key).await;
-                if let Some(outbox) = app.outbox() {
-                    let event = crate::work::events::UploadEvent {
-                        id: String::new(),
-                        kind: String::new(),
-                        key: uploaded.key.clone(),
-                        url: uploaded.url.clone(),
-                        width: uploaded.width,
-                        height: uploaded.height,
-                        format: uploaded.format.to_owned(),
-                        bytes: uploaded.bytes,
-                        sha256: uploaded.sha256.clone(),
-                        time: unix_now(),
-                    };
-                    if let Err(e) = crate::work::events::publish(outbox, event).await {
-                        // Stored, but its event could not be kept: say so loudly.
-                        app.metrics()
-                            .outbox
-                            .with_label_values(&["events", "write_failed"])
-                            .inc();
-                        tracing::error!(key = %uploaded.key, error = %e, "upload event not written to the outbox");
-                    }
-                }
+                let event = crate::work::events::UploadEvent {
+                    id: String::new(),
+                    kind: String::new(),
+                    key: uploaded.key.clone(),
+                    url: uploaded.url.clone(),
+                    width: uploaded.width,
+                    height: uploaded.height,
+                    format: uploaded.format.to_owned(),
+                    bytes: uploaded.bytes,
+                    sha256: uploaded.sha256.clone(),
+                    time: unix_now(),
+                };
+                site.app.fleet().uploaded(&uploaded.key, event).await;
             }
             tracing::info!(
                 key = %uploaded.key,
@@ -136,7 +137,7 @@ async fn upload(
         }
         Err(e) => {
             count(e.code());
-            upload_error(app, &e)
+            upload_error(site, &e)
         }
     }
 }
@@ -146,7 +147,7 @@ async fn upload(
 /// 404 when there was nothing. CDN copies expire by their max-age: purge them by the purge key
 /// every image response carries (`Surrogate-Key`, `Cache-Tag`, `xkey`).
 async fn delete(
-    app: &App,
+    site: &Site,
     uploads: &crate::upload::Uploads,
     req: &Request<Incoming>,
 ) -> Response<Full<Bytes>> {
@@ -156,11 +157,11 @@ async fn delete(
         .and_then(|v| v.to_str().ok());
     let result = async {
         let claims = uploads.auth.verify(authorization, "delete")?;
-        let key = app.key(req.uri().path())?;
-        app.mounts().delete(&key).await?;
+        let key = site.app.renderer().origin().key(req.uri().path())?;
+        site.app.renderer().origin().mounts().delete(&key).await?;
         // The original is gone, so no stored variant of it can be served again (a fetch comes
         // first); a store that fails to purge leaves objects for its expiry rule, not an error.
-        if let Err(e) = app.purge(&key).await {
+        if let Err(e) = site.app.purge(&key).await {
             tracing::warn!(%key, error = %e, "variant store purge failed after a delete");
         }
         Ok::<_, Error>((key, claims))
@@ -177,18 +178,18 @@ async fn delete(
             *response.body_mut() = Full::new(Bytes::new());
             response
         }
-        Err(e) => upload_error(app, &e),
+        Err(e) => upload_error(site, &e),
     }
 }
 
 /// An error answer for uploads and deletes: never cacheable, with the auth challenge on 401.
-fn upload_error(app: &App, e: &Error) -> Response<Full<Bytes>> {
+fn upload_error(site: &Site, e: &Error) -> Response<Full<Bytes>> {
     if e.status() >= 500 {
         tracing::error!(error = %e, "upload failed");
     } else {
         tracing::debug!(error = %e, "upload refused");
     }
-    let mut response = response::error(app, e, false);
+    let mut response = response::error(site, e, false);
     let headers = response.headers_mut();
     headers.insert(
         hyper::header::CACHE_CONTROL,
@@ -215,12 +216,12 @@ fn upload_error(app: &App, e: &Error) -> Response<Full<Bytes>> {
 
 /// The `--demo` page, listing the images under `--root` (file system work, off the async
 /// workers).
-async fn demo(app: &App, head: bool) -> Response<Full<Bytes>> {
-    let root = app.config().root.clone();
+async fn demo(site: &Site, head: bool) -> Response<Full<Bytes>> {
+    let root = site.app.config().root.clone();
     let urls = crate::request::srcset::UrlBuilder {
         params: "fm=auto".into(),
-        sign_key: app.config().sign_keys.0.first().cloned(),
-        scheme: app.config().sign_scheme,
+        sign_key: site.app.config().sign_keys.0.first().cloned(),
+        scheme: site.app.config().sign_scheme,
         ..Default::default()
     };
     let html = tokio::task::spawn_blocking(move || {
@@ -238,14 +239,14 @@ async fn demo(app: &App, head: bool) -> Response<Full<Bytes>> {
 /// full URL is taken too; its query is ignored): every variant of that original leaves this
 /// replica's memory and the variant store. Answers the key, its purge key (for the CDN:
 /// `Surrogate-Key`, `Cache-Tag`, Varnish `xkey`) and the number of stored objects deleted.
-async fn admin_purge(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn admin_purge(site: &Site, req: Request<Incoming>) -> Response<Full<Bytes>> {
     use http_body_util::BodyExt as _;
     /// Largest body read: a path is at most a few KiB.
     const MAX_BODY: usize = 16 * 1024;
     if req.method() != Method::POST {
-        return response::error(app, &Error::MethodNotAllowed, false);
+        return response::error(site, &Error::MethodNotAllowed, false);
     }
-    let Some(expected) = app.config().admin_token.0.first() else {
+    let Some(expected) = site.app.config().admin_token.0.first() else {
         return response::text(403, "admin purge needs --admin-token\n", false);
     };
     if !bearer(&req).is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) {
@@ -274,8 +275,8 @@ async fn admin_purge(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>>
             None => path,
         };
         let path = path.split(['?', '#']).next().unwrap_or(path);
-        let key = app.key(path)?;
-        let purged = app.purge(&key).await?;
+        let key = site.app.renderer().origin().key(path)?;
+        let purged = site.app.purge(&key).await?;
         Ok::<_, Error>((key, purged))
     }
     .await;
@@ -290,7 +291,7 @@ async fn admin_purge(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>>
             response::json(body.to_string(), false)
         }
         Err(e) => {
-            let mut response = response::error(app, &e, false);
+            let mut response = response::error(site, &e, false);
             response.headers_mut().insert(
                 hyper::header::CACHE_CONTROL,
                 hyper::header::HeaderValue::from_static("no-store"),
@@ -309,46 +310,47 @@ fn bearer<B>(req: &Request<B>) -> Option<&str> {
 }
 
 /// The `/analytics` document, behind the admin token when one is configured.
-fn analytics<B>(app: &App, req: &Request<B>, head: bool) -> Response<Full<Bytes>> {
+fn analytics<B>(site: &Site, req: &Request<B>, head: bool) -> Response<Full<Bytes>> {
     let token = bearer(req);
-    match app.config().admin_token.0.first() {
+    match site.app.config().admin_token.0.first() {
         Some(expected)
             if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())) =>
         {
             response::text(401, "admin token required\n", head)
         }
-        _ => response::json(app.analytics().to_json(), head),
+        _ => response::json(site.app.observe().analytics.to_json(), head),
     }
 }
 
 /// Answer an image request, telling `guard` how it went.
 async fn image<B>(
-    app: &App,
+    site: &Site,
     req: &Request<B>,
     head: bool,
     guard: &mut RequestGuard<'_>,
 ) -> Response<Full<Bytes>> {
     let fail = |guard: &mut RequestGuard<'_>, e: &Error| {
-        guard.error(e);
-        response::error(app, e, head)
+        let response = response::error(site, e, head);
+        guard.error(e, response.body().size_hint().exact().unwrap_or(0));
+        response
     };
     if req.method() != Method::GET && !head {
         return fail(guard, &Error::MethodNotAllowed);
     }
     // Read before the lookup: a purge after it makes a response kept ready from this one stale.
-    let epoch = app.cache().epoch();
-    for (name, value) in &app.config().require_headers.0 {
+    let epoch = site.app.renderer().cache().epoch();
+    for (name, value) in &site.app.config().require_headers.0 {
         let sent = req.headers().get(name.as_str()).map(|v| v.as_bytes());
         if !sent.is_some_and(|v| constant_time_eq(v, value.as_bytes())) {
             return fail(guard, &Error::OriginHeader);
         }
     }
     let (path, query) = (req.uri().path(), req.uri().query());
-    let limit = app.config().max_url_bytes;
+    let limit = site.app.config().max_url_bytes;
     if path.len() + query.map_or(0, str::len) > limit {
         return fail(guard, &Error::UriTooLong { limit });
     }
-    let expires = match app.verifier() {
+    let expires = match site.app.renderer().verifier() {
         None => None,
         Some(verifier) => match verifier.verify(path, query, unix_now()) {
             Ok(verified) => verified.expires,
@@ -361,25 +363,27 @@ async fn image<B>(
         header("sec-ch-width"),
         header("save-data"),
     );
-    let request = match app.request(path, query, hints) {
+    let request = match site.app.renderer().request(path, query, hints) {
         Ok(r) => {
-            guard.source(app.mounts().kind_of(&r.key));
+            guard.source(site.app.renderer().origin().mounts().kind_of(&r.key));
             r
         }
         Err(e) => return fail(guard, &e),
     };
     let accept = AcceptClass::from_header(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()));
-    let (result, lookup) = app.render(&request, accept).await;
+    let (result, lookup) = site.app.renderer().render(&request, accept).await;
     guard.cache(lookup);
     match result {
         Ok(rendered) => {
             if rendered.tier == Tier::First {
-                app.served_first(path, query, hints, accept, &rendered, lookup)
+                site.app
+                    .fleet()
+                    .served_first(path, query, hints, accept, &rendered, lookup)
                     .await;
             }
             let if_none_match = req.headers().get(IF_NONE_MATCH);
             let response = response::image(
-                app,
+                site,
                 &request,
                 &rendered,
                 lookup,
@@ -392,7 +396,7 @@ async fn image<B>(
                 && expires.is_none()
                 && rendered.tier != Tier::First
             {
-                keep_ready(app, req, accept, &request, &rendered, epoch);
+                keep_ready(site, req, accept, &request, &rendered, epoch);
             }
             let sent = if head || response.status() != 200 {
                 0
@@ -401,7 +405,7 @@ async fn image<B>(
             };
             guard.image(
                 response.status().as_u16(),
-                app.analytics(),
+                &site.app.observe().analytics,
                 Served {
                     key: request.key.as_str(),
                     format: rendered.format,
@@ -427,7 +431,7 @@ async fn image<B>(
 
 /// Keep this answer ready for the next identical request (see [`super::hot`]).
 fn keep_ready<B>(
-    app: &App,
+    site: &Site,
     req: &Request<B>,
     accept: AcceptClass,
     request: &ImageRequest,
@@ -445,11 +449,11 @@ fn keep_ready<B>(
         hints: [raw("sec-ch-dpr"), raw("sec-ch-width"), raw("save-data")],
     };
     let (now, _) = wire::now();
-    if !app.hot().wants(&probe, epoch, now) {
+    if !site.hot.wants(&probe, epoch, now) {
         return;
     }
     // The head a hit gets: the same headers, `x-refract-cache: hit`.
-    let response = response::image(app, request, rendered, Lookup::Hit, None, None, false);
+    let response = response::image(site, request, rendered, Lookup::Hit, None, None, false);
     let mut head = Vec::with_capacity(512);
     wire::head(
         response.status(),
@@ -457,7 +461,7 @@ fn keep_ready<B>(
         rendered.body.len(),
         &mut head,
     );
-    app.hot().insert(
+    site.hot.insert(
         &probe,
         hot::Ready {
             head: head.into(),
@@ -466,7 +470,7 @@ fn keep_ready<B>(
             now,
             cache_key: &request.variant(accept).cache_key(),
             key: request.key.as_str(),
-            source: app.mounts().kind_of(&request.key),
+            source: site.app.renderer().origin().mounts().kind_of(&request.key),
             dpr: request.params.dpr,
         },
     );

@@ -11,7 +11,7 @@
 //! if the store is failing at that moment the cached copy is served, so an outage does not take
 //! hot images down with it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,6 +20,8 @@ use percent_encoding::{
     percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC,
 };
 use sha2::{Digest as _, Sha256};
+
+use crate::encoding::digest::LazyDigest;
 
 use super::{Fetched, Original, Source, Stored, Validator};
 use crate::error::Error;
@@ -37,7 +39,7 @@ struct Cached {
     original: Original,
     checked: Instant,
     /// SHA-256 of the bytes, computed the first time someone needs the original's identity.
-    digest: OnceLock<[u8; 32]>,
+    digest: LazyDigest,
 }
 
 impl Cached {
@@ -45,7 +47,7 @@ impl Cached {
         Cached {
             original,
             checked: Instant::now(),
-            digest: OnceLock::new(),
+            digest: LazyDigest::default(),
         }
     }
 }
@@ -61,10 +63,16 @@ impl FetchedOriginal {
         self.0.original.bytes.clone()
     }
 
+    /// The SHA-256 of the bytes, shared with whoever computes it first (face detection
+    /// computes it on its transform thread when it gets there first).
+    pub fn lazy_digest(&self) -> LazyDigest {
+        self.0.digest.clone()
+    }
+
     /// The SHA-256 of the bytes; large originals are hashed on the blocking pool.
     pub async fn digest(&self) -> Result<[u8; 32], Error> {
         if let Some(digest) = self.0.digest.get() {
-            return Ok(*digest);
+            return Ok(digest);
         }
         let bytes = self.bytes();
         let hash = move || -> [u8; 32] { Sha256::digest(&bytes).into() };
@@ -75,7 +83,7 @@ impl FetchedOriginal {
         } else {
             hash()
         };
-        Ok(*self.0.digest.get_or_init(|| digest))
+        Ok(self.0.digest.set(digest))
     }
 }
 

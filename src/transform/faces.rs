@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use sha2::{Digest, Sha256};
+use crate::encoding::digest::LazyDigest;
 
 use rustface::{ImageData, Model};
 
@@ -89,10 +89,15 @@ pub fn detections() -> u64 {
 }
 
 /// Faces in the original `bytes` (upright, as the viewer sees it), remembered per original.
-pub fn faces_of(bytes: &[u8]) -> Result<Arc<Vec<Face>>, Error> {
+pub fn faces_of(bytes: &[u8], digest: &LazyDigest) -> Result<Arc<Vec<Face>>, Error> {
     static CACHE: OnceLock<moka::sync::Cache<[u8; 32], Arc<Vec<Face>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| moka::sync::Cache::new(CACHED_ORIGINALS));
-    let key: [u8; 32] = Sha256::digest(bytes).into();
+    // The originals cache has usually hashed the original already (the variant store names
+    // variants by it); if not, it is hashed here once and kept for them.
+    let key = match digest.get() {
+        Some(key) => key,
+        None => digest.of(bytes),
+    };
     if let Some(faces) = cache.get(&key) {
         return Ok(faces);
     }
@@ -236,13 +241,24 @@ mod tests {
             .save(crate::transform::vips::SaveOptions::Png { compression: 1 })
             .unwrap();
         let before = detections();
-        assert!(faces_of(&png).unwrap().is_empty());
-        assert!(faces_of(&png).unwrap().is_empty());
+        assert!(faces_of(&png, &LazyDigest::default()).unwrap().is_empty());
+        assert!(faces_of(&png, &LazyDigest::default()).unwrap().is_empty());
         assert_eq!(
             detections() - before,
             1,
             "the second answer came from the cache"
         );
+        // Remembered under the digest it is handed (the originals cache's), not a hash of its
+        // own: bytes that are not even an image, with a known original's digest, get that
+        // original's answer without a detection.
+        let known = LazyDigest::default();
+        known.set([7; 32]);
+        faces_of(&png, &known).unwrap();
+        let before = detections();
+        let same = LazyDigest::default();
+        same.set([7; 32]);
+        assert!(faces_of(b"not an image", &same).unwrap().is_empty());
+        assert_eq!(detections(), before);
     }
 
     #[test]

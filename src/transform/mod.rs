@@ -39,6 +39,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, TryAcquireError};
 
+use crate::encoding::digest::LazyDigest;
 use crate::encoding::format::Format;
 use crate::error::Error;
 use crate::observe::metrics::{Metrics, Stage};
@@ -211,6 +212,7 @@ impl Processor {
     pub async fn render(
         &self,
         original: Bytes,
+        digest: LazyDigest,
         layers: overlay::Layers,
         variant: Variant,
         tier: encode::Tier,
@@ -239,6 +241,7 @@ impl Processor {
             let (_permit, _in_flight, _span) = (permit, in_flight, span.entered());
             pipeline::render(
                 &original,
+                &digest,
                 &layers,
                 &variant,
                 tier,

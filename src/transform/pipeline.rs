@@ -13,6 +13,7 @@ use super::{
     colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, overlay, pad,
     quantise, region, resize, rotate, shape, text, Limits,
 };
+use crate::encoding::digest::LazyDigest;
 use crate::encoding::format::{Format, Input};
 use crate::error::Error;
 use crate::request::params::Describe;
@@ -42,6 +43,7 @@ pub struct Output {
 /// off the async executor, under a transform permit (see [`super::Processor`]).
 pub fn render(
     bytes: &Bytes,
+    digest: &LazyDigest,
     layers: &overlay::Layers,
     variant: &Variant,
     tier: encode::Tier,
@@ -53,6 +55,7 @@ pub fn render(
     let heic = source.input == Input::Heic;
     let original = Original {
         bytes,
+        digest,
         layers,
         decoded: heic.then(OnceCell::new),
         max_pixels: limits.max_pixels,
@@ -71,6 +74,8 @@ pub fn render(
 /// outside libvips on first use, so a variant scaled from a master never decodes the HEVC.
 struct Original<'a> {
     bytes: &'a Bytes,
+    /// The SHA-256 of `bytes`, shared with the originals cache (faces are cached under it).
+    digest: &'a LazyDigest,
     /// The overlay images drawn over it.
     layers: &'a overlay::Layers,
     decoded: Option<OnceCell<Result<Bytes, Error>>>,
@@ -124,7 +129,7 @@ fn run(
     let params = &variant.params;
     if let Some(Describe::Metadata { faces: with_faces }) = params.describe {
         let found = if with_faces {
-            Some(faces::faces_of(original.pixels()?)?)
+            Some(faces::faces_of(original.pixels()?, original.digest)?)
         } else {
             None
         };
@@ -148,7 +153,7 @@ fn run(
     let with_area;
     let params = match params.face_area {
         Some(area) if params.orient.is_none() && !region::needed(params) => {
-            let found = faces::faces_of(original.pixels()?)?;
+            let found = faces::faces_of(original.pixels()?, original.digest)?;
             let aspect = match (params.width, params.height) {
                 (Some(w), Some(h)) => Some(f64::from(w) / f64::from(h)),
                 _ => None,
@@ -211,7 +216,7 @@ fn run(
     let boxed = (width, height) != (params.width, params.height);
     // crop=faces: the window centred on the faces in the original (none: attention, in plan).
     let faces = if params.fit.crops() && params.crop == Crop::Faces && cut.is_none() {
-        faces::centre(&faces::faces_of(original.pixels()?)?)
+        faces::centre(&faces::faces_of(original.pixels()?, original.digest)?)
     } else {
         None
     };

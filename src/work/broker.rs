@@ -11,7 +11,7 @@
 //! every replica's memory, so the next request takes the refined one from the store.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -19,10 +19,17 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use crate::app::WeakApp;
+use crate::observe::Metrics;
+use crate::render::Renderer;
+
+/// The jobs queue (see [`crate::work::queue`]).
+pub const QUEUE: &str = "refract.jobs";
+
+/// Where jobs go after their last failed attempt.
+pub const DEAD: &str = "refract.jobs.dead";
 
 /// Fanout exchange purges are announced on.
 pub const PURGE_EXCHANGE: &str = "refract.purge";
@@ -119,13 +126,14 @@ impl Broker {
         self.listening.load(Ordering::Acquire)
     }
 
-    /// Listen for other replicas' purges until the app is dropped, reconnecting as needed.
-    pub fn listen_for_purges(self: &Arc<Self>, app: WeakApp) {
+    /// Listen for other replicas' purges, dropping their keys from `renderer`'s memory, until
+    /// the renderer is dropped (the app stopped), reconnecting as needed.
+    pub fn listen_for_purges(self: &Arc<Self>, renderer: Weak<Renderer>, metrics: Arc<Metrics>) {
         let broker = self.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
-            while app.upgrade().is_some() {
-                if let Err(e) = broker.consume_purges(&app).await {
+            while renderer.upgrade().is_some() {
+                if let Err(e) = broker.consume_purges(&renderer, &metrics).await {
                     tracing::warn!(error = %e, "purge broadcast: broker unreachable; retrying");
                 }
                 broker.listening.store(false, Ordering::Release);
@@ -135,7 +143,11 @@ impl Broker {
         });
     }
 
-    async fn consume_purges(&self, app: &WeakApp) -> lapin::Result<()> {
+    async fn consume_purges(
+        &self,
+        renderer: &Weak<Renderer>,
+        metrics: &Metrics,
+    ) -> lapin::Result<()> {
         let channel = self.channel().await?;
         declare_purge_exchange(&channel).await?;
         let queue = channel
@@ -172,7 +184,7 @@ impl Broker {
         self.listening.store(true, Ordering::Release);
         while let Some(delivery) = consumer.next().await {
             let delivery = delivery?;
-            let Some(app) = app.upgrade() else {
+            let Some(renderer) = renderer.upgrade() else {
                 return Ok(());
             };
             let own = delivery
@@ -187,13 +199,13 @@ impl Broker {
                 .is_some_and(|k| k.as_str() == REFINED);
             if let (false, Ok(key)) = (own, std::str::from_utf8(&delivery.data)) {
                 let result = if refined {
-                    app.cache().invalidate(key).await;
+                    renderer.cache().invalidate(key).await;
                     "refined_received"
                 } else {
-                    app.cache().purge(key);
+                    renderer.cache().purge(key);
                     "received"
                 };
-                app.metrics().purges.with_label_values(&[result]).inc();
+                metrics.purges.with_label_values(&[result]).inc();
                 tracing::debug!(key, refined, "memory dropped on another replica's word");
             }
         }
@@ -222,4 +234,30 @@ pub async fn declare_exchange(
             FieldTable::default(),
         )
         .await
+}
+
+/// Declare the jobs queue (durable, quorum, dead-lettering after `attempts` deliveries) and its
+/// dead-letter queue. Publishers and workers declare the same, so either may come first.
+pub async fn declare_jobs(channel: &Channel, attempts: u32) -> lapin::Result<()> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(DEAD.into(), durable, FieldTable::default())
+        .await?;
+    let mut args = FieldTable::default();
+    let text = |s: &str| AMQPValue::LongString(LongString::from(s));
+    args.insert(ShortString::from("x-queue-type"), text("quorum"));
+    // A quorum queue counts returns; past the limit the job is dead-lettered.
+    args.insert(
+        ShortString::from("x-delivery-limit"),
+        AMQPValue::LongLongInt(i64::from(attempts.saturating_sub(1))),
+    );
+    args.insert(ShortString::from("x-dead-letter-exchange"), text(""));
+    args.insert(ShortString::from("x-dead-letter-routing-key"), text(DEAD));
+    channel
+        .queue_declare(QUEUE.into(), durable, args)
+        .await
+        .map(|_| ())
 }

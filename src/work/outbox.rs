@@ -183,7 +183,7 @@ pub async fn declare(channel: &Channel, topology: Topology, exchange: &str) -> l
         Topology::TopicExchange => {
             crate::work::broker::declare_exchange(channel, exchange, ExchangeKind::Topic).await
         }
-        Topology::Jobs { attempts } => crate::work::jobs::declare(channel, attempts).await,
+        Topology::Jobs { attempts } => crate::work::broker::declare_jobs(channel, attempts).await,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod rabbitmq;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use refract::{server, App, Config};
@@ -24,6 +25,8 @@ pub struct TestServer {
     pub base: String,
     /// The app behind it (for counters).
     pub app: App,
+    /// The server's own state (its ready responses).
+    pub site: Arc<server::Site>,
     /// HTTP client with a timeout, so a hang fails the test instead of stalling it.
     pub client: reqwest::Client,
     /// Root directory of originals.
@@ -52,12 +55,14 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(listener, app.clone(), async {
+        let site = Arc::new(server::Site::new(app.clone()));
+        let task = tokio::spawn(server::run_site(listener, site.clone(), async {
             let _ = rx.await;
         }));
         TestServer {
             base,
             app,
+            site,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()

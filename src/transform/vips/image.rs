@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
 use super::ffi::*;
-use super::shared::SharedImage;
 use super::{take_error, VipsError};
 
 /// Pixel interpretation, as libvips names it (`VipsInterpretation`); only the values we act on.
@@ -535,15 +534,6 @@ impl<'a> Image<'a> {
             // SAFETY: valid pointers.
             unsafe { vips_colourspace(input, out, space, END) }
         })
-    }
-
-    /// Compute the pixels into memory (metadata, ICC profile included, kept: scaling it later
-    /// converts to sRGB) and make the result shareable between threads.
-    pub fn share(&self) -> Result<SharedImage, VipsError> {
-        // SAFETY: valid image; returns a new reference (or NULL with the error set).
-        let raw = unsafe { vips_image_copy_memory(self.ptr.as_ptr()) };
-        let image: Image<'static> = Image::wrap(raw, "copy_memory")?;
-        Ok(SharedImage(image))
     }
 
     /// Compute the pixels into memory, so operations that read them more than once or out of

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 
 use super::ffi::*;
 use super::image::Image;
+use super::VipsError;
 
 /// An image whose pixels are in memory, owned, and never modified again: safe to read from
 /// many threads at once (libvips operations on it each build their own regions, and its
@@ -53,5 +54,17 @@ impl SharedImage {
             * u64::from(self.0.height())
             * u64::from(self.0.bands())
             * band_bytes
+    }
+}
+
+// Made from an image here, beside the type, so that `image` does not import `shared`.
+impl Image<'_> {
+    /// Compute the pixels into memory (metadata, ICC profile included, kept: scaling it later
+    /// converts to sRGB) and make the result shareable between threads.
+    pub fn share(&self) -> Result<SharedImage, VipsError> {
+        // SAFETY: valid image; returns a new reference (or NULL with the error set).
+        let raw = unsafe { vips_image_copy_memory(self.ptr.as_ptr()) };
+        let image: Image<'static> = Image::wrap(raw, "copy_memory")?;
+        Ok(SharedImage(image))
     }
 }
