@@ -1,32 +1,24 @@
 //! Refract: an on-the-fly image transformation origin.
 //!
-//! A request flows top to bottom through these modules:
+//! The rooms, top to bottom. Each has one job and imports only rooms below it; a test
+//! (`tests/architecture.rs`) fails on any import cycle, between these rooms or between the files
+//! inside any of them.
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`config`] | flags and `REFRACT_*` variables → validated [`config::Config`] |
-//! | [`config_file`] | `--config FILE` (TOML) turned into flags |
-//! | [`app`] | [`App`]: built once from the config; owns source, cache, processor |
-//! | [`server`] | accept loop, the HTTP/1.1 connection loop (hyper for the unusual), ready responses for hits, routes, response headers, graceful shutdown |
-//! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key |
-//! | [`cache`] | moka cache of rendered variants, byte-weighted, coalescing concurrent misses |
-//! | [`store`] | the durable variant store shared by replicas (S3 or a directory): read-through, write-behind, purge by original |
-//! | [`source`] | trait [`source::Source`], its implementations (directory, S3, HTTP, proxy), mounts, the originals cache, the SSRF defence |
-//! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) |
-//! | [`digest`] | hashes as lowercase hex (ETags, upload keys, store names, signatures) |
-//! | [`format`](mod@format) | image formats: URL names, MIME types, signatures |
-//! | [`error`] | the one [`Error`] type: status, public message, stable code |
-//! | [`observe::access_log`] | one line per request on stdout, JSON or text |
-//! | [`observe::analytics`] | bounded per-image request statistics for `/analytics` |
-//! | [`observe::metrics`] | every Prometheus metric, and the guard that records a request on drop |
-//! | [`upload`] | `POST /upload`: JWT check, streaming size cap, header validation, content-addressed atomic store; the bulk uploader |
-//! | [`srcset`] | the client side: URLs per width for `srcset`, signed when needed (`refract srcset`, the demo page) |
-//! | [`background`] | background jobs (eager renders, refinement): in-process by default |
-//! | [`broker`] | RabbitMQ (`--queue`): the shared connection, purge and refinement broadcasts |
-//! | [`outbox`] | the durable local outbox: messages on disk until the broker confirms them |
-//! | [`events`] | `image.uploaded` events, through the outbox |
-//! | [`jobs`] | jobs through RabbitMQ: the queue, its dead letters, the worker's consumer |
-//! | [`markup`] | escaping text for HTML, XML and Pango markup |
+//! | room | its one job | may import |
+//! |---|---|---|
+//! | [`server`] | HTTP: the accept loop, Refract's own HTTP/1.1 loop for bodiless `GET`/`HEAD` (hyper for the rest), ready responses for hits, routes, responses, graceful shutdown | `app` and below |
+//! | [`app`] | [`App`]: the composition of the parts below (renderer, fleet, observation, uploads), built once from the config | everything below |
+//! | [`work`] | background work and the other replicas: embedded queue, RabbitMQ, outbox, jobs, events, purge broadcast — on a weak [`render::Renderer`] handle, never the app | `render` and below |
+//! | [`upload`] | `POST /upload`: JWT check, streaming size cap, header validation, content-addressed atomic store; the bulk uploader | `source`, `transform`, `request` and below |
+//! | [`render`] | the one path from a URL to a rendered variant: request building, the memory cache with coalescing, sources and variant store ([`render::Origin`]), the transform processor | `store`, `transform`, `source`, `config` and below |
+//! | [`config`] | flags, `REFRACT_*` variables and `--config FILE` → validated [`config::Config`]; `--check-config` | the types it validates into: `upload`, `source`, `request`, `observe`, `encoding` |
+//! | [`store`] | the durable variant store shared by replicas (S3 or a directory): read-through, write-behind, purge by original | `source`, `transform` and below |
+//! | [`source`] | trait [`source::Source`], its implementations (directory, S3, HTTP, proxy), mounts, the originals cache, the SSRF defence | `request` and below |
+//! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) | `request` and below |
+//! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key; signatures; srcset URLs (the client side) | `encoding`, `error` |
+//! | [`observe`] | metrics, analytics, the access log; [`observe::RequestGuard`] is the server's one door | `encoding`, `error` |
+//! | [`encoding`] | image formats, digests as hex, markup escaping: small pure helpers | nothing |
+//! | [`error`] | the one [`Error`] type: status, public message, stable code | nothing |
 //!
 //! `unsafe` code lives in `transform::vips` (libvips), in `source::fs`'s two file-system calls
 //! the standard library lacks (`syncfs`, `linkat`), and, in unit tests only, the allocator that

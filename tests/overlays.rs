@@ -10,7 +10,7 @@ use refract::transform::stylize::blend_mode;
 use crate::support::fixtures::{block_png, flat_png, gradient_jpeg, half_transparent_png};
 use crate::support::images::{close, decode, pixel};
 use crate::support::origin::Origin;
-use crate::support::{body, corpus_file, header, TestServer};
+use crate::support::{body, corpus_file, header, metric, TestServer};
 
 const GREY: [u8; 3] = [120, 120, 120];
 const RED: [u8; 3] = [255, 0, 0];
@@ -366,54 +366,76 @@ async fn presets_carry_watermarks() {
 
 #[tokio::test]
 async fn a_mark_leaves_the_pixels_outside_it_as_the_unmarked_render_has_them() {
-    // A photo-like PNG and a gradient, scaled (so a different resampling path would show), with
-    // a 40×20 mark in the top left corner.
-    let s = TestServer::start(|_| {}).await;
-    s.put(
-        "photo.png",
-        &corpus_file("alpha/mate-Arc-Colors-Transparent-Wallpaper.png"),
-    );
-    s.put("gradient.jpg", &gradient_jpeg(600, 400));
-    s.put("brand/logo.png", &flat_png(40, 20, RED));
-    for (original, query) in [
-        ("photo.png", "w=600&fm=png"),
-        ("gradient.jpg", "w=300&fm=png"),
-        ("gradient.jpg", "w=300&h=300&fit=crop&fm=png"),
-    ] {
-        let plain = body(&s, &format!("/{original}?{query}")).await;
-        let marked = body(
-            &s,
-            &format!("/{original}?{query}&mark=/brand/logo.png&mark-align=top,left&mark-pad=0"),
-        )
+    // Photos scaled to lossless outputs, without and then with a 40×20 mark in the top left
+    // corner, rendered along the same path: all from the original (masters off), or all from
+    // the original's master (masters on, the original warmed up first by another size). A
+    // difference reported outside the mark came from comparing a cold original's direct render
+    // with a later render from its master (test `masters::renders_from_masters_…` bounds that
+    // distance), not from the mark: the mark is drawn on the scaled image and changes only the
+    // pixels it covers.
+    for masters in [false, true] {
+        let s = TestServer::start(|c| {
+            if !masters {
+                c.master_cache_size = 0;
+            }
+        })
         .await;
-        let (a, w, h, bands) = crate::support::images::pixels(&plain);
-        let (b, w2, h2, bands2) = crate::support::images::pixels(&marked);
-        assert_eq!((w, h), (w2, h2), "{original}?{query}");
-        // The marked render may gain colour bands (the mark is colour) but never change the
-        // pixels the mark does not cover.
-        let common = bands.min(bands2).min(3) as usize;
-        let (mut worst, mut differ) = (0u8, 0usize);
-        for y in 0..h as usize {
-            for x in 0..w as usize {
-                if x < 40 && y < 20 {
-                    continue;
-                }
-                for c in 0..common {
-                    let pa = a[(y * w as usize + x) * bands as usize + c];
-                    let pb = b[(y * w as usize + x) * bands2 as usize + c];
-                    worst = worst.max(pa.abs_diff(pb));
-                    differ += usize::from(pa != pb);
+        s.put("path.jpg", &corpus_file("photos/kde-Path-2560x1600.jpg"));
+        s.put(
+            "cups.jpg",
+            &corpus_file("photos/kde-ColorfulCups-2560x1600.jpg"),
+        );
+        s.put(
+            "wallpaper.png",
+            &corpus_file("alpha/mate-Arc-Colors-Transparent-Wallpaper.png"),
+        );
+        s.put("brand/logo.png", &flat_png(40, 20, RED));
+        for (original, query) in [
+            ("path.jpg", "w=600&fm=png"),
+            ("cups.jpg", "w=300&h=300&fit=crop&fm=png"),
+            ("wallpaper.png", "w=600&fm=png"),
+        ] {
+            body(&s, &format!("/{original}?w=100&fm=png")).await;
+            let plain = body(&s, &format!("/{original}?{query}")).await;
+            let marked = body(
+                &s,
+                &format!("/{original}?{query}&mark=/brand/logo.png&mark-align=top,left&mark-pad=0"),
+            )
+            .await;
+            let (a, w, h, bands) = crate::support::images::pixels(&plain);
+            let (b, w2, h2, bands2) = crate::support::images::pixels(&marked);
+            assert_eq!((w, h), (w2, h2), "{original}?{query}");
+            // The marked render may gain colour bands (the mark is colour) but never change the
+            // pixels the mark does not cover.
+            let common = bands.min(bands2).min(3) as usize;
+            let (mut worst, mut differ) = (0u8, 0usize);
+            for y in 0..h as usize {
+                for x in 0..w as usize {
+                    if x < 40 && y < 20 {
+                        continue;
+                    }
+                    for c in 0..common {
+                        let pa = a[(y * w as usize + x) * bands as usize + c];
+                        let pb = b[(y * w as usize + x) * bands2 as usize + c];
+                        worst = worst.max(pa.abs_diff(pb));
+                        differ += usize::from(pa != pb);
+                    }
                 }
             }
+            assert_eq!(
+                (worst, differ),
+                (0, 0),
+                "{original}?{query}, masters {masters}: unmarked pixels changed (largest \
+                 difference, count)"
+            );
+            assert!(
+                close(&pixel(&marked, 5, 5)[..3], &RED, 2),
+                "the mark is there"
+            );
         }
-        assert_eq!(
-            (worst, differ),
-            (0, 0),
-            "{original}?{query}: unmarked pixels changed (largest difference, count)"
-        );
-        assert!(
-            close(&pixel(&marked, 5, 5)[..3], &RED, 2),
-            "the mark is there"
-        );
+        let text = s.app.metrics_text().await;
+        let count = |result| metric(&text, "refract_masters_total", &[("result", result)]);
+        let expected = if masters { 6.0 } else { 0.0 };
+        assert_eq!(count("hit"), expected, "the path compared");
     }
 }

@@ -1,4 +1,4 @@
-//! How bytes and text are named and written: image formats ([`format`]: URL names, MIME types,
+//! How bytes and text are named and written: image formats ([`format`](mod@format): URL names, MIME types,
 //! signatures), digests as lowercase hex ([`digest`]), and escaping for markup ([`markup`]).
 //! Small, pure helpers with no state, shared by the rooms above.
 //!

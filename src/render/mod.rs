@@ -188,41 +188,34 @@ impl Renderer {
                 .instrument(tracing::debug_span!("fetch", key = %variant.key))
                 .await?;
             let layers = self.origin.layers(&variant.params.overlays).await?;
-            let mut rendered = match self.origin.store() {
-                None => {
-                    self.processor
-                        .render(
-                            original.bytes(),
-                            original.lazy_digest(),
-                            layers,
-                            variant,
-                            self.first,
-                        )
-                        .await?
-                }
+            // With a variant store: its copy when it has one, else rendered and written behind.
+            // A changed overlay is a new variant: its content names the location too.
+            let stored_at = match self.origin.store() {
+                None => None,
                 Some(store) => {
                     let digest = origin::with_layers(original.digest().await?, &layers);
-                    let location = store.locate(&cache_key, &purge_key, &digest);
-                    match store.get(&location).await {
-                        Some(stored) => {
-                            from_store.store(true, Ordering::Relaxed);
-                            stored
-                        }
-                        None => {
-                            let rendered = self
-                                .processor
-                                .render(
-                                    original.bytes(),
-                                    original.lazy_digest(),
-                                    layers,
-                                    variant,
-                                    self.first,
-                                )
-                                .await?;
-                            store.put_behind(&location, &rendered);
-                            rendered
-                        }
+                    Some((store, store.locate(&cache_key, &purge_key, &digest)))
+                }
+            };
+            let stored = match &stored_at {
+                Some((store, location)) => store.get(location).await,
+                None => None,
+            };
+            let mut rendered = match stored {
+                Some(stored) => {
+                    from_store.store(true, Ordering::Relaxed);
+                    stored
+                }
+                None => {
+                    let digest = original.lazy_digest();
+                    let rendered = self
+                        .processor
+                        .render(original.bytes(), digest, layers, variant, self.first)
+                        .await?;
+                    if let Some((store, location)) = &stored_at {
+                        store.put_behind(location, &rendered);
                     }
+                    rendered
                 }
             };
             rendered.purge_tag = hyper::header::HeaderValue::from_str(&purge_key)

@@ -80,7 +80,7 @@ pub struct Rendered {
     pub etag: String,
     /// The original's purge key (see [`crate::store::purge_tag`]), sent in `Surrogate-Key`,
     /// `Cache-Tag` and `xkey` so a CDN can drop every variant of one original at once. Set
-    /// once per variant by [`crate::App::render`], never per response: held as a ready header
+    /// once per variant by [`crate::render::Renderer::render`], never per response: held as a ready header
     /// value, so a hit copies no bytes for it.
     pub purge_tag: hyper::header::HeaderValue,
     /// The encoder settings it was made with.
