@@ -67,6 +67,9 @@ pub enum Error {
     SourceNotAllowed(String),
     /// The method is not GET or HEAD.
     MethodNotAllowed,
+    /// The request message itself is malformed (RFC 9112: an HTTP/1.1 request without exactly
+    /// one valid `Host`).
+    BadRequest(&'static str),
     /// Path and query together are longer than the cap.
     UriTooLong {
         /// The configured cap in bytes.
@@ -122,6 +125,7 @@ impl Error {
             | Error::SourceNotAllowed(_) => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
+            Error::BadRequest(_) => 400,
             Error::SourceArchived => 409,
             Error::Expired => 410,
             Error::UriTooLong { .. } => 414,
@@ -154,6 +158,7 @@ impl Error {
             Error::SourceArchived => "source_archived",
             Error::SourceNotAllowed(_) => "source_not_allowed",
             Error::MethodNotAllowed => "method_not_allowed",
+            Error::BadRequest(_) => "bad_request",
             Error::UriTooLong { .. } => "uri_too_long",
             Error::OriginHeader => "origin_header",
             Error::SignatureMissing => "signature_missing",
@@ -178,6 +183,7 @@ impl Error {
             | Error::UnsupportedParam(_)
             | Error::BadPath(_)
             | Error::MethodNotAllowed
+            | Error::BadRequest(_)
             | Error::UriTooLong { .. }
             | Error::SignatureMissing
             | Error::SignatureInvalid
@@ -230,6 +236,7 @@ impl Error {
             }
             Error::SourceNotAllowed(_) => "this origin does not fetch from that address".into(),
             Error::MethodNotAllowed => "only GET and HEAD are allowed".into(),
+            Error::BadRequest(why) => (*why).into(),
             Error::UriTooLong { limit } => format!("path and query are longer than {limit} bytes"),
             Error::OriginHeader => "this origin only answers its CDN".into(),
             Error::SignatureMissing => "this origin only serves signed URLs".into(),

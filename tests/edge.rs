@@ -17,14 +17,14 @@ const FIREFOX: &str = "image/avif,image/webp,*/*";
 const SAFARI: &str = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
 
 /// A varnishd running `deploy/varnish/refract.vcl` against a backend port.
-struct Varnish {
+pub(crate) struct Varnish {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
 impl Varnish {
-    fn start(backend: &str) -> Varnish {
+    pub(crate) fn start(backend: &str) -> Varnish {
         let (host, port) = backend.rsplit_once(':').unwrap();
         let vcl = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/varnish/refract.vcl"),

@@ -7,6 +7,7 @@ mod support;
 mod architecture;
 mod cache;
 mod clients;
+mod conformance;
 mod corpus;
 mod edge;
 mod golden;

@@ -402,6 +402,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// Longest a response may wait for a client to read any of it (between two writes that
+    /// make progress, as nginx's send_timeout): a client that stops reading is dropped.
+    #[arg(long, env = "REFRACT_SEND_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub send_timeout: Duration,
+
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[arg(long, env = "REFRACT_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -601,6 +606,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Header read timeout.
     pub header_read_timeout: Duration,
+    /// Longest wait for a client to take any more of a response.
+    pub send_timeout: Duration,
     /// Graceful shutdown budget.
     pub shutdown_timeout: Duration,
     /// Serve the demo page at `/`.
@@ -769,6 +776,7 @@ impl Config {
             access_log: args.access_log,
             max_connections: args.max_connections,
             header_read_timeout: args.header_read_timeout,
+            send_timeout: args.send_timeout,
             shutdown_timeout: args.shutdown_timeout,
             demo: args.demo,
             upload: upload_config(args)?,

@@ -38,7 +38,7 @@ use super::{hot, routes, wire};
 use crate::observe::analytics::Served;
 use crate::observe::metrics::RequestGuard;
 use crate::observe::Lookup;
-use crate::request::AcceptClass;
+use crate::request::{AcceptClass, Hints};
 use crate::transform::Rendered;
 
 /// Most headers a request handled here may have (a request with more goes to hyper, which
@@ -76,11 +76,14 @@ enum Action {
 pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream) {
     let config = shared.site.app.config();
     let (max_head, timeout) = (config.max_header_bytes, config.header_read_timeout);
+    let send_timeout = config.send_timeout;
     let mut shutdown = shared.shutdown.clone();
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let timer = tokio::time::sleep(timeout);
     tokio::pin!(timer);
     let mut head_out = Vec::new();
+    // The client shut its side after sending what is in `buf`: answer that, then close.
+    let mut eof = false;
     loop {
         // Read until `buf` starts with a complete head, and decide what to do with it.
         let mut waiting_since = None;
@@ -89,7 +92,11 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 let mut request = httparse::Request::new(&mut headers);
                 match request.parse(&buf) {
-                    Ok(httparse::Status::Complete(len)) => break (len, decide(&shared, &request)),
+                    // The limit holds for the whole head, however the reads fell: one read
+                    // can complete a head past it (hyper answers 431).
+                    Ok(httparse::Status::Complete(len)) if len <= max_head => {
+                        break (len, decide(&shared, &request))
+                    }
                     Ok(httparse::Status::Partial) if buf.len() < max_head => {}
                     _ => break (0, Action::Handover),
                 }
@@ -131,7 +138,7 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
                         head_out.clear();
                         head_out.extend_from_slice(&hot.head);
                         head_out.extend_from_slice(&date);
-                        wire::send_with_file(&mut stream, &head_out, file).await
+                        wire::send_with_file(&mut stream, &head_out, file, send_timeout).await
                     }
                     None => {
                         wire::write_all(
@@ -141,6 +148,7 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
                                 IoSlice::new(&date),
                                 IoSlice::new(&rendered.body),
                             ],
+                            send_timeout,
                         )
                         .await
                     }
@@ -160,7 +168,8 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
                 buf.advance(len);
                 let head_only = request.method() == Method::HEAD;
                 let Some(response) =
-                    route_while_connected(&shared.site, &request, &mut stream, &mut buf).await
+                    route_while_connected(&shared.site, &request, &mut stream, &mut buf, &mut eof)
+                        .await
                 else {
                     return;
                 };
@@ -187,6 +196,7 @@ pub async fn serve(shared: Arc<Shared>, watcher: Watcher, mut stream: TcpStream)
                         IoSlice::new(&date),
                         IoSlice::new(&body),
                     ],
+                    send_timeout,
                 )
                 .await;
                 if close {
@@ -210,16 +220,19 @@ fn make_room(buf: &mut BytesMut) {
 
 /// Route `request`, giving up (as hyper does) if the client closes the connection first: an
 /// abandoned request is recorded as such (499) and gives back its place in the transform
-/// queue. Bytes the client sends meanwhile (a pipelined request) are kept in `buf`.
+/// queue. Bytes the client sends meanwhile (a pipelined request) are kept in `buf`. A client
+/// that shuts its side after pipelining more requests (`buf` holds them) has only half-closed:
+/// `eof` is set, and this request and those are answered before the connection closes.
 async fn route_while_connected(
     site: &Site,
     request: &Request<()>,
     stream: &mut TcpStream,
     buf: &mut BytesMut,
+    eof: &mut bool,
 ) -> Option<hyper::Response<http_body_util::Full<Bytes>>> {
     let routed = routes::read_only(site, request);
     tokio::pin!(routed);
-    let mut watching = true;
+    let mut watching = !*eof;
     loop {
         tokio::select! {
             biased;
@@ -230,6 +243,11 @@ async fn route_while_connected(
                 }
                 make_room(buf);
                 match stream.try_read_buf(buf) {
+                    // The client shut its side after pipelining more: answer them all.
+                    Ok(0) if !buf.is_empty() => {
+                        *eof = true;
+                        watching = false;
+                    }
                     // The client closed its side.
                     Ok(0) => return None,
                     // A pipelined request: kept for later; stop watching.
@@ -253,13 +271,25 @@ fn decide(shared: &Shared, request: &httparse::Request<'_, '_>) -> Action {
     if !get && method != "HEAD" {
         return Action::Handover;
     }
+    // Anything but origin-form (absolute-form, `*`) goes to hyper, and with it every request
+    // without exactly one valid Host (answered 400 there).
+    if !target.starts_with('/') {
+        return Action::Handover;
+    }
     let mut accept = None;
     let mut hints: [Option<&[u8]>; 3] = [None; 3];
     let mut conditional = false;
+    let mut ranged = false;
+    let (mut hosts, mut host) = (0, &b""[..]);
     for h in request.headers.iter() {
         let name = h.name.as_bytes();
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
         match name.len() {
+            4 if is("host") => {
+                hosts += 1;
+                host = h.value;
+            }
+            5 if is("range") => ranged = true,
             6 if is("accept") => {
                 accept.get_or_insert(h.value);
             }
@@ -284,13 +314,19 @@ fn decide(shared: &Shared, request: &httparse::Request<'_, '_>) -> Action {
             _ => {}
         }
     }
+    if hosts != 1 || !routes::valid_host(host) {
+        return Action::Handover;
+    }
     let site = &shared.site;
-    if get && !conditional && required_headers_sent(site, request.headers) {
+    // A range is cut from the routed answer (ready entries hold whole answers).
+    if get && !conditional && !ranged && required_headers_sent(site, request.headers) {
         let accept_class = AcceptClass::from_header(accept.and_then(visible_ascii));
+        // Parsed as routing parses them: the raw values never reach the table.
+        let [dpr, width, save_data] = hints.map(|h| h.and_then(visible_ascii));
         let probe = hot::Probe {
             target: target.as_bytes(),
             accept: accept_class,
-            hints,
+            hints: Hints::from_values(dpr, width, save_data),
         };
         if let Some(hot) = site.hot.get(&probe) {
             let (now, date) = wire::now();
@@ -393,6 +429,8 @@ async fn handover(shared: &Shared, watcher: Watcher, stream: TcpStream, read: By
     let io = TokioIo::new(Rewind {
         read: read.freeze(),
         stream,
+        send_timeout: shared.site.app.config().send_timeout,
+        stalled: None,
     });
     let connection = shared.builder.serve_connection(io, service);
     if let Err(e) = watcher.watch(connection).await {
@@ -400,10 +438,39 @@ async fn handover(shared: &Shared, watcher: Watcher, stream: TcpStream, read: By
     }
 }
 
-/// A stream that first yields bytes already read from it.
+/// A stream that first yields bytes already read from it, and gives up on a client that takes
+/// none of what is written to it for `send_timeout`.
 struct Rewind {
     read: Bytes,
     stream: TcpStream,
+    send_timeout: std::time::Duration,
+    /// Running while a write waits for the client.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Rewind {
+    /// After a write: progress disarms the timer; waiting arms it, and past it is an error.
+    fn waited<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.send_timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match std::future::Future::poll(timer.as_mut(), cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing within --send-timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Rewind {
@@ -428,7 +495,8 @@ impl AsyncWrite for Rewind {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.waited(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -436,7 +504,8 @@ impl AsyncWrite for Rewind {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.waited(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -490,7 +559,7 @@ mod tests {
         let probe = hot::Probe {
             target: b"/a.jpg?w=1",
             accept: AcceptClass::Webp,
-            hints: [None, None, None],
+            hints: Hints::default(),
         };
         let ready = hot::tests::ready(
             &rendered,

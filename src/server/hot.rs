@@ -4,6 +4,13 @@
 //! target, its `Accept` class and its client-hint headers, and writes head, date and body in
 //! one vectored write: no URL parsing, no cache-key building, no header map, no formatting.
 //!
+//! Client hints are compared as routing reads them (parsed), and only those the variant varies
+//! on: a URL without `ch=` has one entry per `Accept` class whatever hints are sent, and no
+//! header's bytes are ever kept. The table's memory has a bound no request can move: at most
+//! [`SHARD_CAPACITY`] entries and [`SHARD_BYTES`] of targets and heads per shard (a full shard
+//! is emptied), at most [`PER_URL`] entries per target and class, and the memory files
+//! ([`super::wire::BodyFile`]) within their own cap.
+//!
 //! An entry is only ever a shortcut to what routing would answer, so it is served only while
 //! all of these hold, and otherwise the request is routed (which makes a fresh entry):
 //! - the variant is still in the render cache (the reference is weak: evicted is gone);
@@ -24,7 +31,7 @@ use std::sync::{Arc, RwLock, Weak};
 use bytes::Bytes;
 
 use super::wire::BodyFile;
-use crate::request::AcceptClass;
+use crate::request::{AcceptClass, Hints, Varies};
 use crate::transform::Rendered;
 
 /// Longest an entry is served without routing the request again, in whole seconds (1–2 s of
@@ -38,18 +45,28 @@ pub const TOUCH_EVERY: u32 = 32;
 const SHARDS: usize = 16;
 
 /// Entries per shard; a full shard is emptied (they are remade by the next routed hit).
-const SHARD_CAPACITY: usize = 1024;
+pub const SHARD_CAPACITY: usize = 1024;
+
+/// Bytes of targets, heads and keys per shard; past it the shard is emptied too.
+pub const SHARD_BYTES: usize = 1 << 20;
+
+/// Entries per target and `Accept` class (different hint values of a URL with `ch=`); the
+/// oldest goes first.
+pub const PER_URL: usize = 4;
+
+/// Bookkeeping bytes charged per entry besides its target, head and keys.
+const ENTRY_OVERHEAD: usize = 192;
 
 /// What a request is looked up by: its raw target (path and query, as sent), the class of its
-/// `Accept` header and its `Sec-CH-DPR`, `Sec-CH-Width` and `Save-Data` values.
+/// `Accept` header and its client hints as routing parses them.
 #[derive(Clone, Copy)]
 pub struct Probe<'a> {
     /// Path and query as sent.
     pub target: &'a [u8],
     /// What the client decodes.
     pub accept: AcceptClass,
-    /// `Sec-CH-DPR`, `Sec-CH-Width`, `Save-Data`, as sent.
-    pub hints: [Option<&'a [u8]>; 3],
+    /// `Sec-CH-DPR`, `Sec-CH-Width`, `Save-Data`, parsed.
+    pub hints: Hints,
 }
 
 impl Probe<'_> {
@@ -57,16 +74,16 @@ impl Probe<'_> {
         let mut h = DefaultHasher::new();
         h.write(self.target);
         h.write_u8(self.accept as u8);
-        for hint in self.hints {
-            match hint {
-                None => h.write_u8(0),
-                Some(v) => {
-                    h.write_u8(1);
-                    h.write(v);
-                }
-            }
-        }
         h.finish()
+    }
+}
+
+/// The hints an answer depends on: those its variant varies on, the rest forgotten.
+fn relevant(hints: Hints, varies: Varies) -> Hints {
+    Hints {
+        dpr: hints.dpr.filter(|_| varies.dpr),
+        width: hints.width.filter(|_| varies.width),
+        save_data: hints.save_data && varies.save_data,
     }
 }
 
@@ -74,7 +91,9 @@ impl Probe<'_> {
 pub struct Hot {
     target: Box<[u8]>,
     accept: AcceptClass,
-    hints: [Option<Box<[u8]>>; 3],
+    /// The hints the variant varies on, and their values when it was routed.
+    varies: Varies,
+    hints: Hints,
     /// Status line and headers, ending before the `Date` line.
     pub head: Bytes,
     /// The body in a memory file, for `sendfile` (large bodies: see [`super::wire::BodyFile`]).
@@ -97,11 +116,12 @@ impl Hot {
     fn answers(&self, probe: &Probe<'_>) -> bool {
         *self.target == *probe.target
             && self.accept == probe.accept
-            && self
-                .hints
-                .iter()
-                .zip(probe.hints)
-                .all(|(kept, sent)| kept.as_deref() == sent)
+            && relevant(probe.hints, self.varies) == self.hints
+    }
+
+    /// Bytes it is charged for.
+    fn bytes(&self) -> usize {
+        self.target.len() + self.head.len() + self.cache_key.len() + self.key.len() + ENTRY_OVERHEAD
     }
 
     /// The variant, if this entry may still be served at `now` (UNIX seconds) in the render
@@ -137,12 +157,43 @@ pub struct Ready<'a> {
     pub source: &'static str,
     /// The requested DPR.
     pub dpr: f64,
+    /// The client hints the variant varies on (its `Vary`).
+    pub varies: Varies,
+}
+
+/// Entries by the hash of their target and class: a few per URL (hint values).
+type Buckets = HashMap<u64, Vec<Arc<Hot>>, BuildHasherDefault<Prehashed>>;
+
+/// A shard's entries and what they hold.
+#[derive(Default)]
+struct Entries {
+    buckets: Buckets,
+    count: usize,
+    bytes: usize,
+}
+
+impl Entries {
+    fn clear(&mut self) {
+        *self = Entries::default();
+    }
+
+    /// Keep only the entries `keep` accepts.
+    fn retain(&mut self, keep: impl Fn(&Hot) -> bool) {
+        let (mut count, mut bytes) = (0, 0);
+        self.buckets.retain(|_, bucket| {
+            bucket.retain(|hot| keep(hot));
+            count += bucket.len();
+            bytes += bucket.iter().map(|hot| hot.bytes()).sum::<usize>();
+            !bucket.is_empty()
+        });
+        (self.count, self.bytes) = (count, bytes);
+    }
 }
 
 /// One shard: its entries, and the second it was last swept of expired ones.
 #[derive(Default)]
 struct Shard {
-    entries: RwLock<HashMap<u64, Arc<Hot>, BuildHasherDefault<Prehashed>>>,
+    entries: RwLock<Entries>,
     swept: AtomicU64,
 }
 
@@ -170,7 +221,12 @@ impl HotResponses {
         let hash = probe.hash();
         let entries = self.shard(hash).entries.read();
         let entries = entries.unwrap_or_else(|e| e.into_inner());
-        entries.get(&hash).filter(|hot| hot.answers(probe)).cloned()
+        entries
+            .buckets
+            .get(&hash)?
+            .iter()
+            .find(|hot| hot.answers(probe))
+            .cloned()
     }
 
     /// Whether `probe` needs a (new) entry at `now` in `epoch`: none, another probe's, or a
@@ -183,19 +239,28 @@ impl HotResponses {
     /// Keep `ready` as the answer to `probe`.
     pub fn insert(&self, probe: &Probe<'_>, ready: Ready<'_>) {
         let hash = probe.hash();
-        // The entry it replaces hands on its memory file while the variant is the same one.
-        let file = self
-            .get(probe)
-            .filter(|old| Weak::ptr_eq(&old.rendered, &Arc::downgrade(ready.rendered)))
-            .and_then(|old| old.file.clone())
-            .or_else(|| BodyFile::new(&ready.rendered.body).map(Arc::new));
+        let shard = self.shard(hash);
+        let variant = Arc::downgrade(ready.rendered);
+        // An entry of the same variant (this URL's, for other hint values or the one replaced)
+        // hands on its memory file.
+        let file = {
+            let entries = shard.entries.read().unwrap_or_else(|e| e.into_inner());
+            entries.buckets.get(&hash).and_then(|bucket| {
+                bucket
+                    .iter()
+                    .find(|old| Weak::ptr_eq(&old.rendered, &variant))
+                    .and_then(|old| old.file.clone())
+            })
+        }
+        .or_else(|| BodyFile::new(&ready.rendered.body).map(Arc::new));
         let hot = Arc::new(Hot {
             file,
             target: probe.target.into(),
             accept: probe.accept,
-            hints: probe.hints.map(|h| h.map(Into::into)),
+            varies: ready.varies,
+            hints: relevant(probe.hints, ready.varies),
             head: ready.head,
-            rendered: Arc::downgrade(ready.rendered),
+            rendered: variant,
             epoch: ready.epoch,
             made: ready.now,
             hits: AtomicU32::new(0),
@@ -204,26 +269,53 @@ impl HotResponses {
             source: ready.source,
             dpr: ready.dpr,
         });
-        let shard = self.shard(hash);
         let mut entries = shard.entries.write().unwrap_or_else(|e| e.into_inner());
         // At most once a second per shard, drop what can no longer be served (and with it
         // any memory file it holds).
         if shard.swept.swap(ready.now, Ordering::Relaxed) != ready.now {
-            entries.retain(|_, hot| {
+            entries.retain(|hot| {
                 hot.made + LIFETIME_SECS >= ready.now && hot.rendered.strong_count() > 0
             });
         }
-        if entries.len() >= SHARD_CAPACITY && !entries.contains_key(&hash) {
+        if entries.count >= SHARD_CAPACITY || entries.bytes + hot.bytes() > SHARD_BYTES {
             entries.clear();
         }
-        entries.insert(hash, hot);
+        let (added, kept) = (hot.bytes(), &mut *entries);
+        let bucket = kept.buckets.entry(hash).or_default();
+        // The entry it replaces: the same target, class and relevant hints.
+        let replaced = bucket.iter().position(|old| {
+            old.target == hot.target
+                && old.accept == hot.accept
+                && old.varies == hot.varies
+                && old.hints == hot.hints
+        });
+        let dropped = match replaced {
+            Some(i) => Some(bucket.remove(i)),
+            None if bucket.len() >= PER_URL => Some(bucket.remove(0)),
+            None => None,
+        };
+        bucket.push(hot);
+        if let Some(old) = dropped {
+            kept.count -= 1;
+            kept.bytes -= old.bytes();
+        }
+        kept.count += 1;
+        kept.bytes += added;
     }
 
-    /// Number of entries (tests).
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.entries.read().unwrap_or_else(|e| e.into_inner()).len())
+            .map(|s| s.entries.read().unwrap_or_else(|e| e.into_inner()).count)
+            .sum()
+    }
+
+    /// Bytes the entries are charged for (targets, heads, keys; memory files aside).
+    pub fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.entries.read().unwrap_or_else(|e| e.into_inner()).bytes)
             .sum()
     }
 
@@ -285,6 +377,7 @@ pub(crate) mod tests {
             key: "a.jpg",
             source: "file",
             dpr: 1.0,
+            varies: Varies::default(),
         }
     }
 
@@ -294,7 +387,7 @@ pub(crate) mod tests {
         let probe = Probe {
             target: b"/a.jpg?w=1",
             accept: AcceptClass::Webp,
-            hints: [None, None, None],
+            hints: Hints::default(),
         };
         let r = rendered();
         assert!(table.wants(&probe, 0, 100));
@@ -314,13 +407,15 @@ pub(crate) mod tests {
                 accept: AcceptClass::Avif,
                 ..probe
             },
-            Probe {
-                hints: [Some(b"2"), None, None],
-                ..probe
-            },
         ] {
             assert!(table.get(&other).is_none());
         }
+        // The variant does not vary on hints: any hint values find it.
+        let hinted = Probe {
+            hints: Hints::from_values(Some("2"), Some("300"), Some("on")),
+            ..probe
+        };
+        assert!(table.get(&hinted).is_some());
         drop(r);
         assert!(hot.live(0, 100).is_none(), "evicted from the render cache");
         let touches = (0..TOUCH_EVERY * 3).filter(|_| hot.touch_due()).count();
@@ -337,7 +432,7 @@ pub(crate) mod tests {
                 let probe = Probe {
                     target: t.as_bytes(),
                     accept: AcceptClass::Legacy,
-                    hints: [None, None, None],
+                    hints: Hints::default(),
                 };
                 std::ptr::eq(table.shard(probe.hash()), &table.shards[0])
             })
@@ -346,7 +441,7 @@ pub(crate) mod tests {
         let probe = |t: &'static str| Probe {
             target: t.as_bytes(),
             accept: AcceptClass::Legacy,
-            hints: [None, None, None],
+            hints: Hints::default(),
         };
         let (kept, gone) = (rendered(), rendered());
         for (i, t) in targets[..20].iter().enumerate() {
@@ -374,10 +469,74 @@ pub(crate) mod tests {
             let probe = Probe {
                 target: t.as_bytes(),
                 accept: AcceptClass::Legacy,
-                hints: [None, None, None],
+                hints: Hints::default(),
             };
             table.insert(&probe, ready(&r, 0, 0));
         }
+        assert!(table.len() <= SHARDS * SHARD_CAPACITY);
+    }
+
+    #[test]
+    fn a_url_that_varies_on_hints_has_an_entry_per_value_and_a_bound() {
+        let table = HotResponses::default();
+        let r = rendered();
+        let varies = Varies {
+            dpr: true,
+            ..Varies::default()
+        };
+        let probe = |dpr: &str| Probe {
+            target: b"/a.jpg?w=1&ch=dpr",
+            accept: AcceptClass::Webp,
+            hints: Hints::from_values(Some(dpr), Some("300"), None),
+        };
+        for dpr in ["1", "2"] {
+            table.insert(
+                &probe(dpr),
+                Ready {
+                    varies,
+                    ..ready(&r, 0, 100)
+                },
+            );
+        }
+        assert_eq!(table.len(), 2);
+        assert!(
+            table.get(&probe("2.0")).is_some(),
+            "parsed, not compared as bytes"
+        );
+        assert!(table.get(&probe("3")).is_none());
+        // Width is not among what it varies on: another width finds the same entry.
+        let other_width = Probe {
+            hints: Hints::from_values(Some("1"), Some("999"), None),
+            ..probe("1")
+        };
+        assert!(table.get(&other_width).is_some());
+        for dpr in 3..20 {
+            table.insert(
+                &probe(&dpr.to_string()),
+                Ready {
+                    varies,
+                    ..ready(&r, 0, 100)
+                },
+            );
+        }
+        assert_eq!(table.len(), PER_URL, "at most {PER_URL} per URL");
+    }
+
+    #[test]
+    fn the_table_holds_at_most_its_bytes_whatever_the_targets() {
+        let table = HotResponses::default();
+        let r = rendered();
+        let long = "x".repeat(8000);
+        for i in 0..5000 {
+            let target = format!("/a.jpg?w=1&junk={i}{long}");
+            let probe = Probe {
+                target: target.as_bytes(),
+                accept: AcceptClass::Legacy,
+                hints: Hints::default(),
+            };
+            table.insert(&probe, ready(&r, 0, 0));
+        }
+        assert!(table.bytes() <= SHARDS * SHARD_BYTES, "{}", table.bytes());
         assert!(table.len() <= SHARDS * SHARD_CAPACITY);
     }
 }

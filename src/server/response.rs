@@ -70,7 +70,7 @@ pub fn image(
     let mut builder = Response::builder().status(status);
     if let Some(headers) = builder.headers_mut() {
         // Every header below in one allocation, not a map regrown as they are added.
-        headers.reserve(12);
+        headers.reserve(13);
     }
     builder = builder
         .header(header::ETAG, &rendered.etag)
@@ -79,7 +79,9 @@ pub fn image(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         )
-        .header(X_CACHE, HeaderValue::from_static(lookup.as_str()));
+        .header(X_CACHE, HeaderValue::from_static(lookup.as_str()))
+        // Single byte ranges are served (see [`ranged`]).
+        .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if rendered.tier != Tier::Standard {
         builder = builder.header(X_TIER, HeaderValue::from_static(rendered.tier.name()));
     }
@@ -259,9 +261,94 @@ fn uncached(status: u16, content_type: &str, body: Bytes, head: bool) -> Respons
         .expect("valid response")
 }
 
+/// `response` (a whole 200 answer) cut to the single byte range `range` asks for: 206 with
+/// `Content-Range`, or 416 when the range starts past the end. Unchanged (200, the whole body)
+/// when there is no range, when `if_range` names another ETag (or a date: Refract sends no
+/// `Last-Modified` to compare it with), for several ranges, and for anything it cannot read —
+/// RFC 9110 §14 lets a server ignore those.
+pub fn ranged(
+    response: Response<Full<Bytes>>,
+    range: Option<&HeaderValue>,
+    if_range: Option<&HeaderValue>,
+) -> Response<Full<Bytes>> {
+    let Some(range) = range.and_then(|r| r.to_str().ok()) else {
+        return response;
+    };
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let etag = response.headers().get(header::ETAG);
+    if let Some(if_range) = if_range {
+        // A strong comparison: weak validators never match.
+        let same = etag.is_some_and(|e| e.as_bytes() == if_range.as_bytes())
+            && !if_range.as_bytes().starts_with(b"W/");
+        if !same {
+            return response;
+        }
+    }
+    let (mut parts, body) = response.into_parts();
+    let body = body_bytes(body);
+    let len = body.len() as u64;
+    let Some(spec) = range.trim().strip_prefix("bytes=") else {
+        return Response::from_parts(parts, Full::new(body));
+    };
+    let spec = spec.trim();
+    if spec.contains(',') {
+        return Response::from_parts(parts, Full::new(body));
+    }
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let Some((first, last)) = spec.split_once('-') else {
+        return Response::from_parts(parts, Full::new(body));
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let window = match (number(first), number(last), first.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (None, Some(n), true) if n > 0 => Some((len.saturating_sub(n), len.saturating_sub(1))),
+        // bytes=A- and bytes=A-B.
+        (Some(a), None, false) if last.is_empty() => Some((a, len.saturating_sub(1))),
+        (Some(a), Some(b), false) if a <= b => Some((a, b.min(len.saturating_sub(1)))),
+        _ => return Response::from_parts(parts, Full::new(body)),
+    };
+    let headers = &mut parts.headers;
+    match window {
+        Some((a, b)) if a < len && len > 0 => {
+            parts.status = StatusCode::PARTIAL_CONTENT;
+            headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")).expect("digits"),
+            );
+            // The length is the writer's to set, from the body (as for any answer).
+            let cut = body.slice(a as usize..=b as usize);
+            Response::from_parts(parts, Full::new(cut))
+        }
+        _ => {
+            parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
+            headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("digits"),
+            );
+            Response::from_parts(parts, Full::new(Bytes::new()))
+        }
+    }
+}
+
+/// The bytes of a whole body.
+fn body_bytes(body: Full<Bytes>) -> Bytes {
+    use http_body_util::BodyExt as _;
+    // A `Full` body is one frame, ready at once.
+    futures_util::FutureExt::now_or_never(body.collect())
+        .expect("a full body is ready")
+        .map(|b| b.to_bytes())
+        .unwrap_or_else(|never| match never {})
+}
+
 #[cfg(test)]
 mod tests {
-    use super::etag_matches;
+    use super::*;
 
     #[test]
     fn if_none_match_comparison() {
@@ -272,5 +359,63 @@ mod tests {
         assert!(etag_matches("*", tag));
         assert!(!etag_matches("\"abcd\"", tag));
         assert!(!etag_matches("abc", tag));
+    }
+
+    #[test]
+    fn single_ranges_are_cut_and_the_rest_left_whole() {
+        let whole = || {
+            Response::builder()
+                .status(200)
+                .header(header::ETAG, "\"e\"")
+                .body(Full::new(Bytes::from_static(b"0123456789")))
+                .unwrap()
+        };
+        let cut = |range: &str, if_range: Option<&str>| {
+            let range = HeaderValue::from_str(range).unwrap();
+            let if_range = if_range.map(|v| HeaderValue::from_str(v).unwrap());
+            let r = ranged(whole(), Some(&range), if_range.as_ref());
+            let content_range = r
+                .headers()
+                .get(header::CONTENT_RANGE)
+                .map(|v| v.to_str().unwrap().to_owned());
+            (
+                r.status().as_u16(),
+                content_range,
+                body_bytes(r.into_body()),
+            )
+        };
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            cut("bytes=2-4", None),
+            (206, some("bytes 2-4/10"), Bytes::from("234"))
+        );
+        assert_eq!(
+            cut("bytes=7-", None),
+            (206, some("bytes 7-9/10"), Bytes::from("789"))
+        );
+        assert_eq!(
+            cut("bytes=-3", None),
+            (206, some("bytes 7-9/10"), Bytes::from("789"))
+        );
+        assert_eq!(
+            cut("bytes=8-99", None),
+            (206, some("bytes 8-9/10"), Bytes::from("89"))
+        );
+        assert_eq!(
+            cut("bytes=10-", None),
+            (416, some("bytes */10"), Bytes::new())
+        );
+        for whole_body in [
+            "bytes=0-1,3-4",
+            "bytes=5-2",
+            "bytes=-0",
+            "lines=1-2",
+            "bytes=a-",
+        ] {
+            assert_eq!(cut(whole_body, None).0, 200, "{whole_body}");
+        }
+        assert_eq!(cut("bytes=0-0", Some("\"e\"")).0, 206);
+        assert_eq!(cut("bytes=0-0", Some("\"f\"")).0, 200);
+        assert_eq!(cut("bytes=0-0", Some("W/\"e\"")).0, 200);
     }
 }

@@ -27,6 +27,9 @@ use crate::transform::Rendered;
 
 /// Answer one request (hyper's connections: see [`super::conn`] for the rest).
 pub async fn handle(site: &Site, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Err(e) = host_rule(&req) {
+        return response::error(site, &e, req.method() == Method::HEAD);
+    }
     match (req.uri().path(), req.method()) {
         (path, _) if RESERVED.contains(&path) => {}
         ("/admin/purge", _) => return admin_purge(site, req).await,
@@ -43,6 +46,45 @@ pub async fn handle(site: &Site, req: Request<Incoming>) -> Response<Full<Bytes>
         _ => {}
     }
     read_only(site, &req).await
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one `Host`, with a valid value (an empty
+/// one included), whatever the form of its target; HTTP/1.0 may leave it out. (Refract's own
+/// loop hands any request that breaks this to hyper, so the answer is made here alone.)
+fn host_rule<B>(req: &Request<B>) -> Result<(), Error> {
+    if req.version() != hyper::Version::HTTP_11 {
+        return Ok(());
+    }
+    let mut hosts = req.headers().get_all(hyper::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) => Err(Error::BadRequest("an HTTP/1.1 request needs a Host header")),
+        (Some(_), Some(_)) => Err(Error::BadRequest("more than one Host header")),
+        (Some(host), None) if !valid_host(host.as_bytes()) => {
+            Err(Error::BadRequest("the Host header is not a host"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether `value` is a `uri-host [ ":" port ]` (RFC 3986): a registered name (letters, digits,
+/// unreserved, sub-delims, percent-encodings), an IPv4 address or a bracketed IP literal, and
+/// an optional port of digits. Empty is valid (a target without authority).
+pub(super) fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        // A colon inside an IP literal is not the port's.
+        Some(i) if !value[i..].contains(&b']') => (&value[..i], Some(&value[i + 1..])),
+        _ => (value, None),
+    };
+    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
+    let host_ok = match host {
+        [b'[', literal @ .., b']'] => literal
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b":.".contains(&b) || b.is_ascii_alphanumeric()),
+        _ => host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)),
+    };
+    port_ok && host_ok
 }
 
 /// Paths that are never image keys, whatever the method.
@@ -396,12 +438,21 @@ async fn image<B>(
                 && expires.is_none()
                 && rendered.tier != Tier::First
             {
-                keep_ready(site, req, accept, &request, &rendered, epoch);
+                keep_ready(site, req, accept, hints, &request, &rendered, epoch);
             }
-            let sent = if head || response.status() != 200 {
-                0
+            // A single byte range of a whole answer (the ready entry above keeps it whole).
+            let response = if head {
+                response
             } else {
-                rendered.body.len() as u64
+                response::ranged(
+                    response,
+                    req.headers().get(hyper::header::RANGE),
+                    req.headers().get(hyper::header::IF_RANGE),
+                )
+            };
+            let sent = match (head, response.status().as_u16()) {
+                (false, 200 | 206) => response.body().size_hint().exact().unwrap_or(0),
+                _ => 0,
             };
             guard.image(
                 response.status().as_u16(),
@@ -434,11 +485,11 @@ fn keep_ready<B>(
     site: &Site,
     req: &Request<B>,
     accept: AcceptClass,
+    hints: Hints,
     request: &ImageRequest,
     rendered: &Arc<Rendered>,
     epoch: u64,
 ) {
-    let raw = |name: &str| req.headers().get(name).map(|v| v.as_bytes());
     let probe = hot::Probe {
         target: req
             .uri()
@@ -446,7 +497,7 @@ fn keep_ready<B>(
             .map_or("/", |p| p.as_str())
             .as_bytes(),
         accept,
-        hints: [raw("sec-ch-dpr"), raw("sec-ch-width"), raw("save-data")],
+        hints,
     };
     let (now, _) = wire::now();
     if !site.hot.wants(&probe, epoch, now) {
@@ -472,6 +523,7 @@ fn keep_ready<B>(
             key: request.key.as_str(),
             source: site.app.renderer().origin().mounts().kind_of(&request.key),
             dpr: request.params.dpr,
+            varies: request.params.varies,
         },
     );
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::header::{self, HeaderMap};
 use hyper::StatusCode;
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// `date: <IMF-fixdate>\r\n\r\n`: the last header and the blank line that ends the head.
@@ -74,20 +74,43 @@ pub fn head(status: StatusCode, headers: &HeaderMap, body_len: usize, out: &mut 
 }
 
 /// Write every slice, in order, with as few `writev` calls as the socket allows.
-pub async fn write_all(stream: &mut TcpStream, parts: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+pub async fn write_all(
+    stream: &mut TcpStream,
+    parts: &mut [IoSlice<'_>],
+    timeout: Duration,
+) -> std::io::Result<()> {
     let mut parts = parts;
     // Skip empty slices up front so an empty body never costs a call.
     while parts.first().is_some_and(|p| p.is_empty()) {
         parts = &mut parts[1..];
     }
     while !parts.is_empty() {
-        let written = stream.write_vectored(parts).await?;
+        let written = match stream.try_write_vectored(parts) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                writable(stream, timeout).await?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         IoSlice::advance_slices(&mut parts, written);
     }
     Ok(())
+}
+
+/// Wait until `stream` takes more bytes, for at most `timeout` (`--send-timeout`): a client
+/// that reads nothing for that long is given up on. The timer exists only while a write waits.
+async fn writable(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
+    match tokio::time::timeout(timeout, stream.writable()).await {
+        Ok(ready) => ready,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client read nothing within --send-timeout",
+        )),
+    }
 }
 
 /// Bodies at least this large are kept in a [`BodyFile`] and sent with `sendfile`; below it,
@@ -164,15 +187,20 @@ pub async fn send_with_file(
     stream: &mut TcpStream,
     head: &[u8],
     body: &BodyFile,
+    timeout: Duration,
 ) -> std::io::Result<()> {
     let mut sent = 0;
     while sent < head.len() {
-        let n = stream
-            .async_io(Interest::WRITABLE, || {
-                rustix::net::send(stream.as_fd(), &head[sent..], rustix::net::SendFlags::MORE)
-                    .map_err(std::io::Error::from)
-            })
-            .await?;
+        let n = match stream.try_io(Interest::WRITABLE, || {
+            rustix::net::send(stream.as_fd(), &head[sent..], rustix::net::SendFlags::MORE)
+                .map_err(std::io::Error::from)
+        }) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                writable(stream, timeout).await?;
+                continue;
+            }
+            n => n?,
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -181,12 +209,16 @@ pub async fn send_with_file(
     let mut offset = 0u64;
     while (offset as usize) < body.len {
         let remaining = body.len - offset as usize;
-        let n = stream
-            .async_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(stream.as_fd(), &body.fd, Some(&mut offset), remaining)
-                    .map_err(std::io::Error::from)
-            })
-            .await?;
+        let n = match stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream.as_fd(), &body.fd, Some(&mut offset), remaining)
+                .map_err(std::io::Error::from)
+        }) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                writable(stream, timeout).await?;
+                continue;
+            }
+            n => n?,
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
