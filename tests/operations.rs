@@ -685,3 +685,27 @@ async fn presets_come_from_the_config_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting 'cache-sise'"));
 }
+
+#[tokio::test]
+async fn orient_flip_and_frame_on_a_full_size_still_jpeg_are_not_server_errors() {
+    // A 2560×1600 camera-size JPEG at its own size: the decode is sequential, so a turn or a
+    // vertical flip read it out of order (500 "out of order read"), and `frame` asked a JPEG
+    // loader for a page it does not have (500 "no property named page").
+    let s = TestServer::start(|_| {}).await;
+    s.put("p.jpg", &corpus_file("photos/kde-Path-2560x1600.jpg"));
+    for (query, size) in [
+        ("orient=6", (1600, 2560)),
+        ("orient=8&fm=webp", (1600, 2560)),
+        ("orient=3", (2560, 1600)),
+        ("orient=5&fm=png&w=400", (400, 640)),
+        ("flip=v", (2560, 1600)),
+        ("flip=hv&orient=7&fm=avif&w=200", (200, 320)),
+        ("frame=1", (2560, 1600)),
+        ("frame=3&w=100", (100, 63)),
+    ] {
+        let r = s.get(&format!("/p.jpg?{query}")).await;
+        assert_eq!(r.status(), 200, "{query}");
+        let d = decode(&r.bytes().await.unwrap());
+        assert_eq!((d.width, d.height), size, "{query}");
+    }
+}

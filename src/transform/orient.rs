@@ -14,6 +14,11 @@ pub fn apply<'a>(
     flip: Flip,
 ) -> Result<Image<'a>, Error> {
     let mut image = match orientation {
+        // A turn (3–8) reads the image out of order, and the decode in front of it is
+        // sequential (a JPEG's rows come once, top to bottom): the turn gets the pixels in
+        // memory — the scaled image, small next to the original. Without this: a 500, "out of
+        // order read". (`region` decodes for random access and turns without a copy.)
+        Some(o) if o >= 3 => turn(image.materialize().map_err(classify)?, o)?,
         Some(o) => turn(image, o)?,
         None => image,
     };
@@ -21,6 +26,8 @@ pub fn apply<'a>(
         image = image.flip(true).map_err(classify)?;
     }
     if flip.vertical {
+        // Bottom rows first: out of the order a sequential decode gives them in.
+        image = image.materialize().map_err(classify)?;
         image = image.flip(false).map_err(classify)?;
     }
     Ok(image)

@@ -103,7 +103,8 @@ impl Original<'_> {
 /// geometry (orient, top–bottom flip, rot, pad, fill canvas, rect, trim, saliency crop) give the
 /// first frame, as a still.
 fn pages(source: &load::SourceInfo, params: &Params, plan: &Plan, format: Format) -> Pages {
-    if let Some(n) = params.frame {
+    // `frame` of a still image is the image itself (its loader has no pages to choose from).
+    if let Some(n) = params.frame.filter(|_| source.frames > 1) {
         return Pages::One(n.min(source.frames).saturating_sub(1));
     }
     let per_frame_only = params.per_frame()
