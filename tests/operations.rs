@@ -709,3 +709,47 @@ async fn orient_flip_and_frame_on_a_full_size_still_jpeg_are_not_server_errors()
         assert_eq!((d.width, d.height), size, "{query}");
     }
 }
+
+/// Whether an AVIF (ISOBMFF) file carries an `irot` or `imir` item property: the boxes that tell
+/// a decoder to turn or mirror the pixels (a byte search: four letters at random in a few KB of
+/// compressed data are a one-in-a-million chance).
+fn turns_on_display(avif: &[u8]) -> bool {
+    avif.windows(4).any(|w| w == b"irot" || w == b"imir")
+}
+
+#[tokio::test]
+async fn adjusted_renders_of_exif_rotated_photos_are_upright_in_every_format() {
+    // Every EXIF orientation of one landscape photo, with each step that copies metadata onto
+    // pixels it computes: the output is landscape and says nothing that would turn it again
+    // (no EXIF orientation, no AVIF irot/imir box). Before: the AVIF carried irot.
+    let s = TestServer::start(|_| {}).await;
+    for o in 1..=8 {
+        s.put(
+            &format!("l{o}.jpg"),
+            &corpus_file(&format!("exif/recurser-Landscape_{o}.jpg")),
+        );
+    }
+    for o in 1..=8 {
+        for step in [
+            "",
+            "&sat=50",
+            "&exp=10",
+            "&duotone=000080,FAEBD7",
+            "&mask=ellipse",
+            "&txt=hi",
+            "&blend=ff0000&bm=multiply",
+        ] {
+            for fm in ["avif", "webp", "jpg", "png"] {
+                let url = format!("/l{o}.jpg?w=120&fm={fm}{step}");
+                let bytes = body(&s, &url).await;
+                let d = decode(&bytes);
+                assert!(d.width > d.height, "{url}: {}x{}", d.width, d.height);
+                if fm == "avif" {
+                    assert!(!turns_on_display(&bytes), "{url}: an irot/imir box");
+                }
+                let img = Image::header(&bytes).unwrap();
+                assert_eq!(img.orientation(), 1, "{url}: EXIF orientation");
+            }
+        }
+    }
+}

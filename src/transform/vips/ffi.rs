@@ -117,6 +117,7 @@ extern "C" {
         value: *mut GValue,
     ) -> c_int;
     pub(super) fn vips_image_set(image: *mut VipsImage, name: *const c_char, value: *mut GValue);
+    pub(super) fn vips_image_remove(image: *mut VipsImage, name: *const c_char) -> c_int;
     pub(super) fn g_value_unset(value: *mut GValue);
     pub(super) fn g_strfreev(strings: *mut *mut c_char);
     pub(super) fn vips_copy(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;

@@ -152,7 +152,21 @@ impl Image<'_> {
         } else {
             (c"strip", TRUE)
         };
-        let input = self.ptr.as_ptr();
+        // Every output's pixels are upright (thumbnail turns them, `orient` and `rect` too): an
+        // orientation field left on the image by a step that copies metadata would make the
+        // AVIF saver write an `irot`/`imir` box, and browsers would turn the pixels again.
+        let upright;
+        let input = if self.get_int(c"orientation").is_some() {
+            upright = self.derive("copy", |input, out| {
+                // SAFETY: valid pointers.
+                unsafe { vips_copy(input, out, END) }
+            })?;
+            // SAFETY: a fresh copy of the header that only this function holds.
+            unsafe { vips_image_remove(upright.ptr.as_ptr(), c"orientation".as_ptr()) };
+            upright.ptr.as_ptr()
+        } else {
+            self.ptr.as_ptr()
+        };
         // SAFETY: valid image; libvips allocates the buffer with g_malloc, which GBuffer frees.
         let (rc, operation) = unsafe {
             match opts {
