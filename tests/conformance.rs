@@ -7,7 +7,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::edge::Varnish;
 use crate::support::fixtures::{noise_jpeg, quadrants_jpeg};
@@ -93,7 +93,7 @@ impl Raw {
         if self.eof {
             return true;
         }
-        let wait = Duration::from_millis(500);
+        let wait = Duration::from_millis(1000);
         self.stream.set_read_timeout(Some(wait)).unwrap();
         let mut chunk = [0u8; 4096];
         let closed = match self.stream.read(&mut chunk) {
@@ -482,8 +482,11 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
                     burst.extend(get(path, ""));
                 }
                 c.send(&burst);
+                // Once the first answer has begun (however long its render took here), read
+                // nothing for three times the timeout: the server must give up on us.
+                let mut one = [0u8; 1];
+                c.stream.peek(&mut one).unwrap();
                 std::thread::sleep(Duration::from_secs(6));
-                let started = Instant::now();
                 let mut total = 0usize;
                 let mut chunk = vec![0u8; 1 << 20];
                 loop {
@@ -491,12 +494,14 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
                         Ok(0) => break,
                         Ok(n) => total += n,
                         Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
-                        Err(e) => panic!("{path} round {round}: {e}"),
+                        Err(e) => panic!("{path} round {round}: not closed ({e})"),
                     }
                 }
+                // Twenty ~5.7 MB answers were asked for; what arrives is what the socket
+                // buffers held when the server gave up.
                 assert!(
-                    started.elapsed() < Duration::from_secs(20),
-                    "{path} round {round}: the connection was closed"
+                    total < 40 << 20,
+                    "{path} round {round}: {total} bytes, the server kept sending"
                 );
                 assert!(total > 0, "{path} round {round}: something was sent");
             }
