@@ -459,6 +459,14 @@ async fn pad_adds_a_border_in_bg_inside_or_around_the_box() {
     assert_eq!(pixel(&out, 3, 3), vec![0, 0, 0]);
     assert_eq!(pixel(&out, 9, 60), vec![0, 0, 0]);
     assert_eq!(pixel(&out, 12, 12), red.to_vec());
+    // imgix's colour keywords (CSS's named colours): bg=grey is 808080.
+    for (keyword, rgb) in [
+        ("grey", [128, 128, 128]),
+        ("RebeccaPurple", [0x66, 0x33, 0x99]),
+    ] {
+        let out = body(&s, &format!("/q.png?pad=10&bg={keyword}&fm=png")).await;
+        assert_eq!(pixel(&out, 3, 3), rgb.to_vec(), "bg={keyword}");
+    }
     // bg also fills transparency when the output has none.
     s.put(
         "half.png",
