@@ -235,7 +235,8 @@ impl Raw {
     }
 }
 
-fn get(target: &str, extra: &str) -> Vec<u8> {
+/// A `GET` of `target` with a Host and `extra` header lines.
+pub fn get(target: &str, extra: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: test\r\n{extra}\r\n").into_bytes()
 }
 

@@ -2,98 +2,14 @@
 //! (src/server/conn.rs): the same bytes and headers routing gives, counted the same, never
 //! stale after a purge, and a connection that mixes hits, misses, pipelining and uploads.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::conformance::{get, Raw, Strict};
 use crate::support::fixtures::quadrants_jpeg;
 use crate::support::{metric, TestServer};
 
-/// One parsed response read off a raw connection.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A keep-alive connection read response by response (Content-Length framed).
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn open(base: &str) -> Conn {
-        let stream = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Conn {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, raw: &[u8]) {
-        self.stream.write_all(raw).unwrap();
-    }
-
-    /// The next response; `head_request` when it answers a HEAD (no body follows).
-    fn read(&mut self, head_request: bool) -> Answer {
-        let end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill();
-        };
-        let head = String::from_utf8(self.buf[..end].to_vec()).unwrap();
-        let mut lines = head.split("\r\n");
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let (n, v) = l.split_once(':').unwrap();
-                (n.trim().to_ascii_lowercase(), v.trim().to_owned())
-            })
-            .collect();
-        let mut answer = Answer {
-            status: status.parse().unwrap(),
-            headers,
-            body: Vec::new(),
-        };
-        let len: usize = match (head_request, answer.header("content-length")) {
-            (false, Some(n)) => n.parse().unwrap(),
-            _ => 0,
-        };
-        while self.buf.len() < end + len {
-            self.fill();
-        }
-        answer.body = self.buf[end..end + len].to_vec();
-        self.buf.drain(..end + len);
-        answer
-    }
-
-    fn fill(&mut self) {
-        let mut chunk = [0u8; 64 * 1024];
-        let n = self.stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed early");
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn get(path: &str, extra: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes()
-}
+/// Responses are read off raw connections by the conformance suite's strict reader.
+type Answer = Strict;
 
 /// Headers that must be the same on a routed hit and a ready one (all but `Date`).
 fn comparable(a: &Answer) -> Vec<(String, String)> {
@@ -116,22 +32,22 @@ async fn a_ready_hit_is_the_routed_hit_byte_for_byte_and_is_counted() {
     let (first, routed, ready, legacy, hits) = tokio::task::spawn_blocking({
         let (base, site) = (s.base.clone(), s.site.clone());
         move || {
-            let mut c = Conn::open(&base);
+            let mut c = Raw::open(&base);
             c.send(&get(path, chrome));
-            let first = c.read(false); // miss: routed, leaves a ready response
-                                       // The same request through a HEAD-then-GET on a fresh connection is routed (HEAD
-                                       // is never ready) and shows the routed headers of a hit.
-            let mut c2 = Conn::open(&base);
+            let first = c.read(false).unwrap(); // miss: routed, leaves a ready response
+                                                // The same request through a HEAD-then-GET on a fresh connection is routed (HEAD
+                                                // is never ready) and shows the routed headers of a hit.
+            let mut c2 = Raw::open(&base);
             c2.send(&format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n{chrome}\r\n").into_bytes());
-            let routed = c2.read(true);
+            let routed = c2.read(true).unwrap();
             let before = site.hot.len();
             c.send(&get(path, chrome));
-            let ready = c.read(false);
+            let ready = c.read(false).unwrap();
             // Another Accept class is its own entry: a different format, never the AVIF.
             c.send(&get(path, ""));
-            let legacy = c.read(false);
+            let legacy = c.read(false).unwrap();
             c.send(&get(path, ""));
-            let _ = c.read(false);
+            let _ = c.read(false).unwrap();
             (first, routed, ready, legacy, before)
         }
     })
@@ -174,11 +90,11 @@ async fn pipelined_requests_mixed_with_misses_heads_and_an_upload_answer_in_orde
     let answers = tokio::task::spawn_blocking({
         let base = s.base.clone();
         move || {
-            let mut c = Conn::open(&base);
+            let mut c = Raw::open(&base);
             // Warm one variant, then send a burst in one write: ready hit, a 404, a HEAD, a
             // new miss, the ready hit again.
             c.send(&get("/cat.jpg?w=16", ""));
-            let mut answers = vec![c.read(false)];
+            let mut answers = vec![c.read(false).unwrap()];
             let mut burst = Vec::new();
             for (method, path) in [
                 ("GET", "/cat.jpg?w=16"),
@@ -193,7 +109,7 @@ async fn pipelined_requests_mixed_with_misses_heads_and_an_upload_answer_in_orde
             }
             c.send(&burst);
             for head in [false, false, true, false, false] {
-                answers.push(c.read(head));
+                answers.push(c.read(head).unwrap());
             }
             // An upload on the same connection (hyper takes it over), then hits again.
             let mut post = format!(
@@ -204,9 +120,9 @@ async fn pipelined_requests_mixed_with_misses_heads_and_an_upload_answer_in_orde
             .into_bytes();
             post.extend_from_slice(&upload);
             c.send(&post);
-            answers.push(c.read(false));
+            answers.push(c.read(false).unwrap());
             c.send(&get("/cat.jpg?w=16", ""));
-            answers.push(c.read(false));
+            answers.push(c.read(false).unwrap());
             answers
         }
     })
@@ -301,7 +217,7 @@ async fn a_client_that_closes_before_its_answer_is_recorded_as_gone_and_leaves_t
     tokio::time::sleep(Duration::from_millis(300)).await;
     let base = s.base.clone();
     tokio::task::spawn_blocking(move || {
-        let mut c = Conn::open(&base);
+        let mut c = Raw::open(&base);
         c.send(&get("/mate-Elephants_3840x2160.jpg?w=3000&fm=avif", ""));
         std::thread::sleep(Duration::from_millis(300));
         // Dropped: the connection closes with the request unanswered.

@@ -464,10 +464,7 @@ impl Rewind {
             .stalled
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         match std::future::Future::poll(timer.as_mut(), cx) {
-            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the client read nothing within --send-timeout",
-            ))),
+            Poll::Ready(()) => Poll::Ready(Err(wire::send_timed_out())),
             Poll::Pending => Poll::Pending,
         }
     }

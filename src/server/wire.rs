@@ -106,11 +106,16 @@ pub async fn write_all(
 async fn writable(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
     match tokio::time::timeout(timeout, stream.writable()).await {
         Ok(ready) => ready,
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the client read nothing within --send-timeout",
-        )),
+        Err(_) => Err(send_timed_out()),
     }
+}
+
+/// The error of a write the client took nothing of within `--send-timeout` (both paths).
+pub fn send_timed_out() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the client read nothing within --send-timeout",
+    )
 }
 
 /// Bodies at least this large are kept in a [`BodyFile`] and sent with `sendfile`; below it,

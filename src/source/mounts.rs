@@ -19,7 +19,6 @@ use moka::future::Cache;
 use percent_encoding::{
     percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC,
 };
-use sha2::{Digest as _, Sha256};
 
 use crate::encoding::digest::LazyDigest;
 
@@ -74,16 +73,15 @@ impl FetchedOriginal {
         if let Some(digest) = self.0.digest.get() {
             return Ok(digest);
         }
-        let bytes = self.bytes();
-        let hash = move || -> [u8; 32] { Sha256::digest(&bytes).into() };
-        let digest = if self.0.original.bytes.len() >= HASH_OFF_THREAD {
+        let (bytes, cell) = (self.bytes(), self.0.digest.clone());
+        let hash = move || cell.of(&bytes);
+        if self.0.original.bytes.len() >= HASH_OFF_THREAD {
             tokio::task::spawn_blocking(hash)
                 .await
-                .map_err(|e| Error::Internal(format!("hash task failed: {e}")))?
+                .map_err(|e| Error::Internal(format!("hash task failed: {e}")))
         } else {
-            hash()
-        };
-        Ok(self.0.digest.set(digest))
+            Ok(hash())
+        }
     }
 }
 

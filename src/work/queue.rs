@@ -21,7 +21,7 @@ use crate::work::broker::{declare_jobs, Broker};
 use crate::work::job::{Job, Runner};
 use crate::work::outbox::{Lane, Topology};
 
-pub use crate::work::broker::{DEAD, QUEUE};
+use crate::work::broker::QUEUE;
 
 /// Longest wait between attempts while the broker is away.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
