@@ -18,8 +18,10 @@ VIPS_STAMP := $(VIPS_DIR)/.complete
 endif
 
 FUZZ_SECONDS     ?= 120
+FAULT_ROUNDS     ?= 5
+FAULT_SETTLE     ?= 20
 
-.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality golden fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality bench-faults golden fuzz clean toolchain
 
 all: build
 
@@ -77,6 +79,15 @@ bench-quality: toolchain deps
 # Upload throughput for the capacity plan (see benches/upload-load.sh).
 bench-upload: build
 	benches/upload-load.sh
+
+# The fleet-under-faults test (tests/faults.rs) as a soak: FAULT_ROUNDS rounds of a killed
+# replica, a 10-s store outage and a 10-s broker outage under load, FAULT_SETTLE s apart; prints
+# requests, errors by kind, p99 per fault and recovery times. `make test` runs one short round.
+bench-faults: toolchain deps
+	.ci/test-deps.sh
+	REFRACT_GARAGE="$$(.ci/garage.sh)" REFRACT_FAULT_ROUNDS=$(FAULT_ROUNDS) \
+	  REFRACT_FAULT_SETTLE=$(FAULT_SETTLE) \
+	  $(CARGO) test --locked --test main faults:: -- --nocapture
 
 # cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 fuzz: toolchain deps

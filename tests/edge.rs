@@ -16,24 +16,66 @@ const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*
 const FIREFOX: &str = "image/avif,image/webp,*/*";
 const SAFARI: &str = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
 
-/// A varnishd running `deploy/varnish/refract.vcl` against a backend port.
+/// A varnishd running `deploy/varnish/refract.vcl` against one or more replicas.
 pub(crate) struct Varnish {
     child: Child,
     pub(crate) base: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+/// The VCL's "replicas" section for `backends` (`host:port` each), named `replica1`, `replica2`,
+/// … in order, with the settings (timeouts, probe) of the shipped first backend.
+fn replicas_section(shipped: &str, backends: &[&str]) -> String {
+    let first = &shipped[shipped
+        .find("backend replica1 {")
+        .expect("replica1 in the VCL")..];
+    let template = &first[..first.find("\n}\n").expect("end of replica1") + 3];
+    let mut section = String::from("# BEGIN replicas\n");
+    for (i, backend) in backends.iter().enumerate() {
+        let (host, port) = backend.rsplit_once(':').unwrap();
+        let block = template
+            .replace("replica1", &format!("replica{}", i + 1))
+            .replace(r#".host = "127.0.0.1";"#, &format!(r#".host = "{host}";"#))
+            .replace(r#".port = "8080";"#, &format!(r#".port = "{port}";"#));
+        assert!(
+            block.contains(port),
+            "backend lines in the VCL changed shape"
+        );
+        section.push_str(&block);
+        section.push('\n');
+    }
+    section.push_str("sub vcl_init {\n    new replicas = directors.shard();\n");
+    for i in 1..=backends.len() {
+        section.push_str(&format!("    replicas.add_backend(replica{i});\n"));
+    }
+    section.push_str("    replicas.reconfigure();\n}\n# END replicas\n");
+    section
 }
 
 impl Varnish {
+    /// Varnish in front of one replica at `backend` (`host:port`).
     pub(crate) fn start(backend: &str) -> Varnish {
-        let (host, port) = backend.rsplit_once(':').unwrap();
+        Varnish::start_many(&[backend])
+    }
+
+    /// Varnish in front of `backends` (`host:port` each), named `replica1`, `replica2`, … .
+    pub(crate) fn start_many(backends: &[&str]) -> Varnish {
         let vcl = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/varnish/refract.vcl"),
         )
         .unwrap();
-        let patched = vcl
-            .replace(r#".host = "127.0.0.1";"#, &format!(r#".host = "{host}";"#))
-            .replace(r#".port = "8080";"#, &format!(r#".port = "{port}";"#));
-        assert_ne!(patched, vcl, "backend lines in the VCL changed shape");
+        let begin = vcl
+            .find("# BEGIN replicas")
+            .expect("BEGIN replicas in the VCL");
+        let end = vcl
+            .find("# END replicas\n")
+            .expect("END replicas in the VCL");
+        let patched = format!(
+            "{}{}{}",
+            &vcl[..begin],
+            replicas_section(&vcl[begin..end], backends),
+            &vcl[end + "# END replicas\n".len()..]
+        );
         let dir = tempfile::tempdir().unwrap();
         let vcl_path = dir.path().join("refract.vcl");
         std::fs::write(&vcl_path, patched).unwrap();
@@ -61,8 +103,22 @@ impl Varnish {
         Varnish {
             child,
             base: format!("http://{addr}"),
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Whether Varnish's probe holds `replica` (`replica1`, …) healthy, from `varnishadm
+    /// backend.list`.
+    pub(crate) fn healthy(&self, replica: &str) -> bool {
+        let out = Command::new("varnishadm")
+            .arg("-n")
+            .arg(self.dir.path().join("work"))
+            .args(["backend.list", replica])
+            .output()
+            .expect("varnishadm runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .any(|l| l.contains(replica) && l.split_whitespace().any(|w| w == "healthy"))
     }
 }
 

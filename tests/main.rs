@@ -10,6 +10,7 @@ mod clients;
 mod conformance;
 mod corpus;
 mod edge;
+mod faults;
 mod golden;
 mod heic;
 mod hostile;

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use refract::config::UploadConfig;
 use refract::upload::Authenticator;
 use sha2::{Digest, Sha256};
@@ -17,18 +16,7 @@ use crate::support::{metric, TestServer};
 const SECRET: &str = "events-secret-0123456789abcdef-0123456789";
 
 fn token() -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    let claims = serde_json::json!({ "sub": "user-1", "scope": "upload", "exp": exp });
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    crate::support::upload_token(SECRET)
 }
 
 /// Uploads on (to the root, JWT with `SECRET`), as the queue tests need them.

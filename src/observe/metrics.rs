@@ -76,6 +76,9 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// `refract_vips_memory_bytes`: pixel memory libvips holds (sampled at scrape).
     pub vips_memory: IntGauge,
+    /// `refract_variant_store_pending_writes`: renders accepted for the variant store and not
+    /// yet written (sampled at scrape).
+    pub store_pending: IntGauge,
     /// `refract_uploads_total{result}`: uploads by outcome (`created`, `exists`, or an error code).
     pub uploads: IntCounterVec,
     /// `refract_variant_store_total{result}`: the durable variant store: reads (`hit`, `miss`,
@@ -92,6 +95,9 @@ pub struct Metrics {
     /// `announce_failed`), and `received` from them; `refined_received`: a variant another
     /// replica refined, dropped from memory.
     pub purges: IntCounterVec,
+    /// `refract_purge_listener_up`: 1 while this replica's purge queue is bound to the broker
+    /// (purges announced now reach it), 0 while it reconnects (or without `--queue`).
+    pub purge_listener_up: IntGauge,
     /// Label series of the answered-image path, resolved once each.
     served: ServedSeries,
 }
@@ -235,6 +241,10 @@ impl Metrics {
                 "Error answers by stable error code.",
                 &["code"],
             ),
+            store_pending: gauge(
+                "refract_variant_store_pending_writes",
+                "Renders queued or in flight to the variant store (write-behind backlog).",
+            ),
             vips_memory: gauge(
                 "refract_vips_memory_bytes",
                 "Pixel memory allocated by libvips.",
@@ -267,6 +277,11 @@ impl Metrics {
                 "Purges announced to other replicas (announced, announce_failed) and received \
                  from them (received; refined_received: a variant refined elsewhere).",
                 &["result"],
+            ),
+            purge_listener_up: gauge(
+                "refract_purge_listener_up",
+                "1 while this replica hears other replicas' purges (its queue is bound to the \
+                 broker); 0 while it reconnects, and without --queue.",
             ),
             served: ServedSeries::default(),
             registry,

@@ -309,6 +309,10 @@ impl Renderer {
             .set(saturating_i64(self.cache.entry_count()));
         m.queue_depth
             .set(saturating_i64(self.processor.queue_depth() as u64));
+        if let Some(store) = self.origin.store() {
+            m.store_pending
+                .set(saturating_i64(store.pending_writes() as u64));
+        }
         m.vips_memory.set(saturating_i64(
             crate::transform::vips::tracked_memory() as u64
         ));

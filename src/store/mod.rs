@@ -40,6 +40,9 @@ const WRITE_QUEUE: usize = 1024;
 /// Writes in flight at once.
 const WRITERS: usize = 8;
 
+/// Longest a purge waits for the writes queued before it.
+const PURGE_WAIT: Duration = Duration::from_secs(10);
+
 /// A place objects are kept: S3 (or compatible) or a local directory. Paths are relative
 /// (`v1/…`), `/`-separated, made only of hex digits and those separators.
 pub trait Backend: Send + Sync + 'static {
@@ -203,8 +206,10 @@ impl VariantStore {
     }
 
     /// Delete every stored variant of the original whose [`purge_tag`] is `purge_key`: one
-    /// prefix delete; how many objects there were.
+    /// prefix delete; how many objects there were. Writes this replica accepted before the
+    /// purge finish first (for at most [`PURGE_WAIT`]), so none of them lands after the delete.
     pub async fn purge(&self, purge_key: &str) -> Result<u64, Error> {
+        self.flush(PURGE_WAIT).await;
         let prefix = format!("v1/{purge_key}/");
         let stored = self
             .backend
@@ -354,5 +359,11 @@ mod tests {
         assert!(s.get(&b1).await.is_some());
         let count = |r: &str| s.metrics.variant_store.with_label_values(&[r]).get();
         assert_eq!((count("written"), count("hit"), count("miss")), (3, 2, 3));
+
+        // A write still queued when the purge comes lands before the delete, never after it.
+        s.put_behind(&a1, &rendered);
+        assert_eq!(s.purge(&a).await.unwrap(), 1);
+        s.flush(Duration::from_secs(30)).await;
+        assert!(s.get(&a1).await.is_none());
     }
 }

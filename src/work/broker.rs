@@ -137,6 +137,7 @@ impl Broker {
                     tracing::warn!(error = %e, "purge broadcast: broker unreachable; retrying");
                 }
                 broker.listening.store(false, Ordering::Release);
+                metrics.purge_listener_up.set(0);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -182,6 +183,7 @@ impl Broker {
             )
             .await?;
         self.listening.store(true, Ordering::Release);
+        metrics.purge_listener_up.set(1);
         while let Some(delivery) = consumer.next().await {
             let delivery = delivery?;
             let Some(renderer) = renderer.upgrade() else {

@@ -272,3 +272,20 @@ pub fn venv_tool(name: &str) -> PathBuf {
     );
     tool
 }
+
+/// An HS256 upload token signed with `secret`: subject `user-1`, scope `upload`, valid an hour.
+pub fn upload_token(secret: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = serde_json::json!({ "sub": "user-1", "scope": "upload", "exp": exp });
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
