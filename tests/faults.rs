@@ -434,8 +434,12 @@ fn drive(load: &Arc<Load>) -> Vec<tokio::task::JoinHandle<()>> {
                 64 + n % 800,
                 60 + n / 800
             );
-            l.get(Kind::Miss, &path, if n % 2 == 0 { CHROME } else { "*/*" })
-                .await;
+            l.get(
+                Kind::Miss,
+                &path,
+                if n.is_multiple_of(2) { CHROME } else { "*/*" },
+            )
+            .await;
             n += 1;
             tokio::time::sleep(Duration::from_millis(120)).await;
         }
