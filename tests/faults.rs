@@ -707,20 +707,31 @@ async fn the_fleet_serves_through_a_killed_replica_a_store_outage_and_a_broker_o
         })
         .await
         .unwrap();
-        until(
-            "outboxes drained and purge listeners back",
-            Duration::from_secs(90),
-            || async {
-                let mut done = true;
-                for r in &replicas {
-                    done &= r.pending_events() == 0
-                        && metric(&r.metrics(&direct).await, "refract_purge_listener_up", &[])
-                            == 1.0;
-                }
-                done
-            },
-        )
-        .await;
+        let mut state = String::new();
+        let drained = Instant::now();
+        loop {
+            state.clear();
+            let mut done = true;
+            for r in &replicas {
+                let (pending, up) = (
+                    r.pending_events(),
+                    metric(&r.metrics(&direct).await, "refract_purge_listener_up", &[]),
+                );
+                done &= pending == 0 && up == 1.0;
+                state += &format!("{}: {pending} events waiting, listener up {up}\n", r.addr());
+            }
+            if done {
+                break;
+            }
+            assert!(
+                drained.elapsed() < Duration::from_secs(90),
+                "outboxes not drained or purge listeners not back 90 s after the broker:\n\
+                 {state}replica1:\n{}\nreplica2:\n{}",
+                replicas[0].log_tail(),
+                replicas[1].log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         phases.push(Phase {
             name: "RabbitMQ stopped for 10 s",
             from,
@@ -973,7 +984,8 @@ fn report(
             format!("{:.1} s", p.recovery.as_secs_f64()),
         );
     }
-    for p in phases {
+    let mut explained = HashSet::new();
+    for p in phases.iter().filter(|p| explained.insert(p.name)) {
         println!("  recovery of '{}': until {}", p.name, p.recovered_when);
     }
     let mut by_kind: BTreeMap<(Kind, String), usize> = BTreeMap::new();

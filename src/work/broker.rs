@@ -43,12 +43,18 @@ const REFINED: &str = "refined";
 /// Longest wait between attempts while the broker is away.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Longest a connection (TCP, AMQP handshake) or a new channel may take: a broker that accepts
+/// connections while it boots but never answers must not hold the shared connection's lock (and
+/// every publisher and listener behind it) for ever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A process's link to RabbitMQ.
 pub struct Broker {
     url: String,
     replica: String,
     connection: tokio::sync::Mutex<Option<Connection>>,
     listening: AtomicBool,
+    connect_timeout: Duration,
 }
 
 impl Broker {
@@ -66,6 +72,7 @@ impl Broker {
             replica: format!("{}-{nanos:x}", std::process::id()),
             connection: tokio::sync::Mutex::new(None),
             listening: AtomicBool::new(false),
+            connect_timeout: CONNECT_TIMEOUT,
         })
     }
 
@@ -74,19 +81,30 @@ impl Broker {
         &self.replica
     }
 
-    /// A new channel on the shared connection (connecting first if it is not up).
+    /// A new channel on the shared connection (connecting first if it is not up), within
+    /// [`CONNECT_TIMEOUT`].
     pub async fn channel(&self) -> lapin::Result<Channel> {
         let mut guard = self.connection.lock().await;
         if let Some(c) = guard.as_ref().filter(|c| c.status().connected()) {
-            return c.create_channel().await;
+            match within(self.connect_timeout, c.create_channel()).await {
+                Ok(channel) => return Ok(channel),
+                // A connection that cannot open a channel is replaced on the next attempt.
+                Err(e) => {
+                    *guard = None;
+                    return Err(e);
+                }
+            }
         }
-        let connection = Connection::connect(
-            &self.url,
-            ConnectionProperties::default()
-                .with_connection_name(format!("refract-{}", self.replica).into()),
+        let connection = within(
+            self.connect_timeout,
+            Connection::connect(
+                &self.url,
+                ConnectionProperties::default()
+                    .with_connection_name(format!("refract-{}", self.replica).into()),
+            ),
         )
         .await?;
-        let channel = connection.create_channel().await?;
+        let channel = within(self.connect_timeout, connection.create_channel()).await?;
         *guard = Some(connection);
         Ok(channel)
     }
@@ -215,6 +233,21 @@ impl Broker {
     }
 }
 
+/// `step`, or a timed-out IO error after `limit`.
+async fn within<T>(
+    limit: Duration,
+    step: impl std::future::Future<Output = lapin::Result<T>>,
+) -> lapin::Result<T> {
+    match tokio::time::timeout(limit, step).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("broker did not answer within {limit:?}"),
+        )
+        .into()),
+    }
+}
+
 async fn declare_purge_exchange(channel: &Channel) -> lapin::Result<()> {
     declare_exchange(channel, PURGE_EXCHANGE, ExchangeKind::Fanout).await
 }
@@ -262,4 +295,30 @@ pub async fn declare_jobs(channel: &Channel, attempts: u32) -> lapin::Result<()>
         .queue_declare(QUEUE.into(), durable, args)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broker that accepts connections and never speaks (RabbitMQ booting) is an error after
+    /// the connect timeout, not a lock held for ever.
+    #[tokio::test]
+    async fn a_silent_broker_times_out() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = std::thread::spawn(move || {
+            let mut sockets = Vec::new();
+            for socket in listener.incoming().take(2) {
+                sockets.push(socket);
+                std::thread::sleep(Duration::from_secs(3));
+            }
+        });
+        let mut broker = Broker::new(&format!("amqp://guest:guest@127.0.0.1:{port}/%2f")).unwrap();
+        broker.connect_timeout = Duration::from_millis(300);
+        let outcome = tokio::time::timeout(Duration::from_secs(5), broker.channel()).await;
+        let error = outcome.expect("channel() returned").unwrap_err();
+        assert!(error.to_string().contains("did not answer"), "{error}");
+        drop(held);
+    }
 }
