@@ -497,28 +497,6 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Declare (once) a durable queue bound to upload events, as a consumer service would.
-const BIND: &str = r#"
-c = pika.BlockingConnection(URL)
-ch = c.channel()
-ch.exchange_declare("refract.events", exchange_type="topic", durable=True)
-ch.queue_declare("fleet-consumer", durable=True)
-ch.queue_bind("fleet-consumer", "refract.events", routing_key="image.*")
-c.close()
-"#;
-
-/// Take every message waiting: one JSON line each (message id, the event's SHA-256).
-const DRAIN: &str = r#"
-c = pika.BlockingConnection(URL)
-ch = c.channel()
-while True:
-    method, props, body = ch.basic_get("fleet-consumer", auto_ack=True)
-    if method is None:
-        break
-    print(json.dumps({"id": props.message_id, "sha256": json.loads(body)["sha256"]}))
-c.close()
-"#;
-
 /// A stored variant, read as the store's layout says (magic line, head length, JSON head,
 /// image), independently of Refract's reader: whole when every length holds and the image
 /// decodes at the size its head names.
@@ -572,7 +550,7 @@ async fn the_fleet_serves_through_a_killed_replica_a_store_outage_and_a_broker_o
 
     let mut garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
     let mut rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
-    rabbit.pika(BIND);
+    rabbit.bind_events("fleet-consumer");
     for i in 0..SEEDS {
         let w = 1200 + 40 * u32::try_from(i).unwrap();
         garage
@@ -806,10 +784,9 @@ async fn the_fleet_serves_through_a_killed_replica_a_store_outage_and_a_broker_o
                 .filter(|sha| !ids_of.contains_key(**sha))
                 .count()
         );
-        for line in rabbit.pika(DRAIN).lines() {
-            let event: serde_json::Value = serde_json::from_str(line).unwrap();
-            let sha = event["sha256"].as_str().unwrap().to_owned();
-            let id = event["id"].as_str().unwrap().to_owned();
+        for message in rabbit.take("fleet-consumer") {
+            let sha = message["event"]["sha256"].as_str().unwrap().to_owned();
+            let id = message["id"].as_str().unwrap().to_owned();
             ids_of.entry(sha).or_default().insert(id);
             events += 1;
         }

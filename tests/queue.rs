@@ -54,40 +54,12 @@ async fn upload(s: &TestServer, body: Vec<u8>) -> (u16, serde_json::Value) {
     (status, r.json().await.unwrap_or_default())
 }
 
-/// Declare (once) a durable queue bound to every `image.*` event, as a consumer service would.
-const BIND: &str = r#"
-c = pika.BlockingConnection(URL)
-ch = c.channel()
-ch.exchange_declare("refract.events", exchange_type="topic", durable=True)
-ch.queue_declare("test-consumer", durable=True)
-ch.queue_bind("test-consumer", "refract.events", routing_key="image.*")
-c.close()
-"#;
-
-/// Take every message waiting in the queue: one JSON line each (body, routing key, properties).
-const DRAIN: &str = r#"
-c = pika.BlockingConnection(URL)
-ch = c.channel()
-while True:
-    method, props, body = ch.basic_get("test-consumer", auto_ack=True)
-    if method is None:
-        break
-    print(json.dumps({"key": method.routing_key, "id": props.message_id,
-                      "persistent": props.delivery_mode == 2, "event": json.loads(body)}))
-c.close()
-"#;
-
 /// Drain until `n` messages arrived (the publisher sends asynchronously) or 30 s pass.
 fn drain(rabbit: &Rabbit, n: usize) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut got = Vec::new();
     while got.len() < n && Instant::now() < deadline {
-        got.extend(
-            rabbit
-                .pika(DRAIN)
-                .lines()
-                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
-        );
+        got.extend(rabbit.take("test-consumer"));
         if got.len() < n {
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -98,7 +70,7 @@ fn drain(rabbit: &Rabbit, n: usize) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_upload_publishes_an_event_and_none_is_lost_while_the_broker_is_away() {
     let mut rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
-    rabbit.pika(BIND);
+    rabbit.bind_events("test-consumer");
     let outbox = tempfile::tempdir().unwrap();
     let s = server(&rabbit, outbox.path()).await;
 
@@ -179,7 +151,7 @@ async fn every_upload_publishes_an_event_and_none_is_lost_while_the_broker_is_aw
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_left_in_the_outbox_go_out_after_a_restart() {
     let mut rabbit = tokio::task::spawn_blocking(Rabbit::start).await.unwrap();
-    rabbit.pika(BIND);
+    rabbit.bind_events("test-consumer");
     let outbox = tempfile::tempdir().unwrap();
     tokio::task::block_in_place(|| rabbit.stop());
     let first = server(&rabbit, outbox.path()).await;

@@ -207,7 +207,7 @@ impl VariantStore {
 
     /// Delete every stored variant of the original whose [`purge_tag`] is `purge_key`: one
     /// prefix delete; how many objects there were. Writes this replica accepted before the
-    /// purge finish first (for at most [`PURGE_WAIT`]), so none of them lands after the delete.
+    /// purge finish first (for at most 10 s), so none of them lands after the delete.
     pub async fn purge(&self, purge_key: &str) -> Result<u64, Error> {
         self.flush(PURGE_WAIT).await;
         let prefix = format!("v1/{purge_key}/");

@@ -82,7 +82,7 @@ impl Broker {
     }
 
     /// A new channel on the shared connection (connecting first if it is not up), within
-    /// [`CONNECT_TIMEOUT`].
+    /// 10 s.
     pub async fn channel(&self) -> lapin::Result<Channel> {
         let mut guard = self.connection.lock().await;
         if let Some(c) = guard.as_ref().filter(|c| c.status().connected()) {

@@ -149,6 +149,42 @@ impl Rabbit {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Declare (once) a durable queue `queue` bound to every `image.*` event, as a consumer
+    /// service would.
+    pub fn bind_events(&self, queue: &str) {
+        self.pika(&format!(
+            r#"
+c = pika.BlockingConnection(URL)
+ch = c.channel()
+ch.exchange_declare("refract.events", exchange_type="topic", durable=True)
+ch.queue_declare("{queue}", durable=True)
+ch.queue_bind("{queue}", "refract.events", routing_key="image.*")
+c.close()
+"#
+        ));
+    }
+
+    /// Take every message waiting in `queue`: its routing key, message id, persistence and
+    /// JSON body (`event`) each.
+    pub fn take(&self, queue: &str) -> Vec<serde_json::Value> {
+        let out = self.pika(&format!(
+            r#"
+c = pika.BlockingConnection(URL)
+ch = c.channel()
+while True:
+    method, props, body = ch.basic_get("{queue}", auto_ack=True)
+    if method is None:
+        break
+    print(json.dumps({{"key": method.routing_key, "id": props.message_id,
+                      "persistent": props.delivery_mode == 2, "event": json.loads(body)}}))
+c.close()
+"#
+        ));
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// Where the node keeps its data.
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("mnesia")
