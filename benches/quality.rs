@@ -91,6 +91,7 @@ fn main() {
             Some(query),
             ParamLimits {
                 max_dimension: 8192,
+                strict: false,
             },
         )
         .unwrap();

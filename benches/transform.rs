@@ -80,6 +80,7 @@ fn request(query: &str) -> ImageRequest {
         Some(query),
         ParamLimits {
             max_dimension: 8192,
+            strict: false,
         },
     )
     .unwrap()
@@ -317,6 +318,7 @@ fn srcset_cpu(_: &mut Criterion) {
                             Some(&format!("w={}&dpr={dpr}&fm={fm}", w / 2)),
                             ParamLimits {
                                 max_dimension: 8192,
+                                strict: false,
                             },
                         )
                         .unwrap();
@@ -382,6 +384,7 @@ fn avif_effort(c: &mut Criterion) {
 fn parse(c: &mut Criterion) {
     let limits = ParamLimits {
         max_dimension: 8192,
+        strict: false,
     };
     c.bench_function("request/parse_and_key", |b| {
         b.iter(|| {
@@ -480,6 +483,7 @@ fn heic(c: &mut Criterion) {
             Some(query),
             ParamLimits {
                 max_dimension: 8192,
+                strict: false,
             },
         )
         .unwrap();

@@ -90,6 +90,7 @@ impl App {
                 Some(query),
                 crate::request::ParamLimits {
                     max_dimension: config.max_dimension,
+                    strict: config.strict_params,
                 },
                 crate::request::Hints::default(),
                 &config.presets,

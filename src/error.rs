@@ -216,7 +216,7 @@ impl Error {
         match self {
             Error::BadParam { param, reason } => format!("{param}: {reason}"),
             Error::UnsupportedParam(param) => {
-                format!("{param}: an imgix parameter this server does not implement")
+                format!("{param}: an imgix parameter or value this server does not implement")
             }
             Error::BadPath(reason) => format!("bad path: {reason}"),
             Error::NotFound => "no image under this key".into(),

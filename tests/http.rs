@@ -154,7 +154,8 @@ async fn errors_have_status_code_reason_and_cache_policy() {
     assert_eq!(header(&r, "x-refract-error"), "not_found");
     assert_eq!(header(&r, "cache-control"), "public, max-age=60");
 
-    for (q, param) in [
+    // A value imgix would ignore: ignored (the rest renders), and named.
+    let bad = [
         ("w=0", "w"),
         ("w=abc", "w"),
         ("h=99999", "h"),
@@ -164,8 +165,16 @@ async fn errors_have_status_code_reason_and_cache_policy() {
         ("fit=sideways", "fit"),
         ("crop=up", "crop"),
         ("fp-x=1.5", "fp-x"),
-    ] {
+    ];
+    for (q, param) in bad {
         let r = s.get(&format!("/q.jpg?{q}")).await;
+        assert_eq!(r.status(), 200, "{q}");
+        assert_eq!(header(&r, "x-refract-ignored"), param, "{q}");
+    }
+    // With --strict-params, each is a 400 with a one-line reason.
+    let strict = TestServer::start_at(&s.root, |c| c.strict_params = true).await;
+    for (q, param) in bad {
+        let r = strict.get(&format!("/q.jpg?{q}")).await;
         assert_eq!(r.status(), 400, "{q}");
         assert_eq!(header(&r, "x-refract-error"), "bad_param");
         let body = r.text().await.unwrap();

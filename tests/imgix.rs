@@ -57,7 +57,8 @@ async fn size_rules_resolve_against_the_original_as_imgix_documents() {
     let right = body(&s, "/q.jpg?ar=1:1&fit=crop&crop=right").await;
     assert!(close(&pixel(&left, 5, 5), &[255, 0, 0], 40));
     assert!(close(&pixel(&right, 295, 5), &[0, 255, 0], 40));
-    // Bad values say why.
+    // Bad values are ignored as imgix ignores them, and named (`--strict-params` refuses them:
+    // tests/http.rs).
     for (q, name) in [
         ("ar=16", "ar"),
         ("ar=0:1", "ar"),
@@ -65,8 +66,8 @@ async fn size_rules_resolve_against_the_original_as_imgix_documents() {
         ("min-w=0", "min-w"),
     ] {
         let r = s.get(&format!("/q.jpg?{q}&fit=crop")).await;
-        assert_eq!(r.status(), 400, "{q}");
-        assert!(r.text().await.unwrap().contains(name), "{q}");
+        assert_eq!(r.status(), 200, "{q}");
+        assert_eq!(crate::support::header(&r, "x-refract-ignored"), name, "{q}");
     }
     s.stop().await;
 }
@@ -320,10 +321,16 @@ async fn encoder_parameters_reach_the_file() {
         );
     }
     // Formats imgix offers that Refract does not write: a 400 naming fm, never another format.
-    for fm in ["mp4", "webm", "jxl", "jp2"] {
+    for fm in ["mp4", "webm", "jxr", "jp2"] {
         let r = s.get(&format!("/g.jpg?fm={fm}")).await;
         assert_eq!(r.status(), 400, "{fm}");
-        assert!(r.text().await.unwrap().contains("does not offer"), "{fm}");
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .starts_with(&format!("unsupported_param: fm={fm}")),
+            "{fm}"
+        );
     }
     s.stop().await;
 }
@@ -684,15 +691,15 @@ async fn descriptions_answer_with_json_css_and_blurhash() {
     // Cached like images.
     let again = s.get("/q.png?fm=blurhash").await;
     assert_eq!(crate::support::header(&again, "x-refract-cache"), "hit");
-    // Bad values.
+    // Bad values are ignored, and named.
     for (q, name) in [
         ("palette=xml", "palette"),
         ("palette=css&prefix=1x", "prefix"),
         ("palette=json&colors=17", "colors"),
     ] {
         let r = s.get(&format!("/q.png?{q}")).await;
-        assert_eq!(r.status(), 400, "{q}");
-        assert!(r.text().await.unwrap().contains(name), "{q}");
+        assert_eq!(r.status(), 200, "{q}");
+        assert_eq!(crate::support::header(&r, "x-refract-ignored"), name, "{q}");
     }
     s.stop().await;
 }
@@ -741,7 +748,7 @@ async fn cs_writes_the_profile_imgix_names_and_nothing_else() {
         .max()
         .unwrap();
     assert!(worst <= 12, "gamma 2.2 against sRGB's curve: {worst}");
-    // GIF has no place for a profile; Adobe RGB is refused.
+    // GIF has no place for a profile; Adobe RGB (imgix writes it) is refused by name.
     assert!(metadata_fields(&body(&s, "/dog.jpg?w=50&cs=srgb&fm=gif").await).is_empty());
     let r = s.get("/dog.jpg?cs=adobergb1998").await;
     assert_eq!(r.status(), 400);
@@ -749,7 +756,7 @@ async fn cs_writes_the_profile_imgix_names_and_nothing_else() {
         .text()
         .await
         .unwrap()
-        .contains("cs: adobergb1998 is not offered"));
+        .contains("unsupported_param: cs=adobergb1998"));
     s.stop().await;
 }
 
@@ -933,4 +940,68 @@ async fn fit_facearea_frames_the_face_and_json_reports_it() {
     let r = s.get("/g.jpg?fit=facearea,nope").await;
     assert_eq!(r.status(), 400);
     s.stop().await;
+}
+
+/// Values imgix ignores are ignored here too, visibly: the response names them, a metric counts
+/// them, and the cache holds one variant for the URL with and without them. Values imgix acts on
+/// stay a 400.
+#[tokio::test]
+async fn values_imgix_ignores_are_ignored_visibly_and_split_nothing() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("p.jpg", &quadrants_jpeg(400, 300));
+    let clean = s.get("/p.jpg?w=200&h=100&fit=crop").await;
+    assert_eq!(clean.status(), 200);
+    assert_eq!(crate::support::header(&clean, "x-refract-ignored"), "");
+    let etag = crate::support::header(&clean, "etag");
+    // Production pages send these: each renders as the clean URL, from the same cache entry.
+    for (q, named) in [
+        ("w=200&h=100&fit=crop&crop=default", "crop"),
+        ("w=200&h=100&fit=crop&rot=auto&bri=1.5", "bri, rot"),
+        ("w=50&h=100&w=200&fit=crop", "w"),
+    ] {
+        for round in 0..2 {
+            let r = s.get(&format!("/p.jpg?{q}")).await;
+            assert_eq!(r.status(), 200, "{q}");
+            assert_eq!(
+                crate::support::header(&r, "x-refract-ignored"),
+                named,
+                "{q} #{round}"
+            );
+            assert_eq!(crate::support::header(&r, "etag"), etag, "{q}");
+            assert_eq!(crate::support::header(&r, "x-refract-cache"), "hit", "{q}");
+        }
+    }
+    let m = s.app.metrics_text().await;
+    let ignored =
+        |p: &str| crate::support::metric(&m, "refract_params_ignored_total", &[("param", p)]);
+    assert_eq!(
+        (ignored("crop"), ignored("rot"), ignored("w")),
+        (2.0, 2.0, 2.0)
+    );
+    // auto reiterated combines, as imgix documents: WebP for a WebP browser, nothing ignored.
+    let r = s
+        .get_with(
+            "/p.jpg?w=100&auto=format&auto=compress",
+            &[("accept", "image/webp,*/*")],
+        )
+        .await;
+    assert_eq!(crate::support::header(&r, "content-type"), "image/webp");
+    assert_eq!(crate::support::header(&r, "x-refract-ignored"), "");
+    // What imgix would act on is refused: a different image must not be served for a year.
+    for q in [
+        "fit=clamp&w=100",
+        "bg-remove=true",
+        "crop=auto&fit=crop&w=9&h=9",
+        "fm=jp2",
+    ] {
+        let r = s.get(&format!("/p.jpg?{q}")).await;
+        assert_eq!(
+            (
+                r.status().as_u16(),
+                crate::support::header(&r, "x-refract-error")
+            ),
+            (400, "unsupported_param".to_owned()),
+            "{q}"
+        );
+    }
 }

@@ -98,7 +98,7 @@ async fn counters_add_up_to_what_was_served() {
         body_bytes += r.bytes().await.unwrap().len();
     }
     assert_eq!(s.get("/missing.jpg").await.status(), 404);
-    assert_eq!(s.get("/cat.jpg?w=abc").await.status(), 400);
+    assert_eq!(s.get("/cat.jpg?mask=https://x/m.png").await.status(), 400);
 
     let after = scrape(&s).await;
     assert_eq!(requests(&after) - requests(&before), 7.0);

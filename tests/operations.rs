@@ -307,8 +307,9 @@ async fn presets_expand_and_presets_only_refuses_the_rest() {
 }
 
 #[tokio::test]
-async fn every_bad_value_is_a_400_with_its_reason() {
+async fn every_bad_value_is_a_400_with_its_reason_under_strict_params() {
     let s = TestServer::start(|c| {
+        c.strict_params = true;
         c.presets =
             refract::request::Presets::new(&[("thumb".into(), "w=10".into())], false).unwrap();
     })

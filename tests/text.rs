@@ -234,15 +234,18 @@ async fn text_limits_hold() {
         .await;
     assert_eq!(code(&r), (400, "bad_param".into()));
     assert!(r.text().await.unwrap().contains("pixels"));
-    for q in [
-        "txt=a&txt-size=0",
-        "txt=a&txt-size=5000",
-        "txt=a&txt-fit=min",
-        "txt=a&txt-clip=sides",
-        "txt=a%01b",
+    // Unreadable styling is ignored (and named); the text itself is never dropped.
+    for (q, name) in [
+        ("txt=a&txt-size=0", "txt-size"),
+        ("txt=a&txt-size=5000", "txt-size"),
+        ("txt=a&txt-fit=min", "txt-fit"),
+        ("txt=a&txt-clip=sides", "txt-clip"),
     ] {
-        assert_eq!(s.get(&format!("/base.png?{q}")).await.status(), 400, "{q}");
+        let r = s.get(&format!("/base.png?{q}")).await;
+        assert_eq!(r.status(), 200, "{q}");
+        assert_eq!(header(&r, "x-refract-ignored"), name, "{q}");
     }
+    assert_eq!(s.get("/base.png?txt=a%01b").await.status(), 400);
     // Nothing else is affected.
     assert_eq!(decode(&body(&s, "/base.png?w=10").await).width, 10);
     s.stop().await;

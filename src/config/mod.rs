@@ -267,6 +267,11 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_MAX_DIMENSION", default_value_t = 8192)]
     pub max_dimension: u32,
 
+    /// Refuse (400 bad_param) values imgix would ignore and parameters given twice, instead of
+    /// ignoring them and naming them in `X-Refract-Ignored`
+    #[arg(long, env = "REFRACT_STRICT_PARAMS")]
+    pub strict_params: bool,
+
     /// Largest width × height an original may declare; checked from the header, before decoding.
     #[arg(long, env = "REFRACT_MAX_PIXELS", default_value = "50M", value_parser = parse_count)]
     pub max_pixels: u64,
@@ -537,6 +542,8 @@ pub struct Config {
     pub error_max_age: Duration,
     /// Output dimension cap.
     pub max_dimension: u32,
+    /// `--strict-params`: bad values and repeats are 400s, not ignored.
+    pub strict_params: bool,
     /// Source pixel cap.
     pub max_pixels: u64,
     /// Source byte cap.
@@ -742,6 +749,7 @@ impl Config {
             max_age: args.max_age,
             error_max_age: args.error_max_age,
             max_dimension: args.max_dimension,
+            strict_params: args.strict_params,
             max_pixels: args.max_pixels,
             max_source_bytes: args.max_source_bytes,
             max_frames: args.max_frames,

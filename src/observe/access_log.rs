@@ -3,7 +3,8 @@
 //!
 //! JSON fields: `ts` (RFC 3339, UTC), `method`, `path` (with query), `status`, `bytes` (body
 //! bytes sent), `duration_ms`, `cache` (`hit`/`miss`/`coalesced`, or null when the request never
-//! reached the cache), `format` (output format, or null), `source`.
+//! reached the cache), `format` (output format, or null), `source`, and `ignored` (parameters
+//! whose values were ignored, comma-separated; present only when there are some).
 //!
 //! Lines are written by a thread of their own, not by the request: a request formats its line
 //! and queues it (no lock, no syscall on the async worker), and the writer batches whatever is
@@ -49,6 +50,8 @@ pub struct Entry<'a> {
     pub format: Option<&'static str>,
     /// Which source the original came from.
     pub source: &'static str,
+    /// Parameters whose values were ignored, comma-separated (empty: none).
+    pub ignored: &'a str,
 }
 
 /// What the writer thread is asked to do.
@@ -138,20 +141,27 @@ impl AccessLog {
                     cache: e.cache,
                     format: e.format,
                     source: e.source,
+                    ignored: e.ignored,
                 };
                 let mut out = serde_json::to_string(&line).expect("serialisable");
                 out.push('\n');
                 out
             }
             LogFormat::Text => format!(
-                "{ts} {} {} {} {}B {ms:.1}ms cache={} format={} source={}\n",
+                "{ts} {} {} {} {}B {ms:.1}ms cache={} format={} source={}{}{}\n",
                 e.method,
                 e.path,
                 e.status,
                 e.bytes,
                 e.cache.unwrap_or("-"),
                 e.format.unwrap_or("-"),
-                e.source
+                e.source,
+                if e.ignored.is_empty() {
+                    ""
+                } else {
+                    " ignored="
+                },
+                e.ignored
             ),
         }
     }
@@ -218,6 +228,8 @@ struct JsonLine<'a> {
     cache: Option<&'a str>,
     format: Option<&'a str>,
     source: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    ignored: &'a str,
 }
 
 #[cfg(test)]
@@ -238,6 +250,7 @@ mod tests {
             cache: Some("hit"),
             format: Some("webp"),
             source: "file",
+            ignored: "",
         }
     }
 
@@ -264,6 +277,24 @@ mod tests {
         let line = AccessLog::new(LogFormat::Text, false, counter())
             .line(&entry(), SystemTime::UNIX_EPOCH);
         assert!(line.starts_with("1970-01-01T00:00:00.000Z GET /a \"b\".jpg?w=1 200 42B 1.5ms"));
+        assert!(line.ends_with("source=file\n"), "{line}");
+    }
+
+    #[test]
+    fn ignored_parameters_are_listed_only_when_there_are_some() {
+        let e = Entry {
+            ignored: "crop,rot",
+            ..entry()
+        };
+        let json =
+            AccessLog::new(LogFormat::Json, false, counter()).line(&e, SystemTime::UNIX_EPOCH);
+        assert!(
+            json.ends_with(",\"source\":\"file\",\"ignored\":\"crop,rot\"}\n"),
+            "{json}"
+        );
+        let text =
+            AccessLog::new(LogFormat::Text, false, counter()).line(&e, SystemTime::UNIX_EPOCH);
+        assert!(text.ends_with(" source=file ignored=crop,rot\n"), "{text}");
     }
 
     /// A `Write` that appends to a shared buffer, to read back what the thread wrote.

@@ -95,6 +95,9 @@ pub struct Metrics {
     /// `announce_failed`), and `received` from them; `refined_received`: a variant another
     /// replica refined, dropped from memory.
     pub purges: IntCounterVec,
+    /// `refract_params_ignored_total{param}`: values imgix would ignore, ignored (by canonical
+    /// parameter name; repeats count once per request).
+    pub params_ignored: IntCounterVec,
     /// `refract_purge_listener_up`: 1 while this replica's purge queue is bound to the broker
     /// (purges announced now reach it), 0 while it reconnects (or without `--queue`).
     pub purge_listener_up: IntGauge,
@@ -278,6 +281,12 @@ impl Metrics {
                  from them (received; refined_received: a variant refined elsewhere).",
                 &["result"],
             ),
+            params_ignored: counter_vec(
+                "refract_params_ignored_total",
+                "Requests with a parameter value imgix would ignore (unreadable, or overridden by \
+                 a later copy), ignored, by parameter.",
+                &["param"],
+            ),
             purge_listener_up: gauge(
                 "refract_purge_listener_up",
                 "1 while this replica hears other replicas' purges (its queue is bound to the \
@@ -353,6 +362,8 @@ pub struct RequestGuard<'a> {
     format: &'static str,
     bytes: u64,
     cache: Option<&'static str>,
+    /// Parameters ignored, comma-separated (empty: none; allocated only when there are some).
+    ignored: String,
 }
 
 impl<'a> RequestGuard<'a> {
@@ -375,7 +386,20 @@ impl<'a> RequestGuard<'a> {
             format: "none",
             bytes: 0,
             cache: None,
+            ignored: String::new(),
         }
+    }
+
+    /// The URL gave values imgix would ignore (`names`, canonical): counted per parameter in
+    /// `refract_params_ignored_total`, and listed in the access log.
+    pub fn ignored(&mut self, names: &[&'static str]) {
+        if names.is_empty() {
+            return;
+        }
+        for name in names {
+            self.metrics.params_ignored.with_label_values(&[name]).inc();
+        }
+        self.ignored = names.join(",");
     }
 
     /// The kind of store the request was routed to (`file`, `s3`, `http`, `proxy`).
@@ -438,6 +462,7 @@ impl Drop for RequestGuard<'_> {
             cache: self.cache,
             format: (self.format != "none").then_some(self.format),
             source: self.source,
+            ignored: &self.ignored,
         });
         let metrics = self.metrics;
         let status_slot = match self.status {

@@ -119,6 +119,7 @@ impl Renderer {
             bounds: config.bounds.clone(),
             limits: ParamLimits {
                 max_dimension: config.max_dimension,
+                strict: config.strict_params,
             },
             first: match config.refine {
                 Refine::Off => Tier::Standard,

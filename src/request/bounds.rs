@@ -132,6 +132,7 @@ mod tests {
 
     const LIMITS: ParamLimits = ParamLimits {
         max_dimension: 8192,
+        strict: false,
     };
 
     fn parse(query: &str, hints: Hints) -> Params {

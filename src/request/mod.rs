@@ -181,6 +181,7 @@ mod tests {
 
     const LIMITS: ParamLimits = ParamLimits {
         max_dimension: 8192,
+        strict: false,
     };
 
     #[test]

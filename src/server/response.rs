@@ -20,6 +20,9 @@ use crate::transform::Rendered;
 /// CDN.
 pub const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-refract-cache");
 
+/// Parameters whose values were ignored (as imgix ignores them), comma-separated.
+pub const X_IGNORED: header::HeaderName = header::HeaderName::from_static("x-refract-ignored");
+
 /// Which encoder settings made the image (`first`, `refined`), with `--refine`.
 pub const X_TIER: header::HeaderName = header::HeaderName::from_static("x-refract-tier");
 /// Header carrying the stable error code on error responses.
@@ -82,6 +85,9 @@ pub fn image(
         .header(X_CACHE, HeaderValue::from_static(lookup.as_str()))
         // Single byte ranges are served (see [`ranged`]).
         .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if !request.params.ignored.is_empty() {
+        builder = builder.header(X_IGNORED, request.params.ignored.join(", "));
+    }
     if rendered.tier != Tier::Standard {
         builder = builder.header(X_TIER, HeaderValue::from_static(rendered.tier.name()));
     }

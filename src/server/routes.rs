@@ -408,6 +408,7 @@ async fn image<B>(
     let request = match site.app.renderer().request(path, query, hints) {
         Ok(r) => {
             guard.source(site.app.renderer().origin().mounts().kind_of(&r.key));
+            guard.ignored(&r.params.ignored);
             r
         }
         Err(e) => return fail(guard, &e),
@@ -437,6 +438,9 @@ async fn image<B>(
                 && response.status() == 200
                 && expires.is_none()
                 && rendered.tier != Tier::First
+                // A URL with ignored values is routed every time: its header, count and log
+                // line stay exact.
+                && request.params.ignored.is_empty()
             {
                 keep_ready(site, req, accept, hints, &request, &rendered, epoch);
             }

@@ -6,9 +6,17 @@
 //! (orientation, rectangles, rotation, padding, frames).
 //!
 //! Names imgix does not define (`ixlib=`, `utm_*`) are ignored and never reach the cache key;
-//! one imgix defines that Refract does not implement is `400 unsupported_param`. A known
-//! parameter with a bad value is a 400 with a one-line reason. A parameter given twice (under
-//! any of its names) is refused: which copy wins would be a guess, and guesses split the cache.
+//! one imgix defines that Refract does not implement is `400 unsupported_param`.
+//!
+//! Values, as imgix treats them: a value outside a parameter's grammar (`fit=default`,
+//! `crop=false`, `w=abc`) is ignored — the parameter keeps its default, the rest renders, and the
+//! name is kept in [`Params::ignored`] for the response header, the metric and the access log.
+//! A value imgix would act on ([`imgix::honours`]: `fit=clamp`, `fill=gen`, an overlay URL) stays
+//! a 400, since ignoring it would serve a different image. `auto` given twice combines
+//! (`auto=format&auto=compress`, as imgix documents); any other parameter given twice takes its
+//! last value (URL builders append overrides) and names the parameter as ignored. With
+//! [`ParamLimits::strict`] (`--strict-params`) every bad value and every repeat is a
+//! `400 bad_param` with a one-line reason.
 
 pub mod adjust;
 pub mod geometry;
@@ -40,6 +48,9 @@ use names::Raw;
 pub struct ParamLimits {
     /// Largest output width or height in pixels, after `dpr`.
     pub max_dimension: u32,
+    /// Refuse (400) values imgix would ignore, and parameters given twice, instead of ignoring
+    /// them (`--strict-params`).
+    pub strict: bool,
 }
 
 /// The validated transformation a URL asks for.
@@ -125,6 +136,10 @@ pub struct Params {
     /// `dl`: answer as a download (`Content-Disposition: attachment`) with this file name
     /// (sanitised; empty for no name). Not part of the rendering.
     pub download: Option<String>,
+    /// Parameters whose value was ignored (unreadable, or overridden by a later copy), by
+    /// canonical name in the order they were found: for `X-Refract-Ignored`, never for the
+    /// cache key.
+    pub ignored: Vec<&'static str>,
 }
 
 /// imgix's variable-quality table (its JavaScript client: q 75, 50, 35, 23, 20 at DPR 1–5) as
@@ -181,6 +196,32 @@ impl Default for Params {
             text: None,
             frame: None,
             download: None,
+            ignored: Vec::new(),
+        }
+    }
+}
+
+/// Record `value` for `name` in `raw`. Given again: a 400 when `strict`; otherwise the last copy
+/// wins and the earlier one is named in `ignored`.
+fn keep<'a>(
+    raw: &mut Raw<'a>,
+    name: Name,
+    value: &'a str,
+    strict: bool,
+    ignored: &mut Vec<&'static str>,
+) -> Result<(), Error> {
+    match raw.get(name) {
+        None => {
+            raw.replace(name, value);
+            Ok(())
+        }
+        // The same value again changes nothing.
+        Some(earlier) if earlier == value => Ok(()),
+        Some(_) if strict => raw.set(name, value),
+        Some(_) => {
+            raw.replace(name, value);
+            ignored.push(name.as_str());
+            Ok(())
         }
     }
 }
@@ -203,25 +244,51 @@ impl Params {
         // `…64` variants: Base64 (URL-safe) of the value, decoded here first, then read as the
         // parameter itself.
         let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        let mut ignored: Vec<&'static str> = Vec::new();
         let mut decoded: Vec<(Name, String)> = Vec::new();
         for (name, value) in &pairs {
             let Some(plain) = name.strip_suffix("64").and_then(Name::lookup) else {
                 continue;
             };
-            let text = crate::encoding::digest::base64_decode(value)
+            match crate::encoding::digest::base64_decode(value)
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    Error::bad_param(plain.as_str(), "the 64 variant is not Base64 of UTF-8 text")
-                })?;
-            decoded.push((plain, text));
+            {
+                Some(text) => decoded.push((plain, text)),
+                // Not Base64 at all: nothing imgix could read either.
+                None if limits.strict => {
+                    return Err(Error::bad_param(
+                        plain.as_str(),
+                        "the 64 variant is not Base64 of UTF-8 text",
+                    ))
+                }
+                None => ignored.push(plain.as_str()),
+            }
         }
+        // `auto` reiterated combines into one list (kept here, as `raw` borrows it).
+        let autos = pairs
+            .iter()
+            .filter(|(name, _)| Name::lookup(name) == Some(Name::Auto))
+            .count();
+        let combined_auto: String = if autos > 1 && !limits.strict {
+            let values: Vec<&str> = pairs
+                .iter()
+                .filter(|(name, _)| Name::lookup(name) == Some(Name::Auto))
+                .map(|(_, value)| *value)
+                .collect();
+            values.join(",")
+        } else {
+            String::new()
+        };
         let mut raw = Raw::default();
         for (name, value) in &decoded {
-            raw.set(*name, value)?;
+            keep(&mut raw, *name, value, limits.strict, &mut ignored)?;
         }
         for (name, value) in pairs {
             match Name::lookup(name) {
-                Some(known) => raw.set(known, value)?,
+                Some(Name::Auto) if !combined_auto.is_empty() => {
+                    raw.replace(Name::Auto, &combined_auto)
+                }
+                Some(known) => keep(&mut raw, known, value, limits.strict, &mut ignored)?,
                 None if name.strip_suffix("64").and_then(Name::lookup).is_some() => {}
                 // Signed URLs: checked before parsing (see `signature`).
                 None if name == "s" || name == "expires" => {}
@@ -231,14 +298,45 @@ impl Params {
                 None => {}
             }
         }
+        // Read every family; a value imgix would ignore is dropped and the families read again
+        // without it (only URLs with such values pay for a second reading).
+        loop {
+            match Self::families(&raw, limits, hints) {
+                Ok(mut p) => {
+                    p.ignored = ignored;
+                    return Ok(p);
+                }
+                Err(e) if limits.strict => return Err(e),
+                Err(Error::BadParam { param, reason }) => {
+                    let name = Name::lookup(param);
+                    let value = name.and_then(|n| raw.get(n));
+                    match (name, value) {
+                        (Some(name), Some(value)) if !imgix::honours(param, value) => {
+                            raw.clear(name);
+                            ignored.push(param);
+                        }
+                        // imgix would act on it: a value Refract does not implement.
+                        (Some(_), Some(value)) if !imgix::honours(param, "") => {
+                            return Err(Error::UnsupportedParam(format!("{param}={value}")))
+                        }
+                        _ => return Err(Error::BadParam { param, reason }),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Every family's reading of `raw`.
+    fn families(raw: &Raw<'_>, limits: ParamLimits, hints: Hints) -> Result<Params, Error> {
         let mut p = Params::default();
-        size::parse(&raw, &mut p, limits, hints)?;
-        output::parse(&raw, &mut p)?;
+        size::parse(raw, &mut p, limits, hints)?;
+        output::parse(raw, &mut p)?;
         p.save_data = p.compress && hints.save_data;
-        p.filters = adjust::parse(&raw)?;
-        geometry::parse(&raw, &mut p, limits)?;
-        overlay::parse(&raw, &mut p, limits)?;
-        text::parse(&raw, &mut p, limits)?;
+        p.filters = adjust::parse(raw)?;
+        geometry::parse(raw, &mut p, limits)?;
+        overlay::parse(raw, &mut p, limits)?;
+        text::parse(raw, &mut p, limits)?;
         Ok(p)
     }
 
@@ -307,6 +405,7 @@ impl Params {
             overlays,
             text,
             download: _,
+            ignored: _,
         } = self;
         orient.is_none()
             && text.is_none()
@@ -367,6 +466,7 @@ impl Params {
             overlays: _,
             text: _,
             download: _,
+            ignored: _,
         } = self;
         orient.is_none() && rect.is_none() && trim.is_none() && face_area.is_none()
     }
@@ -419,6 +519,7 @@ impl Params {
             text,
             // Not part of the rendering: a header only.
             download: _,
+            ignored: _,
         } = self;
         // Room for the common keys without regrowing while they are written.
         let mut s = String::with_capacity(64);
@@ -555,15 +656,94 @@ mod tests {
     use super::*;
     use crate::encoding::format::Format;
 
+    /// `--strict-params`: the grammar's own verdicts, as most tests here check them.
     const LIMITS: ParamLimits = ParamLimits {
         max_dimension: 8192,
+        strict: true,
     };
 
-    fn parse(q: &str) -> Result<Params, Error> {
+    /// The default: values imgix would ignore are ignored.
+    const LENIENT: ParamLimits = ParamLimits {
+        max_dimension: 8192,
+        strict: false,
+    };
+
+    fn parse_with(q: &str, limits: ParamLimits) -> Result<Params, Error> {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        Params::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), LIMITS)
+        Params::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), limits)
+    }
+
+    fn parse(q: &str) -> Result<Params, Error> {
+        parse_with(q, LIMITS)
+    }
+
+    fn lenient(q: &str) -> Params {
+        parse_with(q, LENIENT).unwrap_or_else(|e| panic!("{q}: {}", e.public_message()))
+    }
+
+    #[test]
+    fn values_imgix_ignores_are_ignored_and_named_never_keyed() {
+        // Each renders as the URL without the unreadable value, and names it.
+        for (q, without, names) in [
+            ("w=300&fit=default", "w=300", vec!["fit"]),
+            (
+                "w=300&crop=false&fit=crop&h=200",
+                "w=300&fit=crop&h=200",
+                vec!["crop"],
+            ),
+            (
+                "w=300&crop=face&fit=crop&h=200",
+                "w=300&fit=crop&h=200",
+                vec!["crop"],
+            ),
+            ("w=300&rot=auto", "w=300", vec!["rot"]),
+            ("w=300&monochrome=1", "w=300", vec!["mono"]),
+            ("w=300&bri=10.5&con=abc", "w=300", vec!["bri", "con"]),
+            ("w=abc&h=120", "h=120", vec!["w"]),
+            ("w=300&fm=bmp", "w=300", vec!["fm"]),
+            ("w=300&txt64=%%%", "w=300", vec!["txt"]),
+        ] {
+            let p = lenient(q);
+            assert_eq!(p.ignored, names, "{q}");
+            assert_eq!(p.canonical(), lenient(without).canonical(), "{q}");
+            assert!(parse(q).is_err(), "strict refuses {q}");
+        }
+        // A clean URL ignores nothing.
+        assert!(lenient("w=300&fit=crop&h=200&auto=format,compress")
+            .ignored
+            .is_empty());
+    }
+
+    #[test]
+    fn values_imgix_acts_on_stay_refused() {
+        for (q, code) in [
+            ("w=300&fit=clamp", "unsupported_param"),
+            ("w=300&h=200&fit=crop&crop=auto", "unsupported_param"),
+            ("w=300&h=200&fit=fill&fill=gen", "unsupported_param"),
+            ("fm=jp2", "unsupported_param"),
+            ("bg-remove=true", "unsupported_param"),
+            ("upscale=true", "unsupported_param"),
+            ("hdr=true", "unsupported_param"),
+            ("mask=https://x/m.png", "bad_param"),
+        ] {
+            let e = parse_with(q, LENIENT).unwrap_err();
+            assert_eq!(e.code(), code, "{q}: {}", e.public_message());
+        }
+    }
+
+    #[test]
+    fn repeats_auto_combines_others_take_the_last() {
+        let p = lenient("auto=format&auto=compress");
+        assert_eq!(p.format, FormatChoice::Auto);
+        assert!(p.compress && p.ignored.is_empty());
+        let p = lenient("w=100&h=50&w=200");
+        assert_eq!((p.width, p.ignored.clone()), (Some(200), vec!["w"]));
+        // Under another of its names, too; the same value twice changes nothing.
+        assert_eq!(lenient("width=100&w=300").width, Some(300));
+        assert!(lenient("w=100&w=100").ignored.is_empty());
+        assert!(parse("w=1&w=2").is_err() && parse("auto=format&auto=compress").is_err());
     }
 
     fn reason(q: &str) -> String {

@@ -7,6 +7,7 @@ use refract::request::{AcceptClass, ImageRequest, ParamLimits};
 
 const LIMITS: ParamLimits = ParamLimits {
     max_dimension: 8192,
+    strict: false,
 };
 
 fuzz_target!(|data: &[u8]| {
