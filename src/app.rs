@@ -88,9 +88,10 @@ impl App {
             crate::request::ImageRequest::with_presets(
                 Key::new("eager-check.jpg").map_err(|e| e.to_string())?,
                 Some(query),
+                // A typo in the configuration is an error, however lenient URLs are.
                 crate::request::ParamLimits {
                     max_dimension: config.max_dimension,
-                    strict: config.strict_params,
+                    strict: true,
                 },
                 crate::request::Hints::default(),
                 &config.presets,

@@ -25,6 +25,15 @@ pub enum Error {
         /// What was wrong, in a few words.
         reason: String,
     },
+    /// A known parameter asks past an operator's limit (`w` beyond `--max-dimension`): a
+    /// `bad_param` like [`Error::BadParam`], but refused even where unreadable values are
+    /// ignored.
+    OverLimit {
+        /// Parameter name (canonical).
+        param: &'static str,
+        /// What was wrong, in a few words.
+        reason: String,
+    },
     /// A parameter imgix's rendering API defines that this server does not implement: refused,
     /// so a URL written for imgix never gets a silently different image.
     UnsupportedParam(String),
@@ -112,6 +121,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::BadParam { .. }
+            | Error::OverLimit { .. }
             | Error::UnsupportedParam(_)
             | Error::BadPath(_)
             | Error::BadUpload(_) => 400,
@@ -144,7 +154,7 @@ impl Error {
     /// Stable, machine-readable code: used in the response body, logs and metric labels.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadParam { .. } => "bad_param",
+            Error::BadParam { .. } | Error::OverLimit { .. } => "bad_param",
             Error::UnsupportedParam(_) => "unsupported_param",
             Error::BadPath(_) => "bad_path",
             Error::NotFound => "not_found",
@@ -180,6 +190,7 @@ impl Error {
     pub fn blame(&self) -> Blame {
         match self {
             Error::BadParam { .. }
+            | Error::OverLimit { .. }
             | Error::UnsupportedParam(_)
             | Error::BadPath(_)
             | Error::MethodNotAllowed
@@ -214,7 +225,9 @@ impl Error {
     /// messages); those go to the log through `Display`.
     pub fn public_message(&self) -> String {
         match self {
-            Error::BadParam { param, reason } => format!("{param}: {reason}"),
+            Error::BadParam { param, reason } | Error::OverLimit { param, reason } => {
+                format!("{param}: {reason}")
+            }
             Error::UnsupportedParam(param) => {
                 format!("{param}: an imgix parameter or value this server does not implement")
             }

@@ -264,29 +264,17 @@ impl Params {
                 None => ignored.push(plain.as_str()),
             }
         }
-        // `auto` reiterated combines into one list (kept here, as `raw` borrows it).
-        let autos = pairs
-            .iter()
-            .filter(|(name, _)| Name::lookup(name) == Some(Name::Auto))
-            .count();
-        let combined_auto: String = if autos > 1 && !limits.strict {
-            let values: Vec<&str> = pairs
-                .iter()
-                .filter(|(name, _)| Name::lookup(name) == Some(Name::Auto))
-                .map(|(_, value)| *value)
-                .collect();
-            values.join(",")
-        } else {
-            String::new()
-        };
+        // `auto` reiterated combines into one list (made after the loop, only when it happens).
+        let combined_auto: String;
+        let mut auto_again = false;
         let mut raw = Raw::default();
         for (name, value) in &decoded {
             keep(&mut raw, *name, value, limits.strict, &mut ignored)?;
         }
-        for (name, value) in pairs {
+        for &(name, value) in &pairs {
             match Name::lookup(name) {
-                Some(Name::Auto) if !combined_auto.is_empty() => {
-                    raw.replace(Name::Auto, &combined_auto)
+                Some(Name::Auto) if !limits.strict && raw.get(Name::Auto).is_some() => {
+                    auto_again = true
                 }
                 Some(known) => keep(&mut raw, known, value, limits.strict, &mut ignored)?,
                 None if name.strip_suffix("64").and_then(Name::lookup).is_some() => {}
@@ -297,6 +285,15 @@ impl Params {
                 }
                 None => {}
             }
+        }
+        if auto_again {
+            let values: Vec<&str> = pairs
+                .iter()
+                .filter(|(name, _)| Name::lookup(name) == Some(Name::Auto))
+                .map(|(_, value)| *value)
+                .collect();
+            combined_auto = values.join(",");
+            raw.replace(Name::Auto, &combined_auto);
         }
         // Read every family; a value imgix would ignore is dropped and the families read again
         // without it (only URLs with such values pay for a second reading).
@@ -727,6 +724,8 @@ mod tests {
             ("upscale=true", "unsupported_param"),
             ("hdr=true", "unsupported_param"),
             ("mask=https://x/m.png", "bad_param"),
+            // An operator's limit is not a value imgix cannot read.
+            ("w=9000", "bad_param"),
         ] {
             let e = parse_with(q, LENIENT).unwrap_err();
             assert_eq!(e.code(), code, "{q}: {}", e.public_message());

@@ -431,6 +431,13 @@ pub(super) fn dimension(name: Name, value: &str, max: u32) -> Result<Dimension, 
             return Ok(Dimension::Share(share));
         }
     }
+    // Past the operator's cap: a limit, refused even where unreadable values are ignored.
+    if value.parse::<u64>().is_ok_and(|v| v > u64::from(max)) {
+        return Err(Error::OverLimit {
+            param: name.as_str(),
+            reason: format!("expected whole pixels from 1 to {max}, got '{value}'"),
+        });
+    }
     integer(name, value, 1, max).map(Dimension::Pixels)
 }
 
