@@ -989,7 +989,7 @@ async fn values_imgix_ignores_are_ignored_visibly_and_split_nothing() {
     assert_eq!(crate::support::header(&r, "x-refract-ignored"), "");
     // What imgix would act on is refused: a different image must not be served for a year.
     for q in [
-        "fit=clamp&w=100",
+        "fill=gen&fit=fill&w=9&h=9",
         "bg-remove=true",
         "crop=auto&fit=crop&w=9&h=9",
         "fm=jp2",
@@ -1004,4 +1004,33 @@ async fn values_imgix_ignores_are_ignored_visibly_and_split_nothing() {
             "{q}"
         );
     }
+}
+
+/// `fit=clamp` (imgix's "affine clamp"): the image fits the box and the frame is its own edge
+/// pixels extended outwards, not a colour; one side given scales proportionally.
+#[tokio::test]
+async fn fit_clamp_extends_the_edges_into_the_frame() {
+    let s = TestServer::start(|_| {}).await;
+    // Red top-left, green top-right, blue bottom-left, white bottom-right (400x300).
+    s.put("q.jpg", &quadrants_jpeg(400, 300));
+    let out = body(&s, "/q.jpg?w=200&h=200&fit=clamp&fm=png").await;
+    let d = decode(&out);
+    assert_eq!((d.width, d.height), (200, 200));
+    // The image is 200x150 at y 25..175; above and below, its first and last rows repeat.
+    for (x, y, rgb) in [
+        (5, 3, [255, 0, 0]),
+        (195, 3, [0, 255, 0]),
+        (5, 196, [0, 0, 255]),
+        (195, 196, [255, 255, 255]),
+        (5, 40, [255, 0, 0]),
+    ] {
+        let p = pixel(&out, x, y);
+        assert!(close(&p[..3], &rgb, 40), "({x},{y}): {p:?}");
+    }
+    // fill-color plays no part; fit=fill's frame is the colour.
+    let filled = body(&s, "/q.jpg?w=200&h=200&fit=fill&bg=000&fm=png").await;
+    assert!(close(&pixel(&filled, 5, 3)[..3], &[0, 0, 0], 10));
+    // One side: proportional, as any fit.
+    let d = decode(&body(&s, "/q.jpg?w=100&fit=clamp").await);
+    assert_eq!((d.width, d.height), (100, 75));
 }

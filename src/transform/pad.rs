@@ -1,5 +1,5 @@
-//! Step 4: place the image on a canvas of `fill-color` or its own blurred copy
-//! (`fit=fill`/`fillmax`, `fill=solid|blur`), and add `pad`/`pad-*`. Nothing to do when the plan
+//! Step 4: place the image on a canvas of `fill-color`, its own blurred copy or its extended
+//! edges (`fit=fill`/`fillmax`, `fill=solid|blur`; `fit=clamp`), and add `pad`/`pad-*`. Nothing to do when the plan
 //! has no canvas and there is no padding. A translucent fill colour gives the image an alpha channel, which the
 //! flatten step removes again for formats that cannot carry it.
 
@@ -22,6 +22,21 @@ pub fn apply<'a>(
     };
     if mode == Fill::Blur {
         return blurred(image, canvas, fill);
+    }
+    if mode == Fill::Edges {
+        // The edges are read out of order: from pixels in memory (the image is at its output
+        // size here, so this is small).
+        return image
+            .materialize()
+            .and_then(|i| {
+                i.embed_edges(
+                    canvas.left,
+                    canvas.top,
+                    canvas.size.width,
+                    canvas.size.height,
+                )
+            })
+            .map_err(classify);
     }
     let image = if fill.a < 255 && !image.has_alpha() {
         image.add_alpha().map_err(classify)?

@@ -111,7 +111,8 @@ pub fn plan(source: Size, params: &Params, max_dimension: u32) -> Result<Plan, E
                 Fit::Clip => Plan::just(scaled(source, contain)),
                 Fit::Max => Plan::just(scaled(source, contain.min(1.0))),
                 Fit::Scale => Plan::just(boxed),
-                Fit::Fill | Fit::FillMax => {
+                // clamp: fill's geometry; the frame is the image's own edges (see `pad`).
+                Fit::Fill | Fit::FillMax | Fit::Clamp => {
                     let scale = if fit == Fit::FillMax {
                         contain.min(1.0)
                     } else {

@@ -11,7 +11,7 @@
 //! Values, as imgix treats them: a value outside a parameter's grammar (`fit=default`,
 //! `crop=false`, `w=abc`) is ignored — the parameter keeps its default, the rest renders, and the
 //! name is kept in [`Params::ignored`] for the response header, the metric and the access log.
-//! A value imgix would act on ([`imgix::honours`]: `fit=clamp`, `fill=gen`, an overlay URL) stays
+//! A value imgix would act on ([`imgix::honours`]: `crop=auto`, `fill=gen`, an overlay URL) stays
 //! a 400, since ignoring it would serve a different image. `auto` given twice combines
 //! (`auto=format&auto=compress`, as imgix documents); any other parameter given twice takes its
 //! last value (URL builders append overrides) and names the parameter as ignored. With
@@ -716,7 +716,6 @@ mod tests {
     #[test]
     fn values_imgix_acts_on_stay_refused() {
         for (q, code) in [
-            ("w=300&fit=clamp", "unsupported_param"),
             ("w=300&h=200&fit=crop&crop=auto", "unsupported_param"),
             ("w=300&h=200&fit=fill&fill=gen", "unsupported_param"),
             ("fm=jp2", "unsupported_param"),

@@ -27,6 +27,9 @@ pub enum Fit {
     Min,
     /// Stretch to exactly the box, ignoring aspect ratio.
     Scale,
+    /// As `Fill`, the frame filled by extending the image's edge pixels outwards (imgix's
+    /// "affine clamp").
+    Clamp,
 }
 
 /// `fit=facearea`: the output is the region around the faces (or the one `faceindex` picks),
@@ -60,6 +63,7 @@ impl Fit {
             "max" | "inside" => Fit::Max,
             "min" => Fit::Min,
             "scale" => Fit::Scale,
+            "clamp" => Fit::Clamp,
             _ => return None,
         })
     }
@@ -73,6 +77,7 @@ impl Fit {
             Fit::Max => "max",
             Fit::Min => "min",
             Fit::Scale => "scale",
+            Fit::Clamp => "clamp",
         }
     }
 
@@ -83,7 +88,7 @@ impl Fit {
 
     /// Whether this fit pads (and so reads `fill-color`).
     pub fn pads(self) -> bool {
-        matches!(self, Fit::Fill | Fit::FillMax)
+        matches!(self, Fit::Fill | Fit::FillMax | Fit::Clamp)
     }
 }
 
@@ -94,6 +99,8 @@ pub enum Fill {
     Solid,
     /// A blurred copy of the image itself, scaled to cover the frame (opaque).
     Blur,
+    /// The image's edge pixels extended outwards (`fit=clamp`; `fill` is not read).
+    Edges,
 }
 
 /// Where along one axis a crop window sits.
@@ -566,6 +573,9 @@ pub(super) fn parse(
     };
     if !p.fit.pads() {
         p.fill = Fill::Solid;
+    }
+    if p.fit == Fit::Clamp {
+        p.fill = Fill::Edges;
     }
     p.fill_color = raw
         .colour(Name::FillColor)?

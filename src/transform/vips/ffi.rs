@@ -309,6 +309,7 @@ pub(super) const VIPS_ACCESS_RANDOM: c_int = 0;
 /// missing scans with grey), so anything laxer serves half-grey images; sharp defaults to this too.
 pub(super) const VIPS_FAIL_ON_WARNING: c_int = 3;
 pub(super) const VIPS_ACCESS_SEQUENTIAL: c_int = 1;
+pub(super) const VIPS_EXTEND_COPY: c_int = 1;
 pub(super) const VIPS_EXTEND_BACKGROUND: c_int = 5;
 pub(super) const VIPS_INTERESTING_ENTROPY: c_int = 2;
 pub(super) const VIPS_INTERESTING_ATTENTION: c_int = 3;

@@ -444,6 +444,34 @@ impl<'a> Image<'a> {
         })
     }
 
+    /// Place the image at (`x`, `y`) on a `width` × `height` canvas filled by extending its edge
+    /// pixels outwards (libvips's `extend=copy`). Reads the edges out of order: give it an image
+    /// in memory ([`Image::materialize`]) when it came from a sequential decode.
+    pub fn embed_edges(
+        &self,
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+    ) -> Result<Image<'a>, VipsError> {
+        self.derive("embed", |input, out| {
+            // SAFETY: valid pointers.
+            unsafe {
+                vips_embed(
+                    input,
+                    out,
+                    dim(x),
+                    dim(y),
+                    dim(width),
+                    dim(height),
+                    c"extend".as_ptr(),
+                    VIPS_EXTEND_COPY,
+                    END,
+                )
+            }
+        })
+    }
+
     /// Composite the alpha band onto a solid `background` (one value per non-alpha band).
     pub fn flatten(&self, background: &[f64]) -> Result<Image<'a>, VipsError> {
         let area = DoubleArray::new(background);
