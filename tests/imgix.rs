@@ -1034,3 +1034,43 @@ async fn fit_clamp_extends_the_edges_into_the_frame() {
     let d = decode(&body(&s, "/q.jpg?w=100&fit=clamp").await);
     assert_eq!((d.width, d.height), (100, 75));
 }
+
+/// imgix's format precedence: `auto=format` negotiates and `fm` is the fallback for a browser
+/// that takes neither AVIF nor WebP; `auto=compress` serves PNG for transparency and JPEG
+/// otherwise, over `fm` on stills; a masked avatar is transparent.
+#[tokio::test]
+async fn auto_format_beats_fm_and_compress_chooses_by_transparency() {
+    let s = TestServer::start(|_| {}).await;
+    s.put("p.jpg", &quadrants_jpeg(200, 200));
+    let format = |accept: &'static str, q: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .get_with(&format!("/p.jpg?w=64&{q}"), &[("accept", accept)])
+                .await;
+            assert_eq!(r.status(), 200, "{q}");
+            decode(&r.bytes().await.unwrap()).format
+        }
+    };
+    const CHROME: &str = "image/avif,image/webp,*/*";
+    const OLD: &str = "image/png,image/*;q=0.8";
+    use refract::encoding::format::Format;
+    // fm is the fallback, not the answer.
+    assert_eq!(format(CHROME, "auto=format&fm=png").await, Format::Avif);
+    assert_eq!(format(OLD, "auto=format&fm=png").await, Format::Png);
+    // auto=compress: JPEG for an opaque still whatever fm says; PNG once a mask makes it
+    // transparent; with auto=format, negotiation first.
+    assert_eq!(format(OLD, "auto=compress&fm=webp").await, Format::JPEG);
+    assert_eq!(format(OLD, "auto=compress").await, Format::JPEG);
+    assert_eq!(format(OLD, "auto=compress&mask=ellipse").await, Format::Png);
+    assert_eq!(
+        format(OLD, "auto=compress,format&fm=webp&mask=ellipse").await,
+        Format::Png
+    );
+    assert_eq!(
+        format(CHROME, "auto=compress,format&fm=png").await,
+        Format::Avif
+    );
+    // Without auto, fm is the answer.
+    assert_eq!(format(CHROME, "fm=png").await, Format::Png);
+}

@@ -86,11 +86,19 @@ impl ImageRequest {
         let output = match self.params.format {
             FormatChoice::Fixed(f) => Output::Fixed(f),
             FormatChoice::Source => Output::Source,
-            FormatChoice::Auto => match accept {
-                AcceptClass::Avif => Output::Negotiated(Format::Avif),
-                AcceptClass::Webp => Output::Negotiated(Format::Webp),
-                AcceptClass::Legacy => Output::Family,
-            },
+            FormatChoice::Family => Output::Family,
+            FormatChoice::StillFamily(f) => Output::StillFamily(f),
+            FormatChoice::Auto | FormatChoice::AutoOr(_) | FormatChoice::AutoOrStill(_) => {
+                match accept {
+                    AcceptClass::Avif => Output::Negotiated(Format::Avif),
+                    AcceptClass::Webp => Output::Negotiated(Format::Webp),
+                    AcceptClass::Legacy => match self.params.format {
+                        FormatChoice::AutoOr(f) => Output::Fixed(f),
+                        FormatChoice::AutoOrStill(f) => Output::StillFamily(f),
+                        _ => Output::Family,
+                    },
+                }
+            }
         };
         Variant {
             key: self.key.clone(),
@@ -101,7 +109,10 @@ impl ImageRequest {
 
     /// Whether the response depends on the `Accept` header (and so must say `Vary: Accept`).
     pub fn varies_on_accept(&self) -> bool {
-        self.params.format == FormatChoice::Auto
+        matches!(
+            self.params.format,
+            FormatChoice::Auto | FormatChoice::AutoOr(_) | FormatChoice::AutoOrStill(_)
+        )
     }
 }
 
@@ -117,6 +128,8 @@ pub enum Output {
     Source,
     /// PNG when the image has alpha, JPEG otherwise.
     Family,
+    /// As `Family` for a still; this format for an animation.
+    StillFamily(Format),
 }
 
 impl Output {
@@ -129,6 +142,8 @@ impl Output {
             Output::Negotiated(f) => f,
             Output::Source => source_format,
             Output::Family => Format::family(has_alpha),
+            Output::StillFamily(f) if animated => f,
+            Output::StillFamily(_) => Format::family(has_alpha),
         }
     }
 
@@ -140,6 +155,12 @@ impl Output {
             Output::Negotiated(f) => f.name(),
             Output::Source => "source",
             Output::Family => "family",
+            Output::StillFamily(Format::Webp) => "stillfamily-webp",
+            Output::StillFamily(Format::Avif) => "stillfamily-avif",
+            Output::StillFamily(Format::Gif) => "stillfamily-gif",
+            Output::StillFamily(Format::Png) => "stillfamily-png",
+            Output::StillFamily(Format::Jpeg { progressive: true }) => "stillfamily-pjpg",
+            Output::StillFamily(_) => "stillfamily-jpg",
         }
     }
 }
@@ -209,6 +230,15 @@ mod tests {
             a.variant(AcceptClass::Legacy).cache_key(),
             b.variant(AcceptClass::Legacy).cache_key()
         );
+    }
+
+    #[test]
+    fn compress_over_fm_only_on_stills() {
+        let out = Output::StillFamily(Format::Webp);
+        assert_eq!(out.resolve(Format::Gif, false, true), Format::Webp);
+        assert_eq!(out.resolve(Format::Gif, false, false), Format::JPEG);
+        assert_eq!(out.resolve(Format::Png, true, false), Format::Png);
+        assert_ne!(out.name(), Output::StillFamily(Format::Avif).name());
     }
 
     #[test]

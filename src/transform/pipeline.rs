@@ -240,9 +240,11 @@ fn run(
         };
     let plan = plan::plan(seen, planned, limits.max_dimension)?;
     let multi_frame = source.frames > 1 && params.frame.is_none();
-    let format = variant
-        .output
-        .resolve(source.format, source.has_alpha, multi_frame);
+    let format = variant.output.resolve(
+        source.format,
+        source.has_alpha || params.adds_alpha(),
+        multi_frame,
+    );
     let pages = pages(source, params, &plan, format);
 
     let image = match cut {

@@ -337,6 +337,13 @@ impl Params {
         Ok(p)
     }
 
+    /// Whether the steps add transparency to an opaque original (a `mask` without an opaque
+    /// `mask-bg`): what `auto=compress` and `fm=auto`'s PNG-or-JPEG choice look at, with the
+    /// original's own alpha.
+    pub fn adds_alpha(&self) -> bool {
+        self.mask.is_some() && self.mask_bg.is_none_or(|c| c.a < 255)
+    }
+
     /// The encoder quality for `format`: `q` when given; otherwise the format's default
     /// (`default`) lowered for dense screens (imgix's variable-quality table), `auto=compress`
     /// and `Save-Data`.
@@ -923,10 +930,21 @@ mod tests {
     fn formats_and_auto() {
         assert_eq!(parse("fm=auto").unwrap().format, FormatChoice::Auto);
         assert_eq!(parse("auto=format").unwrap().format, FormatChoice::Auto);
+        // imgix's precedence: auto=format negotiates and fm is the fallback; auto=compress picks
+        // PNG or JPEG by transparency, over fm on stills.
         assert_eq!(
             parse("auto=format,compress&fm=png").unwrap().format,
-            FormatChoice::Fixed(Format::Png)
+            FormatChoice::AutoOrStill(Format::Png)
         );
+        assert_eq!(
+            parse("auto=format&fm=png").unwrap().format,
+            FormatChoice::AutoOr(Format::Png)
+        );
+        assert_eq!(
+            parse("auto=compress&fm=webp").unwrap().format,
+            FormatChoice::StillFamily(Format::Webp)
+        );
+        assert_eq!(parse("auto=compress").unwrap().format, FormatChoice::Family);
         assert_eq!(
             parse("fm=jpeg").unwrap().format,
             FormatChoice::Fixed(Format::JPEG)

@@ -14,8 +14,20 @@ use crate::error::Error;
 pub enum FormatChoice {
     /// No `fm`: keep the source's format (JPEG/PNG for formats we cannot write).
     Source,
-    /// `fm=auto` or `auto=format`: the best format the client's `Accept` allows.
+    /// `fm=auto` or `auto=format`: the best format the client's `Accept` allows; PNG or JPEG
+    /// (by transparency) for a client that takes neither AVIF nor WebP.
     Auto,
+    /// `auto=format` with `fm`: AVIF or WebP as `Accept` allows, else `fm` (imgix: `fm` is the
+    /// fallback for browsers that take neither).
+    AutoOr(Format),
+    /// `auto=format,compress` with `fm`: AVIF or WebP as `Accept` allows, else as
+    /// [`FormatChoice::StillFamily`].
+    AutoOrStill(Format),
+    /// `auto=compress` without `fm`: PNG for an image with transparency, JPEG otherwise.
+    Family,
+    /// `auto=compress` with `fm`: on a still, PNG or JPEG by transparency (imgix: compress
+    /// overrides `fm` on non-animated images); an animation keeps `fm`.
+    StillFamily(Format),
     /// An explicit format.
     Fixed(Format),
 }
@@ -114,23 +126,36 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
                 ),
             ))
         }
-        Some(v) => FormatChoice::Fixed(Format::from_param(v).ok_or_else(|| {
-            Error::bad_param(
-                "fm",
-                format!(
-                    "'{v}' is not one of auto, jpg, pjpg, png, png8, webp, avif, gif, json, \
-                     blurhash"
-                ),
-            )
-        })?),
-        // imgix: an explicit fm wins over auto=format.
+        Some(v) => {
+            let f = Format::from_param(v).ok_or_else(|| {
+                Error::bad_param(
+                    "fm",
+                    format!(
+                        "'{v}' is not one of auto, jpg, pjpg, png, png8, webp, avif, gif, json, \
+                         blurhash"
+                    ),
+                )
+            })?;
+            // imgix: auto=format negotiates first and fm is the fallback; auto=compress picks
+            // PNG or JPEG by transparency over fm on stills.
+            match (auto_format, compress) {
+                (true, false) => FormatChoice::AutoOr(f),
+                (true, true) => FormatChoice::AutoOrStill(f),
+                (false, true) => FormatChoice::StillFamily(f),
+                (false, false) => FormatChoice::Fixed(f),
+            }
+        }
         None if auto_format => FormatChoice::Auto,
+        None if compress => FormatChoice::Family,
         None => FormatChoice::Source,
     };
     p.quality = raw.integer(Name::Q, 1, 100)?.map(|q| q as u8);
     // imgix: q with PNG output, or fm=png8, quantises to a palette.
-    p.palette =
-        fm == Some("png8") || (p.format == FormatChoice::Fixed(Format::Png) && p.quality.is_some());
+    p.palette = fm == Some("png8")
+        || (matches!(
+            p.format,
+            FormatChoice::Fixed(Format::Png) | FormatChoice::AutoOr(Format::Png)
+        ) && p.quality.is_some());
     p.lossless = raw.switch(Name::Lossless)?;
     p.download = raw.get(Name::Dl).map(|name| {
         name.chars()
