@@ -112,12 +112,18 @@ async fn fm_auto_negotiates_by_accept_and_says_vary() {
         );
         assert_eq!(decode(&r.bytes().await.unwrap()).format, expected, "{url}");
     }
-    // An explicit format wins over auto=format, and then nothing varies.
+    // With auto=format, fm is the fallback (imgix's fm docs): negotiated, and varying.
     let r = s
         .get_with(
             "/q.jpg?w=80&auto=format&fm=png",
             &[("accept", CHROME_ACCEPT)],
         )
+        .await;
+    assert_eq!(header(&r, "content-type"), "image/avif");
+    assert_eq!(header(&r, "vary"), "Accept");
+    // fm alone is the answer, and then nothing varies.
+    let r = s
+        .get_with("/q.jpg?w=80&fm=png", &[("accept", CHROME_ACCEPT)])
         .await;
     assert_eq!(header(&r, "content-type"), "image/png");
     assert_eq!(header(&r, "vary"), "");
