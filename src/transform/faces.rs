@@ -144,7 +144,8 @@ fn bounds(faces: &[Face]) -> Option<(f64, f64, f64, f64)> {
 }
 
 /// `fit=facearea`: the rectangle (in pixels of the upright `width`×`height` original) around the
-/// faces — or face `index` (1-based) alone — grown by `pad` face sizes on each side, widened to
+/// faces — or face `index` (1-based) alone — `pad` times their box about its centre (imgix's
+/// `facepad`: 1.0, the default, is the face box itself; 2.0 twice its size), widened to
 /// `aspect` (width/height) if given, then shrunk about its centre where it would leave the image
 /// and moved inside it. `None` when there is no such face.
 pub fn area(
@@ -162,7 +163,9 @@ pub fn area(
     let (iw, ih) = (f64::from(width), f64::from(height));
     let (fw, fh) = ((r - l) * iw, (b - t) * ih);
     let (cx, cy) = ((l + r) / 2.0 * iw, (t + b) / 2.0 * ih);
-    let (mut w, mut h) = (fw * (1.0 + 2.0 * pad), fh * (1.0 + 2.0 * pad));
+    // Below 1 would cut into the face: imgix's range starts at 1.
+    let grow = pad.max(1.0);
+    let (mut w, mut h) = (fw * grow, fh * grow);
     if let Some(a) = aspect {
         if w / h < a {
             w = h * a;
@@ -276,9 +279,9 @@ mod tests {
             h: 0.2,
         };
         let faces = [left, right];
-        // One face, padded by its size on each side: 3× its 100×100 box, square.
+        // One face, facepad 3: 3× its 100×100 box, square.
         assert_eq!(
-            area(&faces, Some(1), 1.0, (1000, 1000), None),
+            area(&faces, Some(1), 3.0, (1000, 1000), None),
             Some(Rect {
                 x: 0,
                 y: 300,
@@ -287,9 +290,14 @@ mod tests {
             }),
             "the 300-px box around the face at 150,450 starts at 0"
         );
-        // All faces, unpadded, widened to 2:1 about their centre.
+        // All faces, facepad 1 (the box itself; below 1 reads as 1), widened to 2:1 about their
+        // centre.
         assert_eq!(
-            area(&faces, None, 0.0, (1000, 1000), Some(2.0)),
+            area(&faces, None, 1.0, (1000, 1000), Some(2.0)),
+            area(&faces, None, 0.2, (1000, 1000), Some(2.0)),
+        );
+        assert_eq!(
+            area(&faces, None, 1.0, (1000, 1000), Some(2.0)),
             Some(Rect {
                 x: 100,
                 y: 325,
@@ -297,7 +305,7 @@ mod tests {
                 h: 350
             })
         );
-        // Padded beyond the image: shrunk to fit, keeping 1:1.
+        // Padded beyond the image (5× a 200-px box): shrunk to fit, keeping 1:1.
         let r = area(&faces, Some(2), 5.0, (1000, 800), Some(1.0)).unwrap();
         assert_eq!((r.w, r.h, r.y), (800, 800, 0));
         assert!(r.x + r.w <= 1000);

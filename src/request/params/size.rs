@@ -33,11 +33,13 @@ pub enum Fit {
 }
 
 /// `fit=facearea`: the output is the region around the faces (or the one `faceindex` picks),
-/// grown by `facepad` face sizes on each side, widened to the box's aspect ratio. No face found
+/// `facepad` times its box (imgix's ratio: 1.0 is the face box), widened to the box's aspect
+/// ratio. No face found
 /// (or no face of that index): the URL's fallback fit (`fit=facearea,fill`; `crop` when none).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceArea {
-    /// `facepad`: padding on each side, in face widths/heights (imgix's default 1.0).
+    /// `facepad`: the area as a multiple of the face box (imgix's ratio; default 1.0, the box
+    /// itself; values below 1 read as 1).
     pub pad: f64,
     /// `faceindex`: the face, 1-based, left to right; all faces when absent.
     pub index: Option<u32>,
