@@ -490,6 +490,20 @@ where
     began.elapsed()
 }
 
+/// Run `step` on `service` (stopping or starting a process, which blocks) on the blocking pool,
+/// so the load generator's tasks keep their threads; the service back.
+async fn off_the_runtime<T: Send + 'static>(
+    mut service: T,
+    step: impl FnOnce(&mut T) + Send + 'static,
+) -> T {
+    tokio::task::spawn_blocking(move || {
+        step(&mut service);
+        service
+    })
+    .await
+    .unwrap()
+}
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -610,7 +624,7 @@ async fn the_fleet_serves_through_a_killed_replica_a_store_outage_and_a_broker_o
         let from = load.start.elapsed();
         replicas[0].kill();
         until("Varnish marks the killed replica sick", outage, || async {
-            !varnish.healthy("replica1")
+            !tokio::task::block_in_place(|| varnish.healthy("replica1"))
         })
         .await;
         tokio::time::sleep(Duration::from_secs(3).saturating_sub(load.start.elapsed() - from))
@@ -619,7 +633,7 @@ async fn the_fleet_serves_through_a_killed_replica_a_store_outage_and_a_broker_o
         let recovery = until(
             "Varnish holds the restarted replica healthy",
             Duration::from_secs(60),
-            || async { varnish.healthy("replica1") },
+            || async { tokio::task::block_in_place(|| varnish.healthy("replica1")) },
         )
         .await;
         phases.push(Phase {
@@ -633,20 +647,10 @@ async fn the_fleet_serves_through_a_killed_replica_a_store_outage_and_a_broker_o
 
         // 2. The store (originals and variants) goes away for 10 s.
         let from = load.start.elapsed();
-        garage = tokio::task::spawn_blocking(move || {
-            garage.stop();
-            garage
-        })
-        .await
-        .unwrap();
+        garage = off_the_runtime(garage, |it| it.stop()).await;
         tokio::time::sleep(outage).await;
         let back = load.start.elapsed();
-        garage = tokio::task::spawn_blocking(move || {
-            garage.restart();
-            garage
-        })
-        .await
-        .unwrap();
+        garage = off_the_runtime(garage, |it| it.restart()).await;
         until(
             "an upload is stored again",
             Duration::from_secs(60),
@@ -671,20 +675,10 @@ async fn the_fleet_serves_through_a_killed_replica_a_store_outage_and_a_broker_o
 
         // 3. The broker goes away for 10 s (uploads keep their events in the outboxes).
         let from = load.start.elapsed();
-        rabbit = tokio::task::spawn_blocking(move || {
-            rabbit.stop();
-            rabbit
-        })
-        .await
-        .unwrap();
+        rabbit = off_the_runtime(rabbit, |it| it.stop()).await;
         tokio::time::sleep(outage).await;
         let back = Instant::now();
-        rabbit = tokio::task::spawn_blocking(move || {
-            rabbit.start_again();
-            rabbit
-        })
-        .await
-        .unwrap();
+        rabbit = off_the_runtime(rabbit, |it| it.start_again()).await;
         let mut state = String::new();
         let drained = Instant::now();
         loop {

@@ -418,11 +418,16 @@ const VALUES: &[(&str, &[&str])] = &[
 /// mask image, text): a value Refract refuses there is never dropped.
 const FREE_FORM: &[&str] = &["blend", "mark", "mask", "txt", "txt-font"];
 
+/// Whether `name` (canonical) takes free text or a URL that imgix acts on whatever it says.
+pub fn free_form(name: &str) -> bool {
+    FREE_FORM.contains(&name)
+}
+
 /// Whether imgix would act on `value` for the parameter `name` (canonical), so that ignoring it
 /// would serve a different image: a free-form parameter, or a value (or, for lists, any
 /// comma-separated token) imgix lists for it.
 pub fn honours(name: &str, value: &str) -> bool {
-    if FREE_FORM.contains(&name) {
+    if free_form(name) {
         return true;
     }
     let Ok(i) = VALUES.binary_search_by(|(n, _)| n.cmp(&name)) else {

@@ -295,50 +295,65 @@ pub fn ranged(
     let (mut parts, body) = response.into_parts();
     let body = body_bytes(body);
     let len = body.len() as u64;
-    let Some(spec) = range.trim().strip_prefix("bytes=") else {
-        return Response::from_parts(parts, Full::new(body));
+    let (status, content_range, body) = match byte_range(range, len) {
+        Range::Whole => return Response::from_parts(parts, Full::new(body)),
+        // The length is the writer's to set, from the body (as for any answer).
+        Range::Part(a, b) => (
+            StatusCode::PARTIAL_CONTENT,
+            format!("bytes {a}-{b}/{len}"),
+            body.slice(a as usize..=b as usize),
+        ),
+        Range::Unsatisfiable => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("bytes */{len}"),
+            Bytes::new(),
+        ),
     };
-    let spec = spec.trim();
-    if spec.contains(',') {
-        return Response::from_parts(parts, Full::new(body));
-    }
+    parts.status = status;
+    parts.headers.insert(
+        header::CONTENT_RANGE,
+        HeaderValue::from_str(&content_range).expect("digits"),
+    );
+    Response::from_parts(parts, Full::new(body))
+}
+
+/// What a `Range` header asks of a `len`-byte body.
+enum Range {
+    /// The whole body: no single byte range Refract reads.
+    Whole,
+    /// Bytes `first..=last`.
+    Part(u64, u64),
+    /// A range that starts past the end.
+    Unsatisfiable,
+}
+
+/// Read `range` (`bytes=A-B`, `bytes=A-`, `bytes=-N`) against a `len`-byte body.
+fn byte_range(range: &str, len: u64) -> Range {
+    let Some(spec) = range.trim().strip_prefix("bytes=").map(str::trim) else {
+        return Range::Whole;
+    };
+    let Some((first, last)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
+        return Range::Whole;
+    };
+    let (first, last) = (first.trim(), last.trim());
     let number = |s: &str| -> Option<u64> {
         (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .then(|| s.parse().ok())
             .flatten()
     };
-    let Some((first, last)) = spec.split_once('-') else {
-        return Response::from_parts(parts, Full::new(body));
-    };
-    let (first, last) = (first.trim(), last.trim());
-    let window = match (number(first), number(last), first.is_empty()) {
+    let end = len.saturating_sub(1);
+    let (a, b) = match (number(first), number(last), first.is_empty()) {
         // bytes=-N: the last N bytes.
-        (None, Some(n), true) if n > 0 => Some((len.saturating_sub(n), len.saturating_sub(1))),
+        (None, Some(n), true) if n > 0 => (len.saturating_sub(n), end),
         // bytes=A- and bytes=A-B.
-        (Some(a), None, false) if last.is_empty() => Some((a, len.saturating_sub(1))),
-        (Some(a), Some(b), false) if a <= b => Some((a, b.min(len.saturating_sub(1)))),
-        _ => return Response::from_parts(parts, Full::new(body)),
+        (Some(a), None, false) if last.is_empty() => (a, end),
+        (Some(a), Some(b), false) if a <= b => (a, b.min(end)),
+        _ => return Range::Whole,
     };
-    let headers = &mut parts.headers;
-    match window {
-        Some((a, b)) if a < len && len > 0 => {
-            parts.status = StatusCode::PARTIAL_CONTENT;
-            headers.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")).expect("digits"),
-            );
-            // The length is the writer's to set, from the body (as for any answer).
-            let cut = body.slice(a as usize..=b as usize);
-            Response::from_parts(parts, Full::new(cut))
-        }
-        _ => {
-            parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
-            headers.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes */{len}")).expect("digits"),
-            );
-            Response::from_parts(parts, Full::new(Bytes::new()))
-        }
+    if a < len {
+        Range::Part(a, b)
+    } else {
+        Range::Unsatisfiable
     }
 }
 

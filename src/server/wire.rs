@@ -85,20 +85,32 @@ pub async fn write_all(
         parts = &mut parts[1..];
     }
     while !parts.is_empty() {
-        let written = match stream.try_write_vectored(parts) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                writable(stream, timeout).await?;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
+        let written = write_when_ready(stream, timeout, || {
+            rustix::io::writev(stream.as_fd(), parts).map_err(std::io::Error::from)
+        })
+        .await?;
         IoSlice::advance_slices(&mut parts, written);
     }
     Ok(())
+}
+
+/// One non-blocking write by `op`, retried each time the socket takes bytes again (waiting at
+/// most `timeout` for that: [`writable`]); what it wrote, never 0 (a write of nothing is an
+/// error).
+async fn write_when_ready(
+    stream: &TcpStream,
+    timeout: Duration,
+    mut op: impl FnMut() -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    loop {
+        match stream.try_io(Interest::WRITABLE, &mut op) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                writable(stream, timeout).await?
+            }
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            written => return written,
+        }
+    }
 }
 
 /// Wait until `stream` takes more bytes, for at most `timeout` (`--send-timeout`): a client
@@ -196,37 +208,21 @@ pub async fn send_with_file(
 ) -> std::io::Result<()> {
     let mut sent = 0;
     while sent < head.len() {
-        let n = match stream.try_io(Interest::WRITABLE, || {
+        sent += write_when_ready(stream, timeout, || {
             rustix::net::send(stream.as_fd(), &head[sent..], rustix::net::SendFlags::MORE)
                 .map_err(std::io::Error::from)
-        }) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                writable(stream, timeout).await?;
-                continue;
-            }
-            n => n?,
-        };
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        sent += n;
+        })
+        .await?;
     }
     let mut offset = 0u64;
     while (offset as usize) < body.len {
         let remaining = body.len - offset as usize;
-        let n = match stream.try_io(Interest::WRITABLE, || {
+        // sendfile moves `offset` on by what it sent.
+        write_when_ready(stream, timeout, || {
             rustix::fs::sendfile(stream.as_fd(), &body.fd, Some(&mut offset), remaining)
                 .map_err(std::io::Error::from)
-        }) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                writable(stream, timeout).await?;
-                continue;
-            }
-            n => n?,
-        };
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
+        })
+        .await?;
     }
     Ok(())
 }

@@ -217,12 +217,19 @@ fn keep<'a>(
         }
         // The same value again changes nothing.
         Some(earlier) if earlier == value => Ok(()),
-        Some(_) if strict => raw.set(name, value),
+        Some(_) if strict => Err(Error::bad_param(name.as_str(), "given more than once")),
         Some(_) => {
             raw.replace(name, value);
-            ignored.push(name.as_str());
+            note(ignored, name.as_str());
             Ok(())
         }
+    }
+}
+
+/// Name `param` as ignored, once however many of its values were.
+fn note(ignored: &mut Vec<&'static str>, param: &'static str) {
+    if !ignored.contains(&param) {
+        ignored.push(param);
     }
 }
 
@@ -261,7 +268,7 @@ impl Params {
                         "the 64 variant is not Base64 of UTF-8 text",
                     ))
                 }
-                None => ignored.push(plain.as_str()),
+                None => note(&mut ignored, plain.as_str()),
             }
         }
         // `auto` reiterated combines into one list (made after the loop, only when it happens).
@@ -305,19 +312,17 @@ impl Params {
                 }
                 Err(e) if limits.strict => return Err(e),
                 Err(Error::BadParam { param, reason }) => {
-                    let name = Name::lookup(param);
-                    let value = name.and_then(|n| raw.get(n));
-                    match (name, value) {
-                        (Some(name), Some(value)) if !imgix::honours(param, value) => {
-                            raw.clear(name);
-                            ignored.push(param);
-                        }
+                    let given = Name::lookup(param).and_then(|n| Some((n, raw.get(n)?)));
+                    let Some((name, value)) = given.filter(|_| !imgix::free_form(param)) else {
+                        // Not a value of its own, or free text imgix would honour: refused.
+                        return Err(Error::BadParam { param, reason });
+                    };
+                    if imgix::honours(param, value) {
                         // imgix would act on it: a value Refract does not implement.
-                        (Some(_), Some(value)) if !imgix::honours(param, "") => {
-                            return Err(Error::UnsupportedParam(format!("{param}={value}")))
-                        }
-                        _ => return Err(Error::BadParam { param, reason }),
+                        return Err(Error::UnsupportedParam(format!("{param}={value}")));
                     }
+                    raw.clear(name);
+                    note(&mut ignored, param);
                 }
                 Err(e) => return Err(e),
             }

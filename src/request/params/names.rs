@@ -319,17 +319,6 @@ impl Default for Raw<'_> {
 }
 
 impl<'q> Raw<'q> {
-    /// Record `value` for `name`; a 400 if the URL already gave it (under any of its names).
-    pub fn set(&mut self, name: Name, value: &'q str) -> Result<(), crate::error::Error> {
-        match self.0[name as usize].replace(value) {
-            None => Ok(()),
-            Some(_) => Err(crate::error::Error::bad_param(
-                name.as_str(),
-                "given more than once",
-            )),
-        }
-    }
-
     /// Record `value` for `name`, replacing any earlier one.
     pub fn replace(&mut self, name: Name, value: &'q str) {
         self.0[name as usize] = Some(value);
