@@ -90,7 +90,13 @@ bench-faults: toolchain deps
 	  $(CARGO) test --locked --test main faults:: -- --nocapture
 
 # cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+# First the generative render test (tests/generative.rs) with a long budget and a fresh seed
+# (FUZZ_CASES, FUZZ_SEED: a failure prints the seed that reproduces it), then the parsers.
+FUZZ_CASES ?= 50000
+FUZZ_SEED ?= $(shell date +%s)
 fuzz: toolchain deps
+	REFRACT_GEN_CASES=$(FUZZ_CASES) REFRACT_GEN_SEED=$(FUZZ_SEED) \
+	  $(CARGO) test --locked --release --test main generative:: -- --nocapture
 	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	for target in parse_request verify_signature; do \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir tests/fuzz $$target -- \

@@ -465,6 +465,35 @@ async fn fill_blur_zoom_and_trim_color_change_the_frame_as_documented() {
     // …only that colour: trimming white finds nothing to cut.
     let kept = decode(&body(&s, "/framed.png?trim=color&trim-color=fff&fm=png").await);
     assert_eq!((kept.width, kept.height), (120, 90));
+    // …and on a transparent image: a clear frame around an opaque red block is cut, by the
+    // corner's colour or a given one (was a 500: libvips refused a four-value background).
+    vips::init().unwrap();
+    let rgba: Vec<u8> = (0..90u32)
+        .flat_map(|y| {
+            (0..120u32).flat_map(move |x| {
+                let inside = (30..70).contains(&x) && (20..50).contains(&y);
+                if inside {
+                    [255, 0, 0, 255]
+                } else {
+                    [0, 0, 0, 0]
+                }
+            })
+        })
+        .collect();
+    let clear = Image::from_pixels(&rgba, 120, 90, 4)
+        .unwrap()
+        .save(SaveOptions::Png { compression: 6 })
+        .unwrap()
+        .to_vec();
+    s.put("clear.png", &clear);
+    for q in [
+        "trim=color",
+        "trim=color&trim-color=fff",
+        "trim=color&trim-color=0000",
+    ] {
+        let d = decode(&body(&s, &format!("/clear.png?{q}&fm=png")).await);
+        assert_eq!((d.width, d.height), (40, 30), "{q}");
+    }
     // trim=auto walks in while rows are near the corner colour and flat: a checkered frame
     // (greys 100 and 140: every row and column differs from the corner by 20 on average, with a
     // spread of 20) stays at the defaults

@@ -5,7 +5,7 @@
 use refract::transform::vips::{self, Image, SaveOptions};
 
 use crate::support::fixtures::{block_png, gradient_jpeg, quadrants_png, QUADRANT_COLOURS};
-use crate::support::images::{decode, pixel, pixels};
+use crate::support::images::{decode, pixel, pixels, turns_on_display};
 use crate::support::{body, corpus_file, header, TestServer};
 
 /// The quadrant image (red, green / blue, white) as a lossless PNG.
@@ -717,13 +717,6 @@ async fn orient_flip_and_frame_on_a_full_size_still_jpeg_are_not_server_errors()
         let d = decode(&r.bytes().await.unwrap());
         assert_eq!((d.width, d.height), size, "{query}");
     }
-}
-
-/// Whether an AVIF (ISOBMFF) file carries an `irot` or `imir` item property: the boxes that tell
-/// a decoder to turn or mirror the pixels (a byte search: four letters at random in a few KB of
-/// compressed data are a one-in-a-million chance).
-fn turns_on_display(avif: &[u8]) -> bool {
-    avif.windows(4).any(|w| w == b"irot" || w == b"imir")
 }
 
 #[tokio::test]

@@ -320,9 +320,15 @@ mod unnamed {
     }
 }
 
+/// An I/O failure as a source error: a name that cannot be a file here (missing, a directory,
+/// under a file, too long for the file system) is not found — what the client asked for does
+/// not exist — and anything else is the source failing.
 fn io_error(e: io::Error) -> Error {
     match e.kind() {
-        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::IsADirectory => Error::NotFound,
+        ErrorKind::NotFound
+        | ErrorKind::NotADirectory
+        | ErrorKind::IsADirectory
+        | ErrorKind::InvalidFilename => Error::NotFound,
         _ => Error::SourceFailed(e.to_string()),
     }
 }
@@ -413,6 +419,8 @@ mod tests {
         assert_eq!(get(&src, "sub").await, Err(Error::NotFound));
         assert_eq!(get(&src, "sub/a.bin/x").await, Err(Error::NotFound));
         assert_eq!(get(&src, "escape").await, Err(Error::NotFound));
+        // Longer than a file name can be (ENAMETOOLONG): not there, not a failing disk.
+        assert_eq!(get(&src, &"x".repeat(300)).await, Err(Error::NotFound));
         assert_eq!(
             get(&src, "big.bin").await,
             Err(Error::SourceTooLarge { limit: 50 })

@@ -82,3 +82,10 @@ pub fn metadata_fields(bytes: &[u8]) -> Vec<&'static str> {
     .map(|(_, name)| name)
     .collect()
 }
+
+/// Whether an AVIF (ISOBMFF) file carries an `irot` or `imir` item property: the boxes that tell
+/// a decoder to turn or mirror the pixels (a byte search: four letters at random in a few KB of
+/// compressed data are a one-in-a-million chance).
+pub fn turns_on_display(avif: &[u8]) -> bool {
+    avif.windows(4).any(|w| w == b"irot" || w == b"imir")
+}

@@ -489,9 +489,11 @@ impl<'a> Image<'a> {
         })
     }
 
-    /// Median of each `size`×`size` window, band by band (noise removal that keeps edges).
+    /// Median of each `size`×`size` window, band by band (noise removal that keeps edges). The
+    /// window shrinks to fit an image smaller than it (libvips refuses a window larger than the
+    /// image; a 1-pixel side leaves a 1×1 window, the identity).
     pub fn median(&self, size: u32) -> Result<Image<'a>, VipsError> {
-        let n = dim(size);
+        let n = dim(size.min(self.width()).min(self.height()).max(1));
         self.derive("rank", |input, out| {
             // SAFETY: valid pointers.
             unsafe { vips_rank(input, out, n, n, n * n / 2, END) }

@@ -68,7 +68,13 @@ impl Image<'static> {
             )
         };
         if rc != 0 {
-            return Err(take_error("text"));
+            let e = take_error("text");
+            // Text with no ink (only zero-width or control characters, such as U+202E): libvips
+            // refuses to measure it; the mask of nothing is one empty pixel.
+            if e.message.contains("no text to render") {
+                return Image::from_pixels(&[0], 1, 1, 1);
+            }
+            return Err(e);
         }
         Image::wrap(out, "text")
     }
