@@ -3,7 +3,8 @@
 //! implement, unknown names, Base64 variants; valid values, invalid values, empty values,
 //! repeats — and serves each over originals of every kind (EXIF-rotated and CMYK JPEG,
 //! progressive JPEG, 16-bit and grey+alpha and palette PNG, animated GIF and WebP, HEIC, WebP
-//! with an orientation, 1×1, 10000×10 and 10×10000 strips), asking as a modern browser asks.
+//! with an orientation, Ultra HDR (mostly with `hdr=true`), 1×1, 10000×10 and 10×10000 strips),
+//! asking as a modern browser asks.
 //!
 //! Every answer must be 200 or a 4xx that says why (`X-Refract-Error` and a body). Every 200
 //! must decode whole, be what its `Content-Type` says (and the `fm` asked for, where the URL
@@ -360,6 +361,7 @@ fn originals() -> Vec<(&'static str, Vec<u8>)> {
             "one.jpg",
             corpus_file("hostile/metadata/thumbor-broken-exif-tag.jpg"),
         ),
+        ("ultra-hdr.jpg", corpus_file("color/libvips-ultra-hdr.jpg")),
         ("wide.png", strip(10_000, 10)),
         ("tall.png", strip(10, 10_000)),
     ]
@@ -521,7 +523,13 @@ async fn no_parameter_combination_is_a_server_error_or_sideways() {
     let urls: Vec<String> = (0..cases)
         .map(|_| {
             let (key, _) = rng.pick(&originals);
-            format!("/{key}?{}", query(&mut rng))
+            // The Ultra HDR original mostly with hdr=true: its gain map through every step.
+            let hdr = if *key == "ultra-hdr.jpg" && rng.chance(60) {
+                "&hdr=true"
+            } else {
+                ""
+            };
+            format!("/{key}?{}{hdr}", query(&mut rng))
         })
         .collect();
     let started = Instant::now();

@@ -13,6 +13,7 @@ mod edge;
 mod faults;
 mod generative;
 mod golden;
+mod hdr;
 mod heic;
 mod hostile;
 mod hot;

@@ -6,15 +6,31 @@ use super::plan::{Plan, Window};
 use super::vips::Image;
 use crate::error::Error;
 
-/// Cut the plan's window out of `image` — out of every frame, for an animation.
+/// Cut the plan's window out of `image` — out of every frame, for an animation. An attached
+/// HDR gain map is cut to the same window, at its own scale.
 pub fn apply<'a>(image: Image<'a>, plan: &Plan) -> Result<Image<'a>, Error> {
     let Some(Window::At { left, top, size }) = plan.window else {
         return Ok(image);
     };
     let Some((frame_height, frames)) = image.frames() else {
-        return image
+        let cut = image
             .extract_area(left, top, size.width, size.height)
-            .map_err(classify);
+            .map_err(classify)?;
+        return match image.gain_map() {
+            Some(map) => {
+                let sx = f64::from(map.width()) / f64::from(image.width());
+                let sy = f64::from(map.height()) / f64::from(image.height());
+                let scaled = |v: u32, s: f64| (f64::from(v) * s).round() as u32;
+                let (mx, my) = (scaled(left, sx), scaled(top, sy));
+                let mw = scaled(size.width, sx).clamp(1, map.width() - mx.min(map.width() - 1));
+                let mh = scaled(size.height, sy).clamp(1, map.height() - my.min(map.height() - 1));
+                let map = map
+                    .extract_area(mx.min(map.width() - 1), my.min(map.height() - 1), mw, mh)
+                    .map_err(classify)?;
+                cut.with_gain_map(&map).map_err(classify)
+            }
+            None => Ok(cut),
+        };
     };
     let cut = (0..frames)
         .map(|i| image.extract_area(left, top + i * frame_height, size.width, size.height))

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::master::Masters;
 use super::plan::{self, Plan, Size};
-use super::vips::{self, Pages};
+use super::vips::{self, Image, Pages};
 use super::{
     colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, overlay, pad,
     quantise, region, resize, rotate, shape, text, Limits,
@@ -17,7 +17,7 @@ use crate::encoding::digest::LazyDigest;
 use crate::encoding::format::{Format, Input};
 use crate::error::Error;
 use crate::request::params::Describe;
-use crate::request::{Crop, Params, Variant};
+use crate::request::{Crop, Output as Choice, Params, Variant};
 
 /// The encoded output of one variant, before it is hashed and cached.
 #[derive(Debug, Clone)]
@@ -95,6 +95,18 @@ impl Original<'_> {
         .as_ref()
         .map_err(Clone::clone)
     }
+}
+
+/// Whether every step `params` asks for keeps pixels where the resize and window crop put them,
+/// so that an HDR gain map scaled and cut with the image still lines up with it (no turn, flip,
+/// rotation, canvas, padding or border).
+fn carries_gain_map(params: &Params, plan: &Plan, framed: bool) -> bool {
+    params.orient.is_none()
+        && !params.flip.horizontal
+        && !params.flip.vertical
+        && params.rot == 0.0
+        && plan.canvas.is_none()
+        && !framed
 }
 
 /// Which frames to render: all of them when the original is animated and the output can be
@@ -240,11 +252,29 @@ fn run(
         };
     let plan = plan::plan(seen, planned, limits.max_dimension)?;
     let multi_frame = source.frames > 1 && params.frame.is_none();
-    let format = variant.output.resolve(
+    let mut format = variant.output.resolve(
         source.format,
         source.has_alpha || params.adds_alpha(),
         multi_frame,
     );
+    // hdr=true: an Ultra HDR original keeps its gain map where the map can follow the pixels
+    // (resize, orientation, window crops) and the output is JPEG — the one container Refract
+    // writes a map into, so `auto=format` serves it. Anything else: today's SDR image.
+    let ultra_hdr = if params.hdr
+        && source.input == Input::Jpeg
+        && source.frames == 1
+        && cut.is_none()
+        && carries_gain_map(params, &plan, frame.any())
+        && (matches!(format, Format::Jpeg { .. })
+            || matches!(variant.output, Choice::Negotiated(_)))
+    {
+        Image::load_ultra_hdr(original.pixels()?, source.orientation)
+    } else {
+        None
+    };
+    if ultra_hdr.is_some() {
+        format = Format::JPEG;
+    }
     let pages = pages(source, params, &plan, format);
 
     let image = match cut {
@@ -271,13 +301,17 @@ fn run(
                 }
                 _ => None,
             };
-            let image = match from_master {
-                Some(image) => image,
-                None => resize::apply(original.pixels()?, &plan, params.orient, pages, source.icc)?,
+            let image = match (from_master, &ultra_hdr) {
+                (Some(image), _) => image,
+                (None, Some(open)) => resize::apply_open(open, &plan, source.icc)?,
+                (None, None) => {
+                    resize::apply(original.pixels()?, &plan, params.orient, pages, source.icc)?
+                }
             };
             orient::apply(image, params.orient, params.flip)?
         }
     };
+
     let image = colour::apply(image, plan.canvas.is_some() || frame.any())?;
     let image = crop::apply(image, &plan)?;
     let image = enhance::apply(image, params.enhance)?;

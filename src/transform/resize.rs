@@ -21,6 +21,18 @@ pub fn apply<'a>(
     pages: Pages,
     icc: bool,
 ) -> Result<Image<'a>, Error> {
+    Image::thumbnail(bytes, options(plan, orient, pages, icc)).map_err(classify)
+}
+
+/// As [`apply`], for an original already open — an Ultra HDR JPEG with its gain map, which
+/// libvips's thumbnail scales (and turns, and saliency-crops) along with the pixels.
+pub fn apply_open<'a>(image: &Image<'a>, plan: &Plan, icc: bool) -> Result<Image<'a>, Error> {
+    image
+        .thumbnail_of(options(plan, None, Pages::First, icc))
+        .map_err(classify)
+}
+
+fn options(plan: &Plan, orient: Option<u8>, pages: Pages, icc: bool) -> ThumbnailOptions {
     let (size, crop) = match plan.window {
         Some(Window::Smart { size, attention }) => (
             size,
@@ -33,15 +45,14 @@ pub fn apply<'a>(
         _ => (plan.resize, None),
     };
     let turned = orient.is_some_and(|o| o >= 5);
-    let opts = ThumbnailOptions {
+    ThumbnailOptions {
         width: if turned { size.height } else { size.width },
         height: if turned { size.width } else { size.height },
         crop,
         no_rotate: orient.is_some(),
         pages,
         to_srgb: icc,
-    };
-    Image::thumbnail(bytes, opts).map_err(classify)
+    }
 }
 
 /// Whether `bytes` decode at all (at a tiny size, so shrink-on-load keeps this cheap). Used to

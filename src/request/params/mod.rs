@@ -93,6 +93,9 @@ pub struct Params {
     pub flip: Flip,
     /// `lossless=1`: lossless WebP or AVIF.
     pub lossless: bool,
+    /// `hdr=true`: carry an Ultra HDR original's gain map into a JPEG output (imgix's `hdr`;
+    /// default false, a plain SDR image).
+    pub hdr: bool,
     /// `rect=x,y,w,h`: crop the (oriented) original to this rectangle before anything else.
     pub rect: Option<Rect>,
     /// `trim`: cut away a flat border first.
@@ -176,6 +179,7 @@ impl Default for Params {
             orient: None,
             flip: Flip::default(),
             lossless: false,
+            hdr: false,
             rect: None,
             trim: None,
             trim_pad: 0,
@@ -394,6 +398,7 @@ impl Params {
             orient,
             flip,
             lossless: _,
+            hdr: _,
             rect,
             trim,
             trim_pad: _,
@@ -454,6 +459,7 @@ impl Params {
             orient,
             flip: _,
             lossless: _,
+            hdr,
             rect,
             trim,
             trim_pad: _,
@@ -477,7 +483,8 @@ impl Params {
             download: _,
             ignored: _,
         } = self;
-        orient.is_none() && rect.is_none() && trim.is_none() && face_area.is_none()
+        // hdr: a master is decoded without the gain map.
+        orient.is_none() && rect.is_none() && trim.is_none() && face_area.is_none() && !hdr
     }
 
     /// The canonical query for these parameters, without the format: equal for every URL that
@@ -507,6 +514,7 @@ impl Params {
             orient,
             flip,
             lossless,
+            hdr,
             rect,
             trim,
             trim_pad,
@@ -590,6 +598,9 @@ impl Params {
         }
         if *lossless {
             s.push_str("&lossless=1");
+        }
+        if *hdr {
+            s.push_str("&hdr=true");
         }
         if let Some(r) = rect {
             let _ = write!(s, "&rect={},{},{},{}", r.x, r.y, r.w, r.h);
@@ -733,7 +744,6 @@ mod tests {
             ("fm=jp2", "unsupported_param"),
             ("bg-remove=true", "unsupported_param"),
             ("upscale=true", "unsupported_param"),
-            ("hdr=true", "unsupported_param"),
             ("mask=https://x/m.png", "bad_param"),
             // An operator's limit is not a value imgix cannot read.
             ("w=9000", "bad_param"),

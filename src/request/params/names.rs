@@ -103,6 +103,8 @@ parameters! {
     Auto: "auto";
     /// Lossless WebP/AVIF.
     Lossless: "lossless";
+    /// Keep the original's HDR gain map (Ultra HDR JPEG output).
+    Hdr: "hdr";
     /// Download file name.
     Dl: "dl";
     /// Chroma subsampling.

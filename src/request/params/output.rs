@@ -157,6 +157,7 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
             FormatChoice::Fixed(Format::Png) | FormatChoice::AutoOr(Format::Png)
         ) && p.quality.is_some());
     p.lossless = raw.switch(Name::Lossless)?;
+    p.hdr = raw.switch(Name::Hdr)?;
     p.download = raw.get(Name::Dl).map(|name| {
         name.chars()
             .take(128)

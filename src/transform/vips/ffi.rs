@@ -17,6 +17,12 @@ pub(super) struct GValue {
     data: [u64; 2],
 }
 
+/// A libvips byte source (`VipsSource`).
+#[repr(C)]
+pub(super) struct VipsSource {
+    _opaque: [u8; 0],
+}
+
 #[repr(C)]
 pub(super) struct VipsArea {
     _opaque: [u8; 0],
@@ -118,6 +124,15 @@ extern "C" {
     ) -> c_int;
     pub(super) fn vips_image_set(image: *mut VipsImage, name: *const c_char, value: *mut GValue);
     pub(super) fn vips_image_remove(image: *mut VipsImage, name: *const c_char) -> c_int;
+    pub(super) fn vips_image_set_image(
+        image: *mut VipsImage,
+        name: *const c_char,
+        im: *mut VipsImage,
+    );
+    pub(super) fn vips_source_new_from_memory(
+        data: *const c_void,
+        length: usize,
+    ) -> *mut VipsSource;
     pub(super) fn g_value_unset(value: *mut GValue);
     pub(super) fn g_strfreev(strings: *mut *mut c_char);
     pub(super) fn vips_copy(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
@@ -316,5 +331,6 @@ pub(super) const VIPS_INTERESTING_ATTENTION: c_int = 3;
 pub(super) const VIPS_HEIF_COMPRESSION_AV1: c_int = 4;
 pub(super) const VIPS_FOREIGN_KEEP_NONE: c_int = 0;
 pub(super) const VIPS_FOREIGN_KEEP_ICC: c_int = 1 << 3;
+pub(super) const VIPS_FOREIGN_KEEP_GAINMAP: c_int = 1 << 5;
 pub(super) const VIPS_FORMAT_UCHAR: c_int = 0;
 pub(super) const VIPS_FORMAT_USHORT: c_int = 2;

@@ -613,6 +613,41 @@ impl<'a> Image<'a> {
         })
     }
 
+    /// [`Image::thumbnail`] of an image already open (no shrink-on-load; `opts.pages` is the
+    /// image's own): the same size, saliency crop, orientation and sRGB export. libvips resizes,
+    /// turns and crops an attached gain map with it.
+    pub fn thumbnail_of(&self, opts: ThumbnailOptions) -> Result<Image<'a>, VipsError> {
+        let (mode_key, mode_value) = match opts.crop {
+            None => (c"size", VIPS_SIZE_FORCE),
+            Some(Interesting::Entropy) => (c"crop", VIPS_INTERESTING_ENTROPY),
+            Some(Interesting::Attention) => (c"crop", VIPS_INTERESTING_ATTENTION),
+        };
+        let output_profile: *const c_char = if opts.to_srgb {
+            c"output_profile".as_ptr()
+        } else {
+            ptr::null()
+        };
+        self.derive("thumbnail_image", |input, out| {
+            // SAFETY: valid pointers; options typed as libvips declares them.
+            unsafe {
+                vips_thumbnail_image(
+                    input,
+                    out,
+                    dim(opts.width),
+                    c"height".as_ptr(),
+                    dim(opts.height),
+                    mode_key.as_ptr(),
+                    mode_value,
+                    c"no_rotate".as_ptr(),
+                    c_int::from(opts.no_rotate),
+                    output_profile,
+                    c"srgb".as_ptr(),
+                    END,
+                )
+            }
+        })
+    }
+
     /// Scale an already open image to exactly `width` × `height`, importing its ICC profile (if
     /// it has one) and exporting sRGB as [`Image::thumbnail`] does (but without shrink-on-load).
     pub fn thumbnail_image(&self, width: u32, height: u32) -> Result<Image<'a>, VipsError> {

@@ -4,7 +4,7 @@
 //! Files: `ffi` (the extern declarations and libvips's constants), this file (start-up, the
 //! version, errors, the loader search), `image` (the [`Image`] type and its operations), `save`
 //! (encoders), `shared` (an image several threads may read), `heic` (HEVC-coded HEIF through the
-//! system's libheif, opened at run time).
+//! system's libheif, opened at run time), `uhdr` (Ultra HDR gain maps, libvips 8.18).
 //!
 //! Why our own binding: the third-party crates either double-free on `Clone` or break their
 //! option calls across libvips versions. libvips's C API passes optional arguments as
@@ -21,12 +21,14 @@ mod image;
 mod save;
 mod shared;
 mod text;
+mod uhdr;
 
 pub use heic::{heic_decoder, heic_header, heic_to_tiff, HeicError};
 pub use image::{Image, Interesting, Interpretation, Pages, ThumbnailOptions};
 pub use save::SaveOptions;
 pub use shared::SharedImage;
 pub use text::TextOptions;
+pub use uhdr::ultra_hdr_available;
 
 /// A profile libvips carries built in (`srgb`, `p3`, `cmyk`), as ICC bytes.
 pub fn builtin_profile(name: &std::ffi::CStr) -> Result<Vec<u8>, VipsError> {
@@ -149,6 +151,10 @@ pub fn init() -> Result<Version, String> {
             for allowed in ALLOWED_LOADERS {
                 vips_operation_block_set(allowed.as_ptr(), FALSE);
             }
+            // Ultra HDR (8.18): only its *source* loader, which `uhdr` calls by name for
+            // `hdr=true`. Every other load here searches buffer loaders, so an Ultra HDR JPEG
+            // still opens with jpegload (EXIF orientation read, no gain map) everywhere else.
+            vips_operation_block_set(c"VipsForeignLoadUhdrSource".as_ptr(), FALSE);
             Ok(Version {
                 major: vips_version(0),
                 minor: vips_version(1),

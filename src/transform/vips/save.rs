@@ -148,6 +148,13 @@ impl Image<'_> {
             } else {
                 VIPS_FOREIGN_KEEP_NONE
             };
+            // A gain map is only ever attached on purpose (`hdr=true`, see `uhdr`): kept, it
+            // makes jpegsave hand the image to uhdrsave, which writes Ultra HDR.
+            let keep = if self.has_gain_map() {
+                keep | VIPS_FOREIGN_KEEP_GAINMAP
+            } else {
+                keep
+            };
             (c"keep", keep)
         } else {
             (c"strip", TRUE)
