@@ -10,6 +10,7 @@ mod clients;
 mod conformance;
 mod corpus;
 mod edge;
+mod faces;
 mod faults;
 mod generative;
 mod golden;

@@ -1,6 +1,9 @@
-//! Face detection for `crop=faces`: SeetaFace's frontal-face cascade (the `rustface` crate, its
-//! model embedded in the binary by build.rs, never fetched), run on a greyscale downscale of the
-//! upright original at most [`DETECT_SIDE`] pixels on its longer side. Detections are cached
+//! Face detection for `crop=faces`, `fit=facearea` and `fm=json&faces=1`: SeetaFace's
+//! frontal-face cascade (the `rustface` crate, its model embedded in the binary by build.rs,
+//! never fetched), run on a greyscale downscale of the upright original at most [`DETECT_SIDE`]
+//! pixels on its longer side — enough for faces down to about 4% of that side (the cascade's
+//! smallest window is 24 px, and the face it frames is the inner face, about three quarters of
+//! the ear-to-ear width; its own image pyramid finds the larger ones). Detections are cached
 //! per original (by the SHA-256 of its bytes, so a replaced original is looked at again): every
 //! `crop=faces` size of one original costs one detection. Faces come back as
 //! fractions of the original, so they serve every size of it.
@@ -20,10 +23,13 @@ use crate::request::params::Rect;
 /// The model, as the `rustface` crate ships it.
 static MODEL_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/seeta_fd_frontal_v1.0.bin"));
 
-/// Longer side of the image faces are looked for in: faces from 24 px (the smallest window the
-/// detector is set to) — 7.5% of the picture's longer side — up; 14.6 ms of CPU for the cascade
-/// at this size on the bench VM (`cargo bench --bench transform -- faces/`), where 400 px took 35.
-pub const DETECT_SIDE: u32 = 320;
+/// Longer side of the image faces are looked for in. imgix frames faces down to a few percent
+/// of a photo (avatars cut from group and street photos); at 320 px (the earlier size) a face 9%
+/// of a busy 1,200-px photo went unfound. Measured on the labelled set (`cargo bench --bench
+/// faces`, BENCHMARKS.md): at 1,000 px every face from 5% of the longer side up is found and 16
+/// of 18 at 4% (600 px: none at 4%, half at 5%; 800 px: 10 of 18 at 4%), no false detections,
+/// for ~95 ms of CPU per original on the bench VM — once per original, cached.
+pub const DETECT_SIDE: u32 = 1000;
 
 /// Score below which a detection is not a face (rustface's examples use 2.0).
 const SCORE_THRESHOLD: f64 = 2.0;
@@ -108,8 +114,14 @@ pub fn faces_of(bytes: &[u8], digest: &LazyDigest) -> Result<Arc<Vec<Face>>, Err
 
 /// Faces in the original `bytes` (upright, as the viewer sees it), detected now.
 pub fn detect(bytes: &[u8]) -> Result<Vec<Face>, Error> {
+    detect_at(bytes, DETECT_SIDE)
+}
+
+/// As [`detect`], looking at the original scaled to at most `side` pixels on its longer side
+/// (the bench compares sides).
+pub fn detect_at(bytes: &[u8], side: u32) -> Result<Vec<Face>, Error> {
     DETECTIONS.fetch_add(1, Ordering::Relaxed);
-    let (width, height) = detect_size(bytes)?;
+    let (width, height) = detect_size(bytes, side)?;
     let small = Image::thumbnail(
         bytes,
         ThumbnailOptions {
@@ -191,15 +203,15 @@ pub fn area(
     })
 }
 
-/// The size faces are looked for at: the upright original's shape, at most [`DETECT_SIDE`] on
-/// its longer side (never stretched: a squashed face is not the face the cascade knows).
-pub fn detect_size(bytes: &[u8]) -> Result<(u32, u32), Error> {
+/// The size faces are looked for at: the upright original's shape, at most `side` on its longer
+/// side (never stretched: a squashed face is not the face the cascade knows).
+pub fn detect_size(bytes: &[u8], side: u32) -> Result<(u32, u32), Error> {
     let header = Image::header(bytes).map_err(classify)?;
     let (mut w, mut h) = (header.width(), header.height());
     if header.orientation() >= 5 {
         std::mem::swap(&mut w, &mut h);
     }
-    let scale = (f64::from(DETECT_SIDE) / f64::from(w.max(h).max(1))).min(1.0);
+    let scale = (f64::from(side) / f64::from(w.max(h).max(1))).min(1.0);
     Ok((
         ((f64::from(w) * scale).round() as u32).max(1),
         ((f64::from(h) * scale).round() as u32).max(1),

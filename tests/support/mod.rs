@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod face_set;
 pub mod fixtures;
 pub mod garage;
 pub mod heic;
