@@ -250,3 +250,69 @@ async fn text_limits_hold() {
     assert_eq!(decode(&body(&s, "/base.png?w=10").await).width, 10);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_typesetting_endpoint_renders_text_as_an_image() {
+    let s = server().await;
+    // The text's own size plus its padding (10 px each side by default), on transparency.
+    let out = body(&s, "/~text?txt=Hello%20World&txt-size=40&txt-color=ff0000").await;
+    let d = decode(&out);
+    assert_eq!((d.format.mime(), d.bands), ("image/png", 4));
+    assert!(d.width > 200 && d.width < 320, "{}x{}", d.width, d.height);
+    assert!(d.height > 40 && d.height < 90, "{}x{}", d.width, d.height);
+    let (px, w, h, b) = pixels(&out);
+    let alpha = |x: u32, y: u32| px[((y * w + x) * b + 3) as usize];
+    assert_eq!(alpha(0, 0), 0, "transparent background");
+    assert_eq!(alpha(w - 1, h - 1), 0);
+    let inked: Vec<&[u8]> = px.chunks(4).filter(|p| p[3] > 200).collect();
+    assert!(inked.len() > 200, "text drawn");
+    assert!(
+        inked.iter().all(|p| p[0] > 200 && p[1] < 60 && p[2] < 60),
+        "in its colour"
+    );
+    // w and h: exactly that box; the text wraps at w less the padding.
+    let boxed = decode(
+        &body(
+            &s,
+            "/~text?txt=Hello%20there%20world&txt-size=40&w=180&h=160",
+        )
+        .await,
+    );
+    assert_eq!((boxed.width, boxed.height), (180, 160));
+    // bg and fm: an opaque JPEG on the colour.
+    let jpeg = body(&s, "/~text?txt=Hi&txt-size=30&bg=0000ff&fm=jpg").await;
+    assert_eq!(decode(&jpeg).format.mime(), "image/jpeg");
+    let (px, ..) = pixels(&jpeg);
+    assert!(px[2] > 200 && px[0] < 60, "blue corner: {:?}", &px[..3]);
+    // As a watermark (mark64, as OG-image generators write it): drawn over the base.
+    let mark = "/~text?txt=SALE&txt-size=60&txt-color=ffffff";
+    let b64: String = {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        mark.as_bytes()
+            .chunks(3)
+            .flat_map(|c| {
+                let n = c
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+                (0..=c.len()).map(move |i| A[(n >> (18 - 6 * i) & 63) as usize] as char)
+            })
+            .collect()
+    };
+    let marked = body(
+        &s,
+        &format!("/base.png?mark64={b64}&mark-align=middle,center&fm=png"),
+    )
+    .await;
+    let (found, colours) = ink(&marked, GREY).expect("the text's ink");
+    assert!(found.0 > 100 && found.2 < 300, "centred: {found:?}");
+    assert!(
+        colours.iter().any(|c| c.iter().all(|v| *v > 230)),
+        "white ink"
+    );
+    // No txt: a 400 naming it.
+    let r = s.get("/~text?w=200").await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("txt"));
+    s.stop().await;
+}

@@ -19,17 +19,11 @@ use crate::support::{corpus_file, header, TestServer};
 const ACCEPT: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
 
 /// Cases that fail, by a distinctive piece of their query, with the reason. Each must still fail.
-const EXPECTED_FAILURES: &[(&str, &str)] = &[
-    (
-        "mark=http",
-        "an overlay at an absolute URL on a host no source serves is refused (no open fetch); \
-         imgix fetches it (issue 27 item 6: overlays through the origin)",
-    ),
-    (
-        "txtsize=55&txt=917x558",
-        "imgix's typesetting endpoint /~text is not served yet (issue 27 item 6)",
-    ),
-];
+const EXPECTED_FAILURES: &[(&str, &str)] = &[(
+    "mark=http",
+    "an overlay at an absolute URL on a host no source serves is refused (no open fetch); \
+         imgix fetches it",
+)];
 
 /// One harvested case: the URL as found, and where.
 struct Case {
@@ -385,23 +379,40 @@ async fn harvested_imgix_urls_render_as_imgix_documents() {
     s.put("portrait.jpg", &corpus_file("exif/recurser-Portrait_6.jpg"));
     s.put("transparent.png", &corpus_file("alpha/sharp-blackbug.png"));
 
+    // imgix's typesetting endpoint: text on a transparent PNG blank, `w`×`h` when given (its
+    // "original" is that blank; imgix serves it as PNG).
+    let blanks: Vec<Photo> = cases
+        .iter()
+        .map(|c| split(&c.url))
+        .filter(|(path, _)| path.ends_with("/~text"))
+        .map(|(_, query)| {
+            let q = Query::parse(&query);
+            let side = |names: &[&str]| q.get(names).and_then(|v| v.parse::<u32>().ok());
+            Photo {
+                key: "~text",
+                size: side(&["w", "width"])
+                    .zip(side(&["h", "height"]))
+                    .unwrap_or((0, 0)),
+                alpha: true,
+                mime: "image/png",
+            }
+        })
+        .collect();
+    let mut blank = blanks.iter();
     let mut runs = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         let (path, query) = split(&case.url);
-        let text_endpoint = path.ends_with("/~text");
+        if path.ends_with("/~text") {
+            let photo = blank.next().expect("one blank per text case");
+            runs.push((case, photo, format!("/~text?{query}"), query.clone()));
+            continue;
+        }
         let mut on: Vec<&Photo> = vec![&photos[0], &photos[1]];
         if i % 3 == 0 {
             on.push(&photos[2]);
         }
-        if text_endpoint {
-            on.truncate(1);
-        }
         for photo in on {
-            let target = if text_endpoint {
-                format!("/~text?{query}")
-            } else {
-                format!("/{}?{query}", photo.key)
-            };
+            let target = format!("/{}?{query}", photo.key);
             runs.push((case, photo, target, query.clone()));
         }
     }

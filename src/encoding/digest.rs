@@ -21,13 +21,18 @@ impl LazyDigest {
     /// The digest of `bytes` (which must be the bytes this digest is of), computed now unless
     /// it already was.
     pub fn of(&self, bytes: &[u8]) -> [u8; 32] {
-        *self.0.get_or_init(|| Sha256::digest(bytes).into())
+        *self.0.get_or_init(|| sha256(bytes))
     }
 
     /// Keep `digest`, computed elsewhere, unless one is kept already; returns the kept one.
     pub fn set(&self, digest: [u8; 32]) -> [u8; 32] {
         *self.0.get_or_init(|| digest)
     }
+}
+
+/// The SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// Lowercase hex of `bytes`.

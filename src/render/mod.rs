@@ -16,17 +16,21 @@ use std::sync::Arc;
 use tracing::Instrument as _;
 
 use crate::config::{Config, Refine};
+use crate::encoding::format::Format;
 use crate::error::Error;
 use crate::observe::{Lookup, Metrics};
+use crate::request::params::{FormatChoice, Overlay, Overlays};
 use crate::request::signature::Verifier;
 use crate::request::{AcceptClass, Bounds, Hints, ImageRequest, Key, ParamLimits, Presets};
-use crate::source::mounts::OriginalsCache;
+use crate::source::mounts::{FetchedOriginal, OriginalsCache};
 use crate::source::{Mounts, SourceSettings};
 use crate::store::{Location, Purged, VariantStore};
 use crate::transform::encode::Tier;
 use crate::transform::master::Masters;
+use crate::transform::overlay::{Layer, Layers};
 use crate::transform::vips::Version;
 use crate::transform::{Limits, Processor, Rendered};
+use bytes::Bytes;
 
 pub use cache::RenderCache;
 pub use origin::Origin;
@@ -163,7 +167,12 @@ impl Renderer {
         query: Option<&str>,
         hints: Hints,
     ) -> Result<ImageRequest, Error> {
-        let key = self.origin.key(path)?;
+        // imgix's typesetting endpoint: text as an image, no original behind it.
+        let key = if path == "/~text" {
+            Key::typeset()
+        } else {
+            self.origin.key(path)?
+        };
         let mut request =
             ImageRequest::with_presets(key, query, self.limits, hints, &self.presets)?;
         self.bounds.apply(&mut request.params, hints)?;
@@ -184,11 +193,10 @@ impl Renderer {
         let render = async {
             let purge_key = crate::store::purge_tag(variant.key.as_str());
             let original = self
-                .origin
                 .original(&variant.key)
                 .instrument(tracing::debug_span!("fetch", key = %variant.key))
                 .await?;
-            let layers = self.origin.layers(&variant.params.overlays).await?;
+            let layers = self.layers(&variant.params.overlays).await?;
             // With a variant store: its copy when it has one, else rendered and written behind.
             // A changed overlay is a new variant: its content names the location too.
             let stored_at = match self.origin.store() {
@@ -230,6 +238,86 @@ impl Renderer {
         (result, lookup)
     }
 
+    /// The original under `key`, through the originals cache; for the typesetting endpoint, none
+    /// (the pipeline lays out a blank for its text).
+    async fn original(&self, key: &Key) -> Result<FetchedOriginal, Error> {
+        if key.is_typeset() {
+            return Ok(FetchedOriginal::in_memory(Bytes::new()));
+        }
+        self.origin.original(key).await
+    }
+
+    /// The overlay images `overlays` names: each an original as it is — or, when its URL
+    /// carries parameters or is the typesetting endpoint, rendered through this origin first
+    /// (the same bounds, signing rule, caches and variant store as a request for that URL;
+    /// PNG unless it names a format). One level deep: the overlay's own URL may not name an
+    /// overlay image. Its rendered bytes are its identity in the variant's.
+    async fn layers(&self, overlays: &Overlays) -> Result<Layers, Error> {
+        Ok(Layers {
+            blend: self.layer("blend", overlays.blend.as_ref()).await?,
+            mark: self.layer("mark", overlays.mark.as_ref()).await?,
+        })
+    }
+
+    async fn layer(
+        &self,
+        param: &'static str,
+        overlay: Option<&Overlay>,
+    ) -> Result<Option<Layer>, Error> {
+        let Some(overlay) = overlay else {
+            return Ok(None);
+        };
+        let (target, query) = match overlay.source.split_once('?') {
+            Some((target, query)) => (target, query),
+            None if overlay.source == "/~text" => (overlay.source.as_str(), ""),
+            None => return self.origin.layer(param, Some(overlay)).await,
+        };
+        let path = self.origin.mounts().overlay_path(param, target)?;
+        let query = (!query.is_empty()).then_some(query);
+        if let Some(verifier) = &self.verifier {
+            verifier
+                .verify(&path, query, crate::request::signature::unix_now())
+                .map_err(|e| Error::bad_param(param, format!("its URL: {}", e.public_message())))?;
+        }
+        let mut request = self
+            .request(&path, query, Hints::default())
+            .map_err(|e| match e {
+                Error::BadParam {
+                    param: inner,
+                    reason,
+                }
+                | Error::OverLimit {
+                    param: inner,
+                    reason,
+                } => Error::bad_param(param, format!("its URL's {inner}: {reason}")),
+                Error::UnsupportedParam(inner) => {
+                    Error::bad_param(param, format!("its URL's {inner} is not supported"))
+                }
+                other => other,
+            })?;
+        if request.params.overlays.any() {
+            return Err(Error::bad_param(
+                param,
+                "an overlay's URL cannot draw an overlay image itself (one level deep)",
+            ));
+        }
+        if request.params.format == FormatChoice::Source {
+            request.params.format = FormatChoice::Fixed(Format::Png);
+        }
+        // One level deep (checked above), so this recursion ends.
+        let (rendered, _) = Box::pin(self.render(&request, AcceptClass::Legacy)).await;
+        let rendered = rendered.map_err(|e| match e {
+            Error::NotFound => Error::bad_param(param, format!("{} was not found", overlay.source)),
+            other => other,
+        })?;
+        let body = rendered.body.clone();
+        let digest = crate::encoding::digest::sha256(&body);
+        Ok(Some(Layer {
+            bytes: body,
+            digest,
+        }))
+    }
+
     /// Render `request`'s variant for `accept` with the encoder settings of `tier`, past every
     /// cache (refinement; the quality bench compares tiers with it), with its cache key and
     /// where the variant store keeps it.
@@ -242,8 +330,8 @@ impl Renderer {
         let variant = request.variant(accept);
         let cache_key = variant.cache_key();
         let purge_key = crate::store::purge_tag(variant.key.as_str());
-        let original = self.origin.original(&variant.key).await?;
-        let layers = self.origin.layers(&variant.params.overlays).await?;
+        let original = self.original(&variant.key).await?;
+        let layers = self.layers(&variant.params.overlays).await?;
         let digest = origin::with_layers(original.digest().await?, &layers);
         let mut rendered = self
             .processor

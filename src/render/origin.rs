@@ -61,7 +61,8 @@ impl Origin {
         })
     }
 
-    async fn layer(
+    /// One overlay image, fetched as it is (see [`Origin::layers`]).
+    pub async fn layer(
         &self,
         param: &'static str,
         overlay: Option<&Overlay>,

@@ -18,7 +18,21 @@ pub const MAX_ROUTED_KEY_BYTES: usize = 3072;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key(String);
 
+/// The key of imgix's typesetting endpoint (`/~text?txt=…`): text rendered as an image, with
+/// no original behind it. Reserved: a file of that name under a root mount is not served.
+const TYPESET: &str = "~text";
+
 impl Key {
+    /// The typesetting endpoint's key (`/~text`).
+    pub fn typeset() -> Key {
+        Key(TYPESET.to_owned())
+    }
+
+    /// Whether this is the typesetting endpoint's key.
+    pub fn is_typeset(&self) -> bool {
+        self.0 == TYPESET
+    }
+
     /// Build a key from a raw (percent-encoded) URL path such as `/photos/cat%20one.jpg`.
     pub fn from_url_path(path: &str) -> Result<Key, Error> {
         let decoded = percent_decode_str(path)

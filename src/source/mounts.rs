@@ -57,6 +57,14 @@ impl Cached {
 pub struct FetchedOriginal(Arc<Cached>);
 
 impl FetchedOriginal {
+    /// An original made here rather than fetched (the typesetting endpoint's blank).
+    pub fn in_memory(bytes: Bytes) -> FetchedOriginal {
+        FetchedOriginal(Arc::new(Cached::new(Original {
+            bytes,
+            validator: Validator::default(),
+        })))
+    }
+
     /// The bytes (shared, not copied).
     pub fn bytes(&self) -> Bytes {
         self.0.original.bytes.clone()
@@ -192,29 +200,48 @@ impl Mounts {
         }
     }
 
+    /// The raw path, in this origin's URL space, of an overlay whose URL carries parameters
+    /// (rendered through the origin): a path as it is, or an absolute URL under an HTTP
+    /// origin's base address as its mount's path. Not for URLs only the proxy source fetches:
+    /// their query belongs to the remote site, and no parameters are read from it.
+    pub fn overlay_path(&self, param: &'static str, source: &str) -> Result<String, Error> {
+        self.local_path(source).ok_or_else(|| {
+            Error::bad_param(
+                param,
+                format!(
+                    "{source} is not in this origin's URL space: parameters on an overlay's URL \
+                     are read only for a path here or an HTTP origin's address"
+                ),
+            )
+        })
+    }
+
+    /// The raw path an overlay reference names in this origin's URL space: a path as it is; an
+    /// absolute URL under an HTTP origin's base address, as its mount's path; else `None`.
+    fn local_path(&self, source: &str) -> Option<String> {
+        const PATH: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#');
+        if !(source.starts_with("http://") || source.starts_with("https://")) {
+            return Some(utf8_percent_encode(source, PATH).to_string());
+        }
+        self.mounts.iter().find_map(|m| {
+            let rest = source.strip_prefix(m.source.base_url()?.as_str())?;
+            let path = if m.prefix.is_empty() {
+                format!("/{rest}")
+            } else {
+                format!("/{}/{rest}", m.prefix)
+            };
+            Some(utf8_percent_encode(&path, PATH).to_string())
+        })
+    }
+
     /// The key of an overlay image a URL parameter names (`mark=`, `blend=`): a path in this
     /// origin's URL space, routed as a request path is; or an absolute URL, fetched only through
     /// a mount that serves it — an HTTP origin whose base URL it starts with, else the proxy
     /// source (whose allow-list and address checks then apply). No such mount: a 400 naming
     /// `param`.
     pub fn overlay_key(&self, param: &'static str, source: &str) -> Result<Key, Error> {
-        const PATH: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#');
-        if !(source.starts_with("http://") || source.starts_with("https://")) {
-            return self.key(&utf8_percent_encode(source, PATH).to_string());
-        }
-        for m in &self.mounts {
-            if let Some(rest) = m
-                .source
-                .base_url()
-                .and_then(|b| source.strip_prefix(b.as_str()))
-            {
-                let path = if m.prefix.is_empty() {
-                    format!("/{rest}")
-                } else {
-                    format!("/{}/{rest}", m.prefix)
-                };
-                return self.key(&utf8_percent_encode(&path, PATH).to_string());
-            }
+        if let Some(path) = self.local_path(source) {
+            return self.key(&path);
         }
         match self.mounts.iter().find(|m| m.source.takes_urls()) {
             Some(m) => {

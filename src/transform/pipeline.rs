@@ -51,6 +51,21 @@ pub fn render(
     masters: Option<&Masters>,
 ) -> Result<Output, Error> {
     let deadline = Instant::now() + limits.deadline;
+    // The typesetting endpoint has no original: a blank laid out for its text stands in.
+    let typeset;
+    let (bytes, variant) = if variant.key.is_typeset() {
+        let (blank, params) = text::typeset(&variant.params, limits)?;
+        typeset = (
+            Bytes::from(blank),
+            Variant {
+                params,
+                ..variant.clone()
+            },
+        );
+        (&typeset.0, &typeset.1)
+    } else {
+        (bytes, variant)
+    };
     let source = load::inspect(bytes, limits)?;
     let heic = source.input == Input::Heic;
     let original = Original {

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::overlay::composite;
-use super::vips::{Image, TextOptions};
+use super::vips::{Image, SaveOptions, TextOptions};
 use super::{classify, colour, Limits};
 use crate::error::Error;
 use crate::request::params::text::{MAX_TEXT_CHARS, MAX_TEXT_SIZE};
-use crate::request::params::{Align, BlendMode, Rgba, Text, TextClip};
+use crate::request::params::{Align, BlendMode, Params, Rgba, Text, TextClip};
 
 /// The widest text image libvips's Pango/cairo surface allows (cairo's limit).
 const MAX_TEXT_SIDE: u64 = 32_767;
@@ -254,6 +254,54 @@ fn place(align: Align, pad: u32, base: u32, size: u32) -> i64 {
         Align::Center => (base - size) / 2,
         Align::End => base - size - pad,
     }
+}
+
+/// imgix's typesetting endpoint (`/~text?txt=…`): a blank laid out for the text — `w`×`h` when
+/// given, else the text's own size plus `txt-pad` on every side — in `bg` (transparent unless
+/// given), as PNG, and the parameters that then draw the text on it: the blank is already the
+/// output's size (no resize), and a given `w` without `txt-width` wraps the text at `w` less the
+/// padding. Bounded as any text, and the blank by `--max-pixels`.
+pub fn typeset(params: &Params, limits: &Limits) -> Result<(Vec<u8>, Params), Error> {
+    let Some(spec) = &params.text else {
+        return Err(Error::bad_param(
+            "txt",
+            "the typesetting endpoint (/~text) draws txt: give it",
+        ));
+    };
+    if !matches!(FONTS.get(), Some(Some(_))) {
+        return Err(Error::UnsupportedParam("txt".into()));
+    }
+    let mut spec = spec.clone();
+    if spec.width.is_none() {
+        spec.width = params.width.map(|w| w.saturating_sub(2 * spec.pad).max(1));
+    }
+    check_size(&spec, limits)?;
+    let mask = render(&spec, spec.size, &spec.text)?;
+    let width = params.width.unwrap_or(mask.width() + 2 * spec.pad).max(1);
+    let height = params.height.unwrap_or(mask.height() + 2 * spec.pad).max(1);
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels || width.max(height) > limits.max_dimension {
+        return Err(Error::TooManyPixels {
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    let bg = params.fill_color;
+    let blank: Vec<u8> = [bg.r, bg.g, bg.b, bg.a]
+        .iter()
+        .copied()
+        .cycle()
+        .take(pixels as usize * 4)
+        .collect();
+    let png = Image::from_pixels(&blank, width, height, 4)
+        .and_then(|i| i.save(SaveOptions::Png { compression: 1 }))
+        .map_err(classify)?
+        .to_vec();
+    let mut laid_out = params.clone();
+    laid_out.text = Some(spec);
+    laid_out.width = None;
+    laid_out.height = None;
+    Ok((png, laid_out))
 }
 
 /// Draw `text` over `image`; nothing to do without it.

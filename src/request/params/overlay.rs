@@ -1,6 +1,7 @@
 //! Overlay parameters: `mark*` (a watermark image) and `blend` given an image, with the
 //! `blend-*` placement. The overlay image is an original like any other, fetched through the
-//! mounts (`transform::overlay` draws it; `App::render` fetches it).
+//! mounts — or, when its URL carries imgix parameters of its own (or is `/~text`), rendered
+//! through this origin first (`Renderer::layers`); `transform::overlay` draws it.
 
 use std::fmt::Write as _;
 
@@ -166,7 +167,7 @@ impl Overlays {
 }
 
 /// A reference to an overlay image: a path (a leading `/` added) or an absolute `http(s)` URL,
-/// joined to `base` (`mark-base`) when that is given.
+/// joined to `base` (`mark-base`) when that is given, with any query of its own kept.
 fn source(name: Name, value: &str, base: Option<&str>) -> Result<String, Error> {
     let bad = |why: String| Error::bad_param(name.as_str(), why);
     let value = value.trim();
@@ -187,12 +188,10 @@ fn source(name: Name, value: &str, base: Option<&str>) -> Result<String, Error> 
             "expected a path or an http(s) URL of at most {MAX_SOURCE_BYTES} bytes"
         )));
     }
-    if value.contains(['?', '#']) {
-        return Err(bad(
-            "parameters on the overlay's own URL are not supported: size it with the \
-             overlay's -w/-h/-fit parameters"
-                .into(),
-        ));
+    // A query is the overlay's own imgix parameters: it is rendered through this origin
+    // first (`Renderer::layers`). A fragment means nothing to an image server.
+    if value.contains('#') {
+        return Err(bad("a '#' fragment in the overlay's URL".into()));
     }
     if let Some((scheme, _)) = value.split_once("://") {
         if scheme != "http" && scheme != "https" {
@@ -347,10 +346,13 @@ mod tests {
             source(Name::Mark, "logo.png", Some("https://cdn.example/marks/")).unwrap(),
             "https://cdn.example/marks/logo.png"
         );
+        // Its own parameters are kept: the overlay is rendered through the origin with them.
+        assert_eq!(ok("logo.png?w=10&sat=-100"), "/logo.png?w=10&sat=-100");
+        assert_eq!(ok("/~text?txt=Hi"), "/~text?txt=Hi");
         for bad in [
             "",
             "file:///etc/passwd",
-            "logo.png?w=10",
+            "logo.png#frag",
             "gopher://x/y",
             "data:x",
         ] {
