@@ -282,6 +282,10 @@ async fn a_mark_url_goes_through_the_proxy_and_its_checks() {
         .get(&format!("/base.png?mark=http://other.test:{port}/logo.png"))
         .await;
     assert_eq!(r.status(), 403);
+    // A query on a URL only the proxy fetches is the remote's, not parameters for us: refused.
+    let r = s.get(&format!("/base.png?mark={url}%3Fw%3D80")).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("URL space"));
     s.stop().await;
     // The same name resolving to a private address, without --allow-private-sources.
     let strict = TestServer::start(configure(false)).await;
@@ -533,5 +537,34 @@ async fn an_overlay_url_with_parameters_follows_the_signing_rule() {
     );
     let out = body(&s, &page).await;
     assert!(close(&pixel(&out, 10, 10), &RED, 4));
+    s.stop().await;
+}
+
+/// An absolute mark URL under an HTTP origin's address, with parameters of its own: rendered
+/// through that mount (the origin's URL space), as a request for `/brand/logo.png?…` would be.
+#[tokio::test]
+async fn a_mark_url_under_an_http_origin_with_parameters_renders_through_its_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("logo.png"), flat_png(40, 20, RED)).unwrap();
+    let origin = Origin::start(dir.path().to_path_buf()).await;
+    let base = format!("{}/", origin.url());
+    let s = TestServer::start(|c| {
+        c.sources.push(("/brand".into(), base.clone()));
+        c.net.allow_private = true;
+    })
+    .await;
+    s.put("base.png", &flat_png(400, 300, GREY));
+    let mark = format!("{base}logo.png%3Fw%3D80%26sat%3D-100");
+    let out = body(
+        &s,
+        &format!("/base.png?fm=png&mark={mark}&mark-align=top,left&mark-pad=0"),
+    )
+    .await;
+    let p = pixel(&out, 10, 10);
+    assert!(
+        p[0].abs_diff(p[1]) < 8 && p[0] < 200,
+        "grey, not red: {p:?}"
+    );
+    assert!(close(&pixel(&out, 82, 10), &GREY, 4), "80 wide");
     s.stop().await;
 }
