@@ -270,7 +270,7 @@ impl Renderer {
         let (target, query) = match overlay.source.split_once('?') {
             Some((target, query)) => (target, query),
             None if overlay.source == "/~text" => (overlay.source.as_str(), ""),
-            None => return self.origin.layer(param, Some(overlay)).await,
+            None => return self.origin.layer(param, overlay).await.map(Some),
         };
         let path = self.origin.mounts().overlay_path(param, target)?;
         let query = (!query.is_empty()).then_some(query);

@@ -4,7 +4,7 @@
 //! ([`super::cache`]).
 
 use crate::error::Error;
-use crate::request::params::{Overlay, Overlays};
+use crate::request::params::Overlay;
 use crate::request::Key;
 use crate::source::mounts::FetchedOriginal;
 use crate::source::Mounts;
@@ -51,25 +51,11 @@ impl Origin {
         )
     }
 
-    /// Fetch the overlay images `overlays` names, through the mounts (limits, allow-lists and
-    /// the originals cache as for any original). One that is not there is a 400 naming the
-    /// parameter.
-    pub async fn layers(&self, overlays: &Overlays) -> Result<Layers, Error> {
-        Ok(Layers {
-            blend: self.layer("blend", overlays.blend.as_ref()).await?,
-            mark: self.layer("mark", overlays.mark.as_ref()).await?,
-        })
-    }
-
-    /// One overlay image, fetched as it is (see [`Origin::layers`]).
-    pub async fn layer(
-        &self,
-        param: &'static str,
-        overlay: Option<&Overlay>,
-    ) -> Result<Option<Layer>, Error> {
-        let Some(overlay) = overlay else {
-            return Ok(None);
-        };
+    /// The overlay image `overlay` names (for `param`), fetched through the mounts as it is —
+    /// limits, allow-lists and the originals cache as for any original. One that is not there
+    /// is a 400 naming the parameter. (Overlays with parameters of their own are rendered:
+    /// `Renderer::layers`.)
+    pub async fn layer(&self, param: &'static str, overlay: &Overlay) -> Result<Layer, Error> {
         let key = self.mounts.overlay_key(param, &overlay.source)?;
         let fetched = self
             .mounts
@@ -81,10 +67,10 @@ impl Origin {
                 }
                 other => other,
             })?;
-        Ok(Some(Layer {
+        Ok(Layer {
             bytes: fetched.bytes(),
             digest: fetched.digest().await?,
-        }))
+        })
     }
 }
 

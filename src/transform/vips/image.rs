@@ -651,27 +651,13 @@ impl<'a> Image<'a> {
     /// Scale an already open image to exactly `width` × `height`, importing its ICC profile (if
     /// it has one) and exporting sRGB as [`Image::thumbnail`] does (but without shrink-on-load).
     pub fn thumbnail_image(&self, width: u32, height: u32) -> Result<Image<'a>, VipsError> {
-        let output_profile: *const c_char = if self.has_field(c"icc-profile-data") {
-            c"output_profile".as_ptr()
-        } else {
-            ptr::null()
-        };
-        self.derive("thumbnail_image", |input, out| {
-            // SAFETY: valid pointers; options typed as libvips declares them.
-            unsafe {
-                vips_thumbnail_image(
-                    input,
-                    out,
-                    dim(width),
-                    c"height".as_ptr(),
-                    dim(height),
-                    c"size".as_ptr(),
-                    VIPS_SIZE_FORCE,
-                    output_profile,
-                    c"srgb".as_ptr(),
-                    END,
-                )
-            }
+        self.thumbnail_of(ThumbnailOptions {
+            width,
+            height,
+            crop: None,
+            no_rotate: false,
+            pages: Pages::First,
+            to_srgb: self.has_field(c"icc-profile-data"),
         })
     }
 
