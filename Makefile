@@ -21,7 +21,7 @@ FUZZ_SECONDS     ?= 120
 FAULT_ROUNDS     ?= 5
 FAULT_SETTLE     ?= 20
 
-.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality bench-faults golden fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality bench-faults bench-rss golden fuzz clean toolchain
 
 all: build
 
@@ -75,6 +75,10 @@ bench-load: build
 # Bytes, CPU and perceptual distance per output format over the corpus photos (benches/quality.rs).
 bench-quality: toolchain deps
 	SSIMULACRA2="$$(.ci/quality-tools.sh)" $(CARGO) bench --bench quality
+
+# Peak RSS under 12 MP misses with every cache off, two in flight (see benches/rss.sh).
+bench-rss: build
+	benches/rss.sh
 
 # Upload throughput for the capacity plan (see benches/upload-load.sh).
 bench-upload: build

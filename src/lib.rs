@@ -20,7 +20,8 @@
 //! | [`encoding`] | image formats, digests as hex, markup escaping: small pure helpers | nothing |
 //! | [`error`] | the one [`Error`] type: status, public message, stable code | nothing |
 //!
-//! `unsafe` code lives in `transform::vips` (libvips), in `source::fs`'s two file-system calls
+//! `unsafe` code lives in `transform::vips` (libvips, and glibc's `mallopt` at start), in
+//! `source::fs`'s two file-system calls
 //! the standard library lacks (`syncfs`, `linkat`), and, in unit tests only, the allocator that
 //! counts allocations (`alloc_count`).
 
