@@ -4,8 +4,11 @@
 //! Refract uses ([`faces::DETECT_SIDE`]) next to the earlier 320 px, in one run.
 //!
 //! `cargo bench --bench faces` (reads `../shared/corpus`, or `REFRACT_CORPUS`). Prints a table;
-//! no timing assertions (the CPU is whatever this machine is).
+//! no timing assertions (the CPU is whatever this machine is). `cargo test --benches` (so
+//! `make test`) runs a tiny smoke version: one size, one place, one detection size.
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "../tests/support/face_set.rs"]
 mod face_set;
 
@@ -19,19 +22,12 @@ fn corpus() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
 }
 
-/// Nanoseconds this thread has run on a CPU (`/proc/thread-self/schedstat`, first field).
-fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; a filter or `--list` from the harness is ignored.
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    let full = std::env::args().any(|a| a == "--bench");
     let corpus = corpus();
     assert!(
         corpus.is_dir(),
@@ -39,20 +35,33 @@ fn main() {
         corpus.display()
     );
     refract::transform::vips::init().unwrap();
-    let shares = [0.03, 0.04, 0.05, 0.06, 0.09, 0.12, 0.2];
-    let places = [(0.2, 0.3), (0.5, 0.5), (0.85, 0.8)];
-    let mut set = face_set::composites(&corpus, &shares, &places);
+    let (shares, places): (&[f64], &[(f64, f64)]) = if full {
+        (
+            &[0.03, 0.04, 0.05, 0.06, 0.09, 0.12, 0.2],
+            &[(0.2, 0.3), (0.5, 0.5), (0.85, 0.8)],
+        )
+    } else {
+        (&[0.09], &[(0.5, 0.5)])
+    };
+    let mut set = face_set::composites(&corpus, shares, places);
     set.extend(face_set::portraits(&corpus));
     // REFRACT_FACE_SIDES="320,600,800" compares other sizes.
     let sides: Vec<u32> = std::env::var("REFRACT_FACE_SIDES")
         .ok()
         .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![320, faces::DETECT_SIDE]);
+        .unwrap_or_else(|| {
+            if full {
+                vec![320, faces::DETECT_SIDE]
+            } else {
+                vec![faces::DETECT_SIDE]
+            }
+        });
     println!(
-        "faces: {} labelled images ({} composites of {} px, 2 portraits); CPU: {}",
+        "faces: {} labelled images ({} composites of {} px, 2 portraits){}; CPU: {}",
         set.len(),
         set.len() - 2,
         face_set::SCENE_SIDE,
+        if full { "" } else { " (smoke run)" },
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(
@@ -71,9 +80,9 @@ fn main() {
         let (mut false_hits, mut cpu) = (0usize, 0u64);
         let mut missed = Vec::new();
         for item in &set {
-            let start = cpu_ns();
+            let start = cpu::cpu_ns();
             let found = faces::detect_at(&item.jpeg, side).unwrap();
-            cpu += cpu_ns() - start;
+            cpu += cpu::cpu_ns() - start;
             let boxes: Vec<(f64, f64, f64, f64)> =
                 found.iter().map(|f| (f.x, f.y, f.w, f.h)).collect();
             let share = (item.share * 1000.0).round() as u32;
