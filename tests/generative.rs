@@ -22,7 +22,7 @@ use refract::transform::vips::{self, Image, SaveOptions};
 
 use crate::support::fixtures::{flat_png, noise_jpeg, quadrants_jpeg};
 use crate::support::images::turns_on_display;
-use crate::support::{corpus_file, header, TestServer};
+use crate::support::{base64url, corpus_file, header, TestServer};
 
 /// What a modern browser sends for an `<img>`.
 const ACCEPT: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
@@ -231,23 +231,6 @@ fn value(rng: &mut Rng) -> String {
     }
 }
 
-/// URL-safe Base64 without padding, as imgix's `…64` variants take.
-fn base64(text: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 /// One query string: one to six pairs, sometimes a parameter twice, sometimes a bare name.
 fn query(rng: &mut Rng) -> String {
     let n = 1 + rng.below(6);
@@ -266,7 +249,7 @@ fn query(rng: &mut Rng) -> String {
         };
         let pair = match rng.below(20) {
             0 => name,
-            1 => format!("{name}64={}", base64(&value(rng))),
+            1 => format!("{name}64={}", base64url(value(rng).as_bytes())),
             _ => format!("{name}={}", value(rng)),
         };
         if rng.chance(8) {

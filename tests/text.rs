@@ -4,7 +4,7 @@
 
 use crate::support::fixtures::flat_png;
 use crate::support::images::{decode, pixels};
-use crate::support::{body, header, TestServer};
+use crate::support::{base64url, body, header, TestServer};
 
 const GREY: [u8; 3] = [120, 120, 120];
 
@@ -286,19 +286,7 @@ async fn the_typesetting_endpoint_renders_text_as_an_image() {
     assert!(px[2] > 200 && px[0] < 60, "blue corner: {:?}", &px[..3]);
     // As a watermark (mark64, as OG-image generators write it): drawn over the base.
     let mark = "/~text?txt=SALE&txt-size=60&txt-color=ffffff";
-    let b64: String = {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        mark.as_bytes()
-            .chunks(3)
-            .flat_map(|c| {
-                let n = c
-                    .iter()
-                    .enumerate()
-                    .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-                (0..=c.len()).map(move |i| A[(n >> (18 - 6 * i) & 63) as usize] as char)
-            })
-            .collect()
-    };
+    let b64 = base64url(mark.as_bytes());
     let marked = body(
         &s,
         &format!("/base.png?mark64={b64}&mark-align=middle,center&fm=png"),

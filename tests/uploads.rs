@@ -15,7 +15,7 @@ use refract::upload::Authenticator;
 use crate::support::fixtures::{gradient_jpeg, half_transparent_png};
 use crate::support::garage::Garage;
 use crate::support::images::decode;
-use crate::support::{corpus_file, header, metric, refract, spawn_command, TestServer};
+use crate::support::{base64url, corpus_file, header, metric, refract, spawn_command, TestServer};
 
 const SECRET: &str = "upload-secret-0123456789abcdef-0123456789";
 
@@ -39,21 +39,6 @@ fn hs256(secret: &str, scope: &str, exp: u64) -> String {
 
 pub(crate) fn token() -> String {
     hs256(SECRET, "read upload", now() + 3600)
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }
 
 fn upload_config(auth: Authenticator, max_bytes: u64) -> UploadConfig {
@@ -133,8 +118,8 @@ async fn every_refusal_leaves_nothing_stored() {
         // alg: none, no signature.
         format!(
             "{}.{}.",
-            b64url(br#"{"alg":"none","typ":"JWT"}"#),
-            b64url(format!(r#"{{"scope":"upload","exp":{}}}"#, now() + 3600).as_bytes())
+            base64url(br#"{"alg":"none","typ":"JWT"}"#),
+            base64url(format!(r#"{{"scope":"upload","exp":{}}}"#, now() + 3600).as_bytes())
         ),
     ] {
         let r = post(&s, Some(&bad), "image/jpeg", jpeg.clone()).await;
@@ -432,7 +417,7 @@ fn rs256_es256_and_jwks_verify_and_confusions_fail() {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect();
-    let jwks = serde_json::json!({ "keys": [{ "kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": b64url(&n), "e": "AQAB" }] });
+    let jwks = serde_json::json!({ "keys": [{ "kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": base64url(&n), "e": "AQAB" }] });
     let jwks_path = dir.path().join("jwks.json");
     std::fs::write(&jwks_path, jwks.to_string()).unwrap();
     let by_jwks = Authenticator::new(

@@ -66,13 +66,8 @@ pub fn load<'a>(bytes: &'a [u8], params: &Params) -> Result<Image<'a>, Error> {
                     corner.iter().map(|v| f64::from(*v)).collect()
                 }
             };
-            // libvips flattens an alpha channel away before it compares, so the background
-            // is given in the colour bands only (a fourth value is refused: "vector must have
-            // 1 or 3 elements").
-            let colour_bands = (image.bands() - u32::from(image.has_alpha())) as usize;
-            let bg = &bg[..bg.len().min(colour_bands.max(1))];
             let (left, top, width, height) = image
-                .find_trim(f64::from(tolerance), Some(bg))
+                .find_trim(f64::from(tolerance), Some(&bg))
                 .map_err(classify)?;
             // An image that is all border has nothing to keep: leave it whole.
             if width > 0 && height > 0 {

@@ -89,6 +89,14 @@ pub fn composites(corpus: &Path, shares: &[f64], places: &[(f64, f64)]) -> Vec<L
         let (hx, hy) = (fx.saturating_sub(fw / 2), fy.saturating_sub(fh / 2));
         let hw = (fw * 2).min(header.0 - hx);
         let hh = (fh * 2).min(header.1 - hy);
+        // The head, cut once: every scene and size scales it from here.
+        let head_png = Image::header(&bytes)
+            .unwrap()
+            .extract_area(hx, hy, hw, hh)
+            .unwrap()
+            .save(SaveOptions::Png { compression: 1 })
+            .unwrap()
+            .to_vec();
         for scene in SCENES {
             let scene_bytes = std::fs::read(corpus.join(scene)).expect("corpus scene");
             let sh = {
@@ -103,12 +111,7 @@ pub fn composites(corpus: &Path, shares: &[f64], places: &[(f64, f64)]) -> Vec<L
                     (f64::from(hw) * scale).round().max(1.0) as u32,
                     (f64::from(hh) * scale).round().max(1.0) as u32,
                 );
-                let head = {
-                    let img = Image::header(&bytes).unwrap();
-                    let cut = img.extract_area(hx, hy, hw, hh).unwrap();
-                    let png = cut.save(SaveOptions::Png { compression: 1 }).unwrap();
-                    rgb(&png, pw, ph)
-                };
+                let head = rgb(&head_png, pw, ph);
                 for &(px, py) in places {
                     let x0 = (f64::from(bw - pw) * px).round() as u32;
                     let y0 = (f64::from(bh - ph) * py).round() as u32;

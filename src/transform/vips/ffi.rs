@@ -30,6 +30,8 @@ pub(super) struct VipsArea {
 
 // Linking is set up by build.rs (prebuilt libvips-cpp or the system libvips).
 extern "C" {
+    /// glibc's symbol lookup: libheif's functions (`heic`), libvips's own newer ones (`uhdr`).
+    pub(super) fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
     pub(super) fn vips_init(argv0: *const c_char) -> c_int;
     pub(super) fn vips_version(flag: c_int) -> c_int;
     pub(super) fn vips_cache_set_max(max: c_int);

@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
+use super::ffi::dlsym;
 use super::image::Image;
 
 #[repr(C)]
@@ -90,7 +91,6 @@ struct Api {
 
 extern "C" {
     fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
     fn dlerror() -> *const c_char;
 }
 

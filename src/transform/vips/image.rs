@@ -423,25 +423,7 @@ impl<'a> Image<'a> {
         height: u32,
         background: &[f64],
     ) -> Result<Image<'a>, VipsError> {
-        let area = DoubleArray::new(background);
-        self.derive("embed", |input, out| {
-            // SAFETY: valid pointers; libvips takes its own reference to the array.
-            unsafe {
-                vips_embed(
-                    input,
-                    out,
-                    dim(x),
-                    dim(y),
-                    dim(width),
-                    dim(height),
-                    c"extend".as_ptr(),
-                    VIPS_EXTEND_BACKGROUND,
-                    c"background".as_ptr(),
-                    area.0,
-                    END,
-                )
-            }
-        })
+        self.embed_with(x, y, width, height, Some(background))
     }
 
     /// Place the image at (`x`, `y`) on a `width` × `height` canvas filled by extending its edge
@@ -454,8 +436,27 @@ impl<'a> Image<'a> {
         width: u32,
         height: u32,
     ) -> Result<Image<'a>, VipsError> {
+        self.embed_with(x, y, width, height, None)
+    }
+
+    /// `vips_embed`: the canvas filled with `background`, or (`None`) by the edge pixels.
+    fn embed_with(
+        &self,
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+        background: Option<&[f64]>,
+    ) -> Result<Image<'a>, VipsError> {
+        let area = background.map(DoubleArray::new);
+        let extend = if area.is_some() {
+            VIPS_EXTEND_BACKGROUND
+        } else {
+            VIPS_EXTEND_COPY
+        };
         self.derive("embed", |input, out| {
-            // SAFETY: valid pointers.
+            // SAFETY: valid pointers; libvips takes its own reference to the array, which
+            // outlives the call (a NULL name ends the list without one).
             unsafe {
                 vips_embed(
                     input,
@@ -465,7 +466,12 @@ impl<'a> Image<'a> {
                     dim(width),
                     dim(height),
                     c"extend".as_ptr(),
-                    VIPS_EXTEND_COPY,
+                    extend,
+                    match &area {
+                        Some(_) => c"background".as_ptr(),
+                        None => ptr::null(),
+                    },
+                    area.as_ref().map_or(ptr::null_mut(), |a| a.0),
                     END,
                 )
             }
@@ -662,7 +668,8 @@ impl<'a> Image<'a> {
     }
 
     /// The bounding box of what differs from the background (`background`, one value per
-    /// band, or else the top-left pixel's colour) by more than `threshold`:
+    /// band — a value for alpha is ignored — or else the top-left pixel's colour) by more than
+    /// `threshold`:
     /// `(left, top, width, height)`.
     pub fn find_trim(
         &self,
@@ -670,7 +677,11 @@ impl<'a> Image<'a> {
         background: Option<&[f64]>,
     ) -> Result<(u32, u32, u32, u32), VipsError> {
         let (mut l, mut t, mut w, mut h): (c_int, c_int, c_int, c_int) = (0, 0, 0, 0);
-        let area = background.map(DoubleArray::new);
+        // libvips flattens an alpha band away before it compares, so the background is the
+        // colour bands' only (a value for alpha is refused: "vector must have 1 or 3
+        // elements").
+        let colour_bands = (self.bands() - u32::from(self.has_alpha())).max(1) as usize;
+        let area = background.map(|b| DoubleArray::new(&b[..b.len().min(colour_bands)]));
         // SAFETY: valid image and out-pointers; the options are a double and an array that
         // outlives the call (or a NULL name ending the list).
         let rc = unsafe {

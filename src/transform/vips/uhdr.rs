@@ -6,13 +6,13 @@
 //! The two functions new in 8.18 are looked up at run time in the libvips already loaded, not
 //! linked: a build against an older system libvips still links, and says it has no Ultra HDR.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::marker::PhantomData;
 use std::ptr;
 use std::sync::OnceLock;
 
 use super::ffi::{
-    g_object_unref, vips_copy, vips_image_set_image, vips_source_new_from_memory, VipsImage,
+    dlsym, g_object_unref, vips_copy, vips_image_set_image, vips_source_new_from_memory, VipsImage,
     VipsSource, END,
 };
 use super::image::Image;
@@ -26,10 +26,6 @@ type GetGainmap = unsafe extern "C" fn(*mut VipsImage) -> *mut VipsImage;
 struct Api {
     load_source: LoadSource,
     get_gainmap: GetGainmap,
-}
-
-extern "C" {
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
 }
 
 /// glibc's `RTLD_DEFAULT`: search the libraries the process has loaded (libvips among them).
