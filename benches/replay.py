@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replay a list of request paths against a server, each exactly once, from N connections.
 
-    benches/replay.py URL PATHS_FILE CONNECTIONS
+    benches/replay.py URL PATHS_FILE CONNECTIONS [LOG]
 
 wrk picks paths at random with replacement and runs for a fixed time, so the faster server also
 gets more repeats (cache hits) and a short run measures mostly the warm-up. For a workload
@@ -11,7 +11,8 @@ connection and takes the next path from the shared list. Prints one line:
 
     <req/s> <p50> <p99> <requests>
 
-with latencies in wrk's style (e.g. 12.34ms). Exits 1 if any answer was not a 2xx.
+with latencies in wrk's style (e.g. 12.34ms). Exits 1 (after printing) if any answer was not a 2xx. With LOG,
+every answer is also written there as `status<TAB>bytes<TAB>path`, in the order answered.
 """
 
 import http.client
@@ -33,6 +34,7 @@ def fmt(seconds):
 
 def main():
     url, paths_file, connections = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    log = open(sys.argv[4], "w") if len(sys.argv) > 4 else None
     target = urlsplit(url)
     with open(paths_file) as f:
         paths = [line.strip() for line in f if line.strip()]
@@ -50,10 +52,12 @@ def main():
             start = time.perf_counter()
             conn.request("GET", path, headers={"Accept": ACCEPT})
             response = conn.getresponse()
-            response.read()
+            body = response.read()
             elapsed = time.perf_counter() - start
             with lock:
                 latencies.append(elapsed)
+                if log:
+                    log.write(f"{response.status}\t{len(body)}\t{path}\n")
                 if not 200 <= response.status < 300:
                     failures.append(f"{response.status} {path}")
         conn.close()
@@ -65,12 +69,14 @@ def main():
     for t in threads:
         t.join()
     total = time.perf_counter() - start
-    if failures:
-        print(f"replay: {len(failures)} non-2xx answers, e.g. {failures[:3]}", file=sys.stderr)
-        sys.exit(1)
+    if log:
+        log.close()
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
     print(f"{len(latencies) / total:.2f} {fmt(pick(0.5))} {fmt(pick(0.99))} {len(latencies)}")
+    if failures:
+        print(f"replay: {len(failures)} non-2xx answers, e.g. {failures[:3]}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 # Peak RSS of `refract serve` under 12 MP misses (issue 31): the corpus's EXIF-rotated 12 MP phone
 # photo at widths 700–999 as JPEG and WebP, two requests in flight (one per core), every cache
 # off (--cache-size 0 --master-cache-size 0 --originals-cache-size 0). Prints peak RSS (VmHWM),
-# wall time and the server's CPU, for the binary as it runs by default and with glibc's own
-# arena count (MALLOC_ARENA_MAX=16, 8 per core) for comparison.
+# wall time and the server's CPU, for the binary as it runs by default (one malloc arena, a fixed
+# mmap threshold: `vips::tune_malloc`) and with glibc's own settings for comparison (8 arenas per
+# core, and the mmap threshold where glibc's dynamic one ends up: 32 MB).
 #   benches/rss.sh [BIN]        (default target/release/refract; `make bench-rss` builds it)
 set -euo pipefail
 BIN=${1:-target/release/refract}
@@ -33,5 +34,5 @@ measure() {
     printf '%-34s peak RSS %6.1f MB   wall %5.1f s   server CPU %5.1f s (172 renders)\n' \
         "$label" "$(echo "$hwm / 1024" | bc -l)" "$(echo "$t1 - $t0" | bc -l)" "$cpu"
 }
-measure "default (one malloc arena)" 29101
-measure "MALLOC_ARENA_MAX=16 (glibc's)" 29102 MALLOC_ARENA_MAX=16
+measure "default" 29101
+measure "glibc's arenas and threshold" 29102 MALLOC_ARENA_MAX=16 MALLOC_MMAP_THRESHOLD_=33554432

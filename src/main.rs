@@ -9,8 +9,8 @@ use refract::request::signature;
 use refract::{server, App};
 
 fn main() -> ExitCode {
-    // Before any thread: one malloc arena (see the function for the measurement).
-    refract::transform::vips::one_malloc_arena();
+    // Before any thread: one malloc arena and a fixed mmap threshold (see the function).
+    refract::transform::vips::tune_malloc();
     let mut args: Vec<String> = std::env::args().collect();
     // `serve --config FILE` (or `worker`): the file's settings go in as flags before the
     // command line's own.

@@ -43,6 +43,29 @@ extern "C" {
     pub(super) fn vips_error_buffer_copy() -> *mut c_char;
     pub(super) fn vips_error_clear();
     pub(super) fn vips_tracked_get_mem() -> usize;
+    pub(super) fn vips_get_tile_size(
+        image: *mut VipsImage,
+        tile_width: *mut c_int,
+        tile_height: *mut c_int,
+        n_lines: *mut c_int,
+    );
+    pub(super) fn vips_add_option_entries(group: *mut c_void);
+    pub(super) fn g_option_context_new(parameter_string: *const c_char) -> *mut c_void;
+    pub(super) fn g_option_group_new(
+        name: *const c_char,
+        description: *const c_char,
+        help_description: *const c_char,
+        user_data: *mut c_void,
+        destroy: *const c_void,
+    ) -> *mut c_void;
+    pub(super) fn g_option_context_set_main_group(context: *mut c_void, group: *mut c_void);
+    pub(super) fn g_option_context_parse(
+        context: *mut c_void,
+        argc: *mut c_int,
+        argv: *mut *mut *mut c_char,
+        error: *mut *mut c_void,
+    ) -> c_int;
+    pub(super) fn g_option_context_free(context: *mut c_void);
     pub(super) fn g_free(mem: *mut c_void);
     pub(super) fn g_log_set_handler(
         domain: *const c_char,

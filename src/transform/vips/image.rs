@@ -228,6 +228,15 @@ impl<'a> Image<'a> {
         unsafe { vips_image_get_height(self.ptr.as_ptr()) as u32 }
     }
 
+    /// Lines per buffer libvips fills when it writes this image out (its strip height: see
+    /// [`super::TILE_HEIGHT`]).
+    pub fn strip_lines(&self) -> u32 {
+        let (mut w, mut h, mut n): (c_int, c_int, c_int) = (0, 0, 0);
+        // SAFETY: valid image pointer; three out-parameters.
+        unsafe { vips_get_tile_size(self.ptr.as_ptr(), &mut w, &mut h, &mut n) };
+        n as u32
+    }
+
     /// Number of bands (channels), alpha included.
     pub fn bands(&self) -> u32 {
         // SAFETY: valid image pointer.

@@ -98,28 +98,54 @@ pub(super) fn take_error(operation: &'static str) -> VipsError {
 
 static INIT: OnceLock<Result<Version, String>> = OnceLock::new();
 
-/// glibc's `mallopt` parameter for the most malloc arenas (`M_ARENA_MAX`).
+/// glibc's `mallopt` parameters: the most malloc arenas, and the size from which an allocation
+/// gets pages of its own (`mmap`) rather than a piece of an arena.
 const M_ARENA_MAX: c_int = -8;
+const M_MMAP_THRESHOLD: c_int = -3;
+
+/// Allocations from this size on are mapped on their own and unmapped when freed: glibc's
+/// initial threshold, fixed (see [`tune_malloc`]).
+pub const MMAP_THRESHOLD: usize = 128 * 1024;
 
 extern "C" {
     fn mallopt(param: c_int, value: c_int) -> c_int;
+    fn malloc_trim(pad: usize) -> c_int;
 }
 
-/// Give the process one malloc arena, unless `MALLOC_ARENA_MAX` says otherwise. Call first in
-/// `main`, before any thread starts.
+/// Keep glibc's allocator from holding freed pixel buffers. Call first in `main`, before any
+/// thread starts. Measured with `benches/rss.sh` (12 MP misses, caches off, two in flight;
+/// BENCHMARKS.md, "Memory under 12 MP misses"):
 ///
-/// glibc gives each thread that allocates concurrently an arena of its own (up to 8 per core)
-/// and rarely returns their freed pages; libvips's pixel buffers, freed on one transform thread
-/// and wanted again on another, stay resident in each. Under 12 MP misses with caches off and
-/// two renders in flight, peak RSS was 240 MB with glibc's default and 104 MB with one arena,
-/// for ~1% more CPU per render and no change on ready hits (`benches/rss.sh`, BENCHMARKS.md).
-/// An operator who prefers glibc's default sets `MALLOC_ARENA_MAX`, which glibc reads itself.
-pub fn one_malloc_arena() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: a plain call into glibc's allocator settings, before other threads exist.
-        unsafe {
+/// - **One arena**, unless `MALLOC_ARENA_MAX` says otherwise. glibc gives each thread that
+///   allocates concurrently an arena of its own (up to 8 per core) and rarely returns their
+///   freed pages; libvips's buffers, freed on one transform thread and wanted again on another,
+///   stayed resident in each: peak 240 MB with glibc's default, 104 MB with one arena.
+/// - **A fixed mmap threshold** ([`MMAP_THRESHOLD`]), unless `MALLOC_MMAP_THRESHOLD_` says
+///   otherwise. glibc raises its threshold to the size of every mapped block freed (up to
+///   32 MB), after which pixel strips and encoder buffers come from the arena, where one live
+///   block keeps the freed ones around it resident. Fixed, they are mapped and unmapped whole.
+/// - [`release_free_memory`] after every render returns the free pages left in the arena.
+///
+/// Together: peak 91 → 63 MB with no measurable CPU cost. An operator who prefers glibc's own
+/// behaviour sets the two variables, which glibc reads itself.
+pub fn tune_malloc() {
+    // SAFETY: plain calls into glibc's allocator settings, before other threads exist.
+    unsafe {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
             mallopt(M_ARENA_MAX, 1);
         }
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD as c_int);
+        }
+    }
+}
+
+/// Hand the pages of freed memory back to the kernel (glibc's `malloc_trim`): called after
+/// each render, so what one render freed is not resident while the next one peaks.
+pub fn release_free_memory() {
+    // SAFETY: a plain call into glibc's allocator.
+    unsafe {
+        malloc_trim(0);
     }
 }
 
@@ -169,6 +195,7 @@ pub fn init() -> Result<Version, String> {
             vips_cache_set_max_mem(0);
             vips_cache_set_max_files(0);
             vips_concurrency_set(1);
+            set_tile_height(TILE_HEIGHT);
             vips_block_untrusted_set(TRUE);
             // Block every loader, then allow the ones we support. A name libvips does not know
             // (an optional loader missing from this build) is ignored by libvips.
@@ -188,6 +215,48 @@ pub fn init() -> Result<Version, String> {
         }
     })
     .clone()
+}
+
+/// Height of libvips's processing strips, in lines (its default: 128).
+///
+/// A sequential decode keeps a line cache of four strips' worth of the *decoded* width, and the
+/// sink double-buffers its strips: at 128 lines a 12 MP JPEG decoded at full width held ~22 MB
+/// of pixel buffers for a 1000-px thumbnail, at 32 lines 13 MB (a 4 MP one 12 → 5 MB), with the
+/// same bytes out and no measurable CPU difference (a 1000-px thumbnail of the 12 MP photo:
+/// 98 ms at 32 against 103–108 ms at 128, one core). 16 saved little more and cost CPU on
+/// smaller images. See BENCHMARKS.md, "Memory under 12 MP misses".
+pub const TILE_HEIGHT: u32 = 32;
+
+/// Set libvips's strip height (`--vips-tile-height`, which libvips reads only from command-line
+/// options): parsed from a made-up argument list through the option group libvips provides.
+/// Call once, after `vips_init` and before any image work.
+fn set_tile_height(lines: u32) {
+    let mut arg = format!("--vips-tile-height={lines}\0").into_bytes();
+    let mut argv: [*mut c_char; 3] = [
+        c"refract".as_ptr().cast_mut(),
+        arg.as_mut_ptr().cast(),
+        ptr::null_mut(),
+    ];
+    let mut argc: c_int = 2;
+    let mut args = argv.as_mut_ptr();
+    // SAFETY: GLib's option parser over a NUL-terminated argv that outlives the call (it may
+    // reorder the array, never the strings); the context owns and frees the group.
+    unsafe {
+        let context = g_option_context_new(ptr::null());
+        let group = g_option_group_new(
+            c"vips".as_ptr(),
+            c"".as_ptr(),
+            c"".as_ptr(),
+            ptr::null_mut(),
+            ptr::null(),
+        );
+        vips_add_option_entries(group);
+        g_option_context_set_main_group(context, group);
+        if g_option_context_parse(context, &mut argc, &mut args, ptr::null_mut()) == 0 {
+            tracing::warn!(lines, "libvips did not take the strip height");
+        }
+        g_option_context_free(context);
+    }
 }
 
 /// The loader libvips picks for `bytes` (its type name, e.g. `VipsForeignLoadJpegBuffer`) when
@@ -251,4 +320,18 @@ pub(super) fn version() -> Version {
 pub fn tracked_memory() -> usize {
     // SAFETY: a plain read of a libvips counter.
     unsafe { vips_tracked_get_mem() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libvips_works_in_strips_of_tile_height() {
+        init().unwrap();
+        // A 1×1 grey PNG.
+        let png = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00\x3a\x7e\x9b\x55\x00\x00\x00\x0a\x49\x44\x41\x54\x78\x9c\x63\x68\x00\x00\x00\x82\x00\x81\x77\xcd\x72\xb6\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+        let image = Image::load_random(png).unwrap();
+        assert_eq!(image.strip_lines(), TILE_HEIGHT);
+    }
 }
