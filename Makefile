@@ -21,7 +21,7 @@ FUZZ_SECONDS     ?= 120
 FAULT_ROUNDS     ?= 5
 FAULT_SETTLE     ?= 20
 
-.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality bench-faults bench-rss golden fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality bench-faults bench-rss bench-peers golden fuzz clean toolchain
 
 all: build
 
@@ -79,6 +79,11 @@ bench-quality: toolchain deps
 # Peak RSS under 12 MP misses with every cache off, two in flight (see benches/rss.sh).
 bench-rss: build
 	benches/rss.sh
+
+# First renders side by side with thumbor and ipx (sharp), installed under ~/.cache/refract/peers
+# (see benches/peers.sh).
+bench-peers: build
+	benches/peers.sh
 
 # Upload throughput for the capacity plan (see benches/upload-load.sh).
 bench-upload: build

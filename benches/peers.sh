@@ -12,16 +12,17 @@
 # image first (imports, JIT, lazy set-up are not first renders).
 #
 # Peers, installed once under ~/.cache/refract/peers (PyPI and npm; versions pinned here):
-# - thumbor 7.8.0 (Pillow), 2 processes (one per core, `--processes 2`, as a production
-#   deployment runs it), file loader, its default file storage for originals (its cache of
+# - thumbor 7.8.0 (Pillow), 2 processes (one per core, as a production deployment runs it, each
+#   on its own port with one of the two connections: a load balancer's spread), file loader, its default file storage for originals (its cache of
 #   fetched originals), no result storage (its default). Defaults otherwise (q 80, progressive
 #   JPEG, Lanczos) except RESPECT_ORIENTATION = True: a production site wants phone photos
 #   upright, and Refract and ipx turn them. DPR is not a thumbor parameter: it is asked for the
 #   pixel width (w x dpr).
 # - ipx 3.1.1 with sharp 0.34.5 (libvips 8.17), `ipx serve --dir`, defaults (sharp's: libvips
 #   operation cache, one libuv thread pool); the pixel width as for thumbor.
-# - Refract, default flags except the source root; and again with --refine hot (fast first
-#   encodes refined in the background) when it is not the default.
+# - Refract, default flags except the source root (fast first WebP encodes, refined in the
+#   background once hot: nothing here is requested twice, so nothing is refined); and again with
+#   --refine off (every WebP at the standard settings).
 #
 # Prints per server: first-pass requests/s, server CPU ms per request (/proc, the process and
 # its children), mean bytes per format, answers that were not 200, peak RSS (the largest
@@ -58,7 +59,8 @@ fi
 # --- originals and the workload --------------------------------------------------------------
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$work"; }
+stop() { local c; for c in $(pgrep -P "$1" || true); do stop "$c"; done; kill "$1" 2>/dev/null || true; }
+cleanup() { for p in "${pids[@]}"; do stop "$p"; done; sleep 0.5; rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/root"
 photos=(kde-ColorfulCups-2560x1600.jpg kde-FallenLeaf-2560x1600.jpg kde-Path-2560x1600.jpg
@@ -96,9 +98,12 @@ clk=$(getconf CLK_TCK)
 
 rows=()
 run() { # run LABEL GRAMMAR PID PORT WARM_PATH
-  local label=$1 grammar=$2 pid=$3 port=$4 warm=$5
-  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$warm" && break; sleep 0.2; done
-  curl -sf -o /dev/null "http://127.0.0.1:$port$warm" || { echo "$label did not answer" >&2; exit 1; }
+  local label=$1 grammar=$2 pid=$3 ports=$4 warm=$5 port urls=
+  for port in ${ports//,/ }; do
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$warm" && break; sleep 0.2; done
+    curl -sf -o /dev/null "http://127.0.0.1:$port$warm" || { echo "$label did not answer" >&2; exit 1; }
+    urls+=${urls:+,}http://127.0.0.1:$port
+  done
   sleep 0.5
   paths "$grammar" > "$work/$grammar.paths"
   local t0 out t1 perf=
@@ -107,7 +112,7 @@ run() { # run LABEL GRAMMAR PID PORT WARM_PATH
     sleep 1
   fi
   t0=$(ticks "$pid")
-  out=$(python3 "$here/benches/replay.py" "http://127.0.0.1:$port" "$work/$grammar.paths" 2 \
+  out=$(python3 "$here/benches/replay.py" "$urls" "$work/$grammar.paths" 2 \
     "$work/$grammar.log" 2>/dev/null || true)
   t1=$(ticks "$pid")
   if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" || true; fi
@@ -119,7 +124,7 @@ run() { # run LABEL GRAMMAR PID PORT WARM_PATH
       { n++; if ($1 != 200) bad++; else if ($3 ~ /(fm=jpg|jpeg)/) { j += $2; nj++ } else { w += $2; nw++ } }
       END { printf "| %s | %s | %.1f | %d | %d | %d | %d |", label, rps, cpu / n,
             nj ? j / nj : 0, nw ? w / nw : 0, bad, rss }' "$work/$grammar.log")")
-  kill "$pid" 2>/dev/null || true
+  stop "$pid"
   wait "$pid" 2>/dev/null || true
   echo "${rows[-1]}" >&2
 }
@@ -143,21 +148,34 @@ if want refract; then
   refract "Refract, defaults"
   default_refine=$("$bin" serve --help | sed -n '/--refine </,/default:/p' |
     sed -n 's/.*default: \([a-z]*\).*/\1/p' | head -1)
-  [ "$default_refine" = hot ] || refract "Refract, --refine hot" --refine hot
+  # The other encoder policy beside the default: standard encodes, or fast first ones.
+  if [ "$default_refine" = hot ]; then
+    refract "Refract, --refine off" --refine off
+  else
+    refract "Refract, --refine hot" --refine hot
+  fi
 fi
 
 if want thumbor; then
-port=$(free_port)
+# Two thumbor processes, one per core, each on its own port with one of the two connections (as a
+# load balancer in front of them spreads connections): with `--processes 2` on one port the
+# kernel picks which process accepts, and both connections often landed on one.
 cat > "$work/thumbor.conf" <<EOF
 LOADER = 'thumbor.loaders.file_loader'
 FILE_LOADER_ROOT_PATH = '$work/root'
 FILE_STORAGE_ROOT_PATH = '$work/thumbor-storage'
 RESPECT_ORIENTATION = True
 EOF
-"$thumbor/bin/thumbor" -p "$port" -i 127.0.0.1 -c "$work/thumbor.conf" --processes 2 \
-  >"$work/thumbor.err" 2>&1 &
+ports=("$(free_port)" "$(free_port)")
+(
+  for p in "${ports[@]}"; do
+    "$thumbor/bin/thumbor" -p "$p" -i 127.0.0.1 -c "$work/thumbor.conf" >>"$work/thumbor.err" 2>&1 &
+  done
+  wait
+) &
 pid=$!; pids+=("$pid")
-run "thumbor 7.8.0 (Pillow, 2 processes)" thumbor "$pid" "$port" "/unsafe/300x0/filters:format(webp)/warm.jpg"
+run "thumbor 7.8.0 (Pillow, 2 processes)" thumbor "$pid" "${ports[0]},${ports[1]}" \
+  "/unsafe/300x0/filters:format(webp)/warm.jpg"
 fi
 
 if want ipx; then

@@ -11,6 +11,8 @@ connection and takes the next path from the shared list. Prints one line:
 
     <req/s> <p50> <p99> <requests>
 
+URL may be several, comma-separated: connection i goes to the i-th (round robin), as a load
+balancer spreads connections over processes that each listen on their own port. Prints
 with latencies in wrk's style (e.g. 12.34ms). Exits 1 (after printing) if any answer was not a 2xx. With LOG,
 every answer is also written there as `status<TAB>bytes<TAB>path`, in the order answered.
 """
@@ -33,16 +35,16 @@ def fmt(seconds):
 
 
 def main():
-    url, paths_file, connections = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    urls, paths_file, connections = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3])
     log = open(sys.argv[4], "w") if len(sys.argv) > 4 else None
-    target = urlsplit(url)
     with open(paths_file) as f:
         paths = [line.strip() for line in f if line.strip()]
     lock = threading.Lock()
     cursor = iter(paths)
     latencies, failures = [], []
 
-    def worker():
+    def worker(i):
+        target = urlsplit(urls[i % len(urls)])
         conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
         while True:
             with lock:
@@ -62,7 +64,7 @@ def main():
                     failures.append(f"{response.status} {path}")
         conn.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
     start = time.perf_counter()
     for t in threads:
         t.start()

@@ -33,10 +33,13 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use refract::request::signature::{sign_url, Verifier};
 use refract::request::{AcceptClass, ImageRequest, ParamLimits};
-use refract::transform::encode::{default_quality, AVIF_EFFORT, WEBP_EFFORT};
+use refract::transform::encode::{default_quality, Tier, AVIF_EFFORT, WEBP_EFFORT};
 use refract::transform::plan::{plan, Size};
 use refract::transform::vips::{self, Image, SaveOptions, ThumbnailOptions};
 use refract::{encoding::format::Format, App, Config};
+
+#[path = "support/cpu.rs"]
+mod cpu;
 
 const PHOTO_DIR: &str = "photos";
 /// 4 MP camera JPEG with an ICC profile: a typical original.
@@ -153,13 +156,7 @@ fn miss(c: &mut Criterion) {
 
 /// User + system CPU time of this process so far, from `/proc/self/stat` (USER_HZ = 100).
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    // After the command name: field 3 (state) is index 0, so utime (14) and stime (15) are 11, 12.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
+    Duration::from_nanos(cpu::cpu_ns())
 }
 
 /// CPU per transformed request, Refract against raw libvips, printed as a ratio.
@@ -592,6 +589,103 @@ fn overlay(c: &mut Criterion) {
     }
 }
 
+/// The originals of `benches/peers.sh`'s srcset workload.
+const PEER_PHOTOS: [&str; 6] = [
+    "kde-ColorfulCups-2560x1600.jpg",
+    "kde-FallenLeaf-2560x1600.jpg",
+    "kde-Path-2560x1600.jpg",
+    "libavif-dog_exif_extended_xmp_icc.jpg",
+    "mate-Dune.jpg",
+    "mate-Elephants_3840x2160.jpg",
+];
+
+/// Where a first render's CPU goes (issue 31), on `benches/peers.sh`'s workload (6 photos ×
+/// widths 160–1080 × DPR 1, 2 × JPEG and WebP q 80, each once, default configuration: masters
+/// on, fast first WebP encodes), one render at a time: the whole render against the **floor** —
+/// encoding the same output pixels alone, with the same settings, from memory. What is left is
+/// decoding, scaling, colour and orientation (and masters being built). Printed per format;
+/// `SPLIT_VERBOSE=1` prints every render.
+fn first_pass_split(_: &mut Criterion) {
+    let full = std::env::args().any(|a| a == "--bench");
+    let rt = runtime();
+    let (photos, widths): (&[&str], &[u32]) = if full {
+        (&PEER_PHOTOS, &[160, 320, 480, 640, 828, 1080])
+    } else {
+        (&PEER_PHOTOS[..1], &[320])
+    };
+    let mut config = Config::for_root(corpus().join(PHOTO_DIR));
+    config.cache_size = 0;
+    config.max_concurrency = 1;
+    let tier = match config.refine {
+        refract::config::Refine::Off => Tier::Standard,
+        _ => Tier::First,
+    };
+    let app = App::new(config).unwrap();
+    // (format) -> (renders, render CPU ms, encode-only CPU ms, output megapixels)
+    let mut totals = std::collections::BTreeMap::<&str, (u32, f64, f64, f64)>::new();
+    for photo in photos {
+        for w in widths {
+            for dpr in [1, 2] {
+                for fm in ["jpg", "webp"] {
+                    let req = ImageRequest::parse(
+                        &format!("/{photo}"),
+                        Some(&format!("w={w}&dpr={dpr}&fm={fm}&q=80")),
+                        ParamLimits {
+                            max_dimension: 8192,
+                            strict: false,
+                        },
+                    )
+                    .unwrap();
+                    let start = process_cpu();
+                    let (result, _) = rt.block_on(app.renderer().render(&req, AcceptClass::Legacy));
+                    let body = result.unwrap().body.clone();
+                    let render = (process_cpu() - start).as_secs_f64() * 1000.0;
+                    let decoded = Image::load_random(&body).unwrap();
+                    let pixels = decoded.with_pixels(&decoded.pixels().unwrap()).unwrap();
+                    let save = match fm {
+                        "jpg" => SaveOptions::Jpeg {
+                            quality: 80,
+                            progressive: false,
+                            full_chroma: None,
+                        },
+                        _ => SaveOptions::Webp {
+                            quality: 80,
+                            effort: tier.efforts().0,
+                            lossless: false,
+                        },
+                    };
+                    let start = process_cpu();
+                    pixels.save(save).unwrap();
+                    let encode = (process_cpu() - start).as_secs_f64() * 1000.0;
+                    let mp = f64::from(pixels.width() * pixels.height()) / 1e6;
+                    if std::env::var_os("SPLIT_VERBOSE").is_some() {
+                        eprintln!("{photo} w={w} dpr={dpr} {fm}: render {render:.1} encode {encode:.1} out {}x{}", pixels.width(), pixels.height());
+                    }
+                    let t = totals.entry(fm).or_default();
+                    *t = (t.0 + 1, t.1 + render, t.2 + encode, t.3 + mp);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "first_pass_split ({} tier, one render at a time):",
+        tier.name()
+    );
+    for (fm, (n, render, encode, mp)) in &totals {
+        let n = f64::from(*n);
+        eprintln!(
+            "first_pass_split/{fm}: {n} renders, {:.2} MP mean output, render {:.1} ms, encode \
+             alone {:.1} ms ({:.0}%), decode + scale + the rest {:.1} ms ({:.0}%)",
+            mp / n,
+            render / n,
+            encode / n,
+            100.0 * encode / render,
+            (render - encode) / n,
+            100.0 * (render - encode) / render
+        );
+    }
+}
+
 criterion_group!(
     benches,
     overlay,
@@ -602,6 +696,7 @@ criterion_group!(
     cache,
     coalesce,
     srcset_cpu,
+    first_pass_split,
     avif_effort,
     parse,
     geometry,

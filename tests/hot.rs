@@ -25,7 +25,9 @@ fn comparable(a: &Answer) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_ready_hit_is_the_routed_hit_byte_for_byte_and_is_counted() {
-    let s = TestServer::start(|_| {}).await;
+    // Final renders only: a first render (`--refine`, the default, for AVIF and WebP) is routed
+    // until it is refined, so that its serves are counted (tests/refine.rs).
+    let s = TestServer::start(|c| c.refine = refract::config::Refine::Off).await;
     s.put("cat.jpg", &quadrants_jpeg(64, 48));
     let path = "/cat.jpg?w=32&fm=auto";
     let chrome = "Accept: image/avif,image/webp,*/*\r\n";

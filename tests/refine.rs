@@ -133,10 +133,49 @@ async fn refine_all_refines_every_first_render_and_off_renders_once() {
     assert_eq!((cache.as_str(), tier.as_str()), ("miss", "first"));
     until_refined(&all, URL).await;
     all.stop().await;
-    // Off (the default): one render with the standard settings and the full max-age.
-    let off = TestServer::start_at(root.path(), |_| {}).await;
+    // Off: one render with the standard settings and the full max-age.
+    let off = TestServer::start_at(root.path(), |c| c.refine = Refine::Off).await;
     let r = off.get("/p.jpg?w=300&fm=avif").await;
     assert_eq!(header(&r, "x-refract-tier"), "");
     assert_eq!(header(&r, "cache-control"), "public, max-age=31557600");
     off.stop().await;
+}
+
+/// Refinement is the default (issue 31): an AVIF or WebP variant is rendered fast first and
+/// refined once hot, while JPEG — the same encoder settings in every tier — is final at once:
+/// the full max-age, kept ready, never queued for refinement.
+#[tokio::test]
+async fn by_default_webp_and_avif_are_refined_and_jpeg_is_final_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("p.jpg"), noise_jpeg(900, 600, 5)).unwrap();
+    let s = TestServer::start_at(root.path(), |c| c.refine_after = 2).await;
+    assert_eq!(s.app.config().refine, Refine::Hot);
+    for url in ["/p.jpg?w=300&fm=webp", "/p.jpg?w=300&fm=avif"] {
+        let (cache, tier, control, ..) = get(&s, url).await;
+        assert_eq!((cache.as_str(), tier.as_str()), ("miss", "first"), "{url}");
+        assert_eq!(control, "public, max-age=3600, stale-while-revalidate=3600");
+    }
+    let jpeg = "/p.jpg?w=300&fm=jpg";
+    for expected in ["miss", "hit", "hit", "hit"] {
+        let (cache, tier, control, ..) = get(&s, jpeg).await;
+        assert_eq!((cache.as_str(), tier.as_str()), (expected, ""));
+        assert_eq!(control, "public, max-age=31557600");
+    }
+    let m = s.app.metrics_text().await;
+    let queued = metric(
+        &m,
+        "refract_background_jobs_total",
+        &[("kind", "refine"), ("result", "queued")],
+    );
+    assert_eq!(
+        queued, 0.0,
+        "nothing refined: the WebP and AVIF were served once"
+    );
+    // The WebP, served twice more, is refined: smaller, with the full max-age.
+    let (.., first) = get(&s, "/p.jpg?w=300&fm=webp").await;
+    get(&s, "/p.jpg?w=300&fm=webp").await;
+    let (_, _, control, _, refined) = until_refined(&s, "/p.jpg?w=300&fm=webp").await;
+    assert_eq!(control, "public, max-age=31557600");
+    assert!(refined.len() < first.len());
+    s.stop().await;
 }

@@ -294,11 +294,12 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_BACKGROUND_QUEUE", default_value_t = 1024)]
     pub background_queue: usize,
 
-    /// Fast first, small forever: `hot` renders a variant fast first (served with
-    /// `--first-max-age`) and re-encodes it for bytes in the background once it has been served
-    /// `--refine-after` times; `all` refines every first render; `off` renders once, with the
-    /// standard settings.
-    #[arg(long, env = "REFRACT_REFINE", value_enum, default_value_t = Refine::Off)]
+    /// Fast first, small forever (the default, `hot`): a WebP or AVIF variant is encoded fast
+    /// first (served with `--first-max-age`) and re-encoded for bytes in the background once it
+    /// has been served `--refine-after` times; `all` refines every first render; `off` renders
+    /// once, with the standard settings. JPEG, PNG and GIF are the same in every tier: final at
+    /// once.
+    #[arg(long, env = "REFRACT_REFINE", value_enum, default_value_t = Refine::Hot)]
     pub refine: Refine,
 
     /// Times a first render is served (hits, store hits, revalidations) before it is refined.

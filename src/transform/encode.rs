@@ -68,6 +68,16 @@ impl Tier {
             .find(|t| t.name() == name)
     }
 
+    /// The tier a render in `format` really gets: tiers differ only in WebP and AVIF settings,
+    /// so any other output (JPEG, PNG, GIF) is final at once — `Standard`, served with the full
+    /// max-age and never refined.
+    pub fn for_format(self, format: Format) -> Tier {
+        match format {
+            Format::Webp | Format::Avif => self,
+            _ => Tier::Standard,
+        }
+    }
+
     /// Default quality for `format` in this tier, when the URL gives no `q`.
     pub fn default_quality(self, format: Format) -> u8 {
         match (self, format) {
@@ -79,7 +89,7 @@ impl Tier {
     }
 
     /// WebP and AVIF encoder effort in this tier.
-    fn efforts(self) -> (u8, u8) {
+    pub fn efforts(self) -> (u8, u8) {
         match self {
             Tier::Standard => (WEBP_EFFORT, AVIF_EFFORT),
             Tier::First => (2, 0),

@@ -174,7 +174,7 @@ fn run(
             original_bytes: original.bytes.len() as u64,
             transform_time: started.elapsed(),
             encode_time: std::time::Duration::ZERO,
-            tier,
+            tier: encode::Tier::Standard,
         });
     }
     // fit=facearea: the region around the faces becomes a `rect` (none found: the fallback fit).
@@ -291,6 +291,7 @@ fn run(
         format = Format::JPEG;
     }
     let pages = pages(source, params, &plan, format);
+    let tier = tier.for_format(format);
 
     let image = match cut {
         Some(image) => orient::apply(region::scale(image, &plan)?, None, params.flip)?,

@@ -67,12 +67,20 @@ impl Fleet {
         if (uploads && !config.eager.is_empty()) || config.refine != Refine::Off {
             lanes.push(queue::lane(config.job_attempts));
         }
-        let outbox = match &broker {
-            Some(broker) if !lanes.is_empty() && !config.worker => {
-                let dir = config.outbox.as_deref().ok_or(
-                    "--queue with --upload or --refine needs --outbox DIR (a persistent \
-                     directory: upload events and jobs wait there until the broker confirms them)",
-                )?;
+        // Upload events must not be lost: with --queue, uploads need the outbox. Refinement
+        // (on by default) goes through it when there is one, else runs on this replica.
+        let outbox_dir = match (&broker, config.outbox.as_deref()) {
+            (Some(_), None) if uploads && !config.worker => {
+                return Err(
+                    "--queue with --upload needs --outbox DIR (a persistent directory: \
+                     upload events and jobs wait there until the broker confirms them)"
+                        .into(),
+                )
+            }
+            (_, dir) => dir,
+        };
+        let outbox = match (&broker, outbox_dir) {
+            (Some(broker), Some(dir)) if !lanes.is_empty() && !config.worker => {
                 let outbox = Outbox::new(dir, lanes, broker.clone(), metrics.clone())?;
                 // Started now when there is a runtime (what an earlier run left goes out at
                 // once), else with the first message.
