@@ -71,9 +71,11 @@ fn app(cache_bytes: u64) -> App {
     let mut config = Config::for_root(corpus().join(PHOTO_DIR));
     config.cache_size = cache_bytes;
     config.max_concurrency = 1;
-    // Single-variant work, comparable with raw libvips: every render decodes its original.
-    // (Decode-once masters are measured by `srcset_cpu`.)
+    // Single-variant work, comparable with raw libvips: every render decodes its original
+    // (decode-once masters are measured by `srcset_cpu`) and encodes with the standard
+    // settings, as the reference does (fast first encodes: `first_pass_split`).
     config.master_cache_size = 0;
+    config.refine = refract::config::Refine::Off;
     App::new(config).unwrap()
 }
 

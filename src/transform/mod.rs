@@ -239,7 +239,7 @@ impl Processor {
         let span = tracing::debug_span!("transform", key = %variant.key);
         let result = tokio::task::spawn_blocking(move || {
             let (_permit, _in_flight, _span) = (permit, in_flight, span.entered());
-            let out = pipeline::render(
+            pipeline::render(
                 &original,
                 &digest,
                 &layers,
@@ -247,9 +247,7 @@ impl Processor {
                 tier,
                 &limits,
                 masters.as_deref(),
-            );
-            vips::release_free_memory();
-            out
+            )
         })
         .await
         .map_err(|e| Error::Internal(format!("transform task failed: {e}")))?;

@@ -109,7 +109,6 @@ pub const MMAP_THRESHOLD: usize = 128 * 1024;
 
 extern "C" {
     fn mallopt(param: c_int, value: c_int) -> c_int;
-    fn malloc_trim(pad: usize) -> c_int;
 }
 
 /// Keep glibc's allocator from holding freed pixel buffers. Call first in `main`, before any
@@ -124,10 +123,11 @@ extern "C" {
 ///   otherwise. glibc raises its threshold to the size of every mapped block freed (up to
 ///   32 MB), after which pixel strips and encoder buffers come from the arena, where one live
 ///   block keeps the freed ones around it resident. Fixed, they are mapped and unmapped whole.
-/// - [`release_free_memory`] after every render returns the free pages left in the arena.
 ///
-/// Together: peak 91 → 63 MB with no measurable CPU cost. An operator who prefers glibc's own
-/// behaviour sets the two variables, which glibc reads itself.
+/// With [`TILE_HEIGHT`]: peak 98–103 MB (one arena alone) → 61 MB. (`malloc_trim` after each
+/// render took 3 MB more off and cost 10–15% of a render's CPU, the pages faulted back in by the
+/// next one: not taken.) An operator who prefers glibc's own behaviour sets the two variables,
+/// which glibc reads itself.
 pub fn tune_malloc() {
     // SAFETY: plain calls into glibc's allocator settings, before other threads exist.
     unsafe {
@@ -137,15 +137,6 @@ pub fn tune_malloc() {
         if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
             mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD as c_int);
         }
-    }
-}
-
-/// Hand the pages of freed memory back to the kernel (glibc's `malloc_trim`): called after
-/// each render, so what one render freed is not resident while the next one peaks.
-pub fn release_free_memory() {
-    // SAFETY: a plain call into glibc's allocator.
-    unsafe {
-        malloc_trim(0);
     }
 }
 
@@ -221,11 +212,11 @@ pub fn init() -> Result<Version, String> {
 ///
 /// A sequential decode keeps a line cache of four strips' worth of the *decoded* width, and the
 /// sink double-buffers its strips: at 128 lines a 12 MP JPEG decoded at full width held ~22 MB
-/// of pixel buffers for a 1000-px thumbnail, at 32 lines 13 MB (a 4 MP one 12 → 5 MB), with the
-/// same bytes out and no measurable CPU difference (a 1000-px thumbnail of the 12 MP photo:
-/// 98 ms at 32 against 103–108 ms at 128, one core). 16 saved little more and cost CPU on
-/// smaller images. See BENCHMARKS.md, "Memory under 12 MP misses".
-pub const TILE_HEIGHT: u32 = 32;
+/// of pixel buffers for a 1000-px thumbnail, at 32 lines 13 MB, at 16 lines 12 MB (a 4 MP one:
+/// 12 → 5 → 2 MB), the same bytes out and no measurable CPU difference. Under 12 MP misses with
+/// two in flight (`benches/rss.sh`) peak RSS was 67 MB at 32 lines and 61 MB at 16; 8 lines
+/// saved under 1 MB more and began to cost CPU. See BENCHMARKS.md, "Memory under 12 MP misses".
+pub const TILE_HEIGHT: u32 = 16;
 
 /// Set libvips's strip height (`--vips-tile-height`, which libvips reads only from command-line
 /// options): parsed from a made-up argument list through the option group libvips provides.
