@@ -22,6 +22,7 @@ mod http;
 mod imgix;
 mod lifecycle;
 mod masters;
+mod memory;
 mod metrics;
 mod operations;
 mod overlays;
