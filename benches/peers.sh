@@ -59,7 +59,8 @@ fi
 # --- originals and the workload --------------------------------------------------------------
 work=$(mktemp -d)
 pids=()
-stop() { local c; for c in $(pgrep -P "$1" || true); do stop "$c"; done; kill "$1" 2>/dev/null || true; }
+tree() { echo "$1"; for c in $(pgrep -P "$1" || true); do tree "$c"; done; } # a process and its descendants
+stop() { kill $(tree "$1") 2>/dev/null || true; }
 cleanup() { for p in "${pids[@]}"; do stop "$p"; done; sleep 0.5; rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/root"
@@ -90,14 +91,13 @@ paths() { # paths GRAMMAR -> one request path per variant, in the workload's ord
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-tree() { echo "$1"; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
 ticks() { local t=0; for p in $(tree "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 hwm() { local m=0 k; for p in $(tree "$1"); do
   k=$(awk '/VmHWM/ {print $2}' "/proc/$p/status"); [ "$k" -gt "$m" ] && m=$k; done; echo $((m / 1024)); }
 clk=$(getconf CLK_TCK)
 
 rows=()
-run() { # run LABEL GRAMMAR PID PORT WARM_PATH
+run() { # run LABEL GRAMMAR PID PORTS(comma-separated) WARM_PATH
   local label=$1 grammar=$2 pid=$3 ports=$4 warm=$5 port urls=
   for port in ${ports//,/ }; do
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port$warm" && break; sleep 0.2; done
@@ -146,14 +146,7 @@ want() { [[ " $only " == *" $1 "* ]]; }
 
 if want refract; then
   refract "Refract, defaults"
-  default_refine=$("$bin" serve --help | sed -n '/--refine </,/default:/p' |
-    sed -n 's/.*default: \([a-z]*\).*/\1/p' | head -1)
-  # The other encoder policy beside the default: standard encodes, or fast first ones.
-  if [ "$default_refine" = hot ]; then
-    refract "Refract, --refine off" --refine off
-  else
-    refract "Refract, --refine hot" --refine hot
-  fi
+  refract "Refract, --refine off" --refine off
 fi
 
 if want thumbor; then

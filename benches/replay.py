@@ -11,10 +11,10 @@ connection and takes the next path from the shared list. Prints one line:
 
     <req/s> <p50> <p99> <requests>
 
-URL may be several, comma-separated: connection i goes to the i-th (round robin), as a load
-balancer spreads connections over processes that each listen on their own port. Prints
-with latencies in wrk's style (e.g. 12.34ms). Exits 1 (after printing) if any answer was not a 2xx. With LOG,
-every answer is also written there as `status<TAB>bytes<TAB>path`, in the order answered.
+with latencies in wrk's style (e.g. 12.34ms). Exits 1 (after printing) if any answer was not a
+2xx. With LOG, every answer is also written there as `status<TAB>bytes<TAB>path`, in the order
+answered. URL may be several, comma-separated: connection i goes to the i-th (round robin), as
+a load balancer spreads connections over processes that each listen on their own port.
 """
 
 import http.client

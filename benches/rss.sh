@@ -28,7 +28,7 @@ measure() {
     load 700 & a=$!; load 703 & b=$!; wait $a $b
     t1=$(date +%s.%N)
     local cpu hwm
-    cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat")
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$pid/stat")
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
     kill $pid; wait $pid 2>/dev/null || true
     printf '%-34s peak RSS %6.1f MB   wall %5.1f s   server CPU %5.1f s (172 renders)\n' \

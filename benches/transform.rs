@@ -33,7 +33,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use refract::request::signature::{sign_url, Verifier};
 use refract::request::{AcceptClass, ImageRequest, ParamLimits};
-use refract::transform::encode::{default_quality, Tier, AVIF_EFFORT, WEBP_EFFORT};
+use refract::transform::encode::{default_quality, AVIF_EFFORT, WEBP_EFFORT};
 use refract::transform::plan::{plan, Size};
 use refract::transform::vips::{self, Image, SaveOptions, ThumbnailOptions};
 use refract::{encoding::format::Format, App, Config};
@@ -156,7 +156,7 @@ fn miss(c: &mut Criterion) {
     }
 }
 
-/// User + system CPU time of this process so far, from `/proc/self/stat` (USER_HZ = 100).
+/// CPU time of this process so far, every thread (`clock_gettime`, nanoseconds).
 fn process_cpu() -> Duration {
     Duration::from_nanos(cpu::cpu_ns())
 }
@@ -618,10 +618,6 @@ fn first_pass_split(_: &mut Criterion) {
     let mut config = Config::for_root(corpus().join(PHOTO_DIR));
     config.cache_size = 0;
     config.max_concurrency = 1;
-    let tier = match config.refine {
-        refract::config::Refine::Off => Tier::Standard,
-        _ => Tier::First,
-    };
     let app = App::new(config).unwrap();
     // (format) -> (renders, render CPU ms, encode-only CPU ms, output megapixels)
     let mut totals = std::collections::BTreeMap::<&str, (u32, f64, f64, f64)>::new();
@@ -640,9 +636,9 @@ fn first_pass_split(_: &mut Criterion) {
                     .unwrap();
                     let start = process_cpu();
                     let (result, _) = rt.block_on(app.renderer().render(&req, AcceptClass::Legacy));
-                    let body = result.unwrap().body.clone();
+                    let rendered = result.unwrap();
                     let render = (process_cpu() - start).as_secs_f64() * 1000.0;
-                    let decoded = Image::load_random(&body).unwrap();
+                    let decoded = Image::load_random(&rendered.body).unwrap();
                     let pixels = decoded.with_pixels(&decoded.pixels().unwrap()).unwrap();
                     let save = match fm {
                         "jpg" => SaveOptions::Jpeg {
@@ -652,7 +648,8 @@ fn first_pass_split(_: &mut Criterion) {
                         },
                         _ => SaveOptions::Webp {
                             quality: 80,
-                            effort: tier.efforts().0,
+                            // The tier the render got (the default's first tier).
+                            effort: rendered.tier.efforts().0,
                             lossless: false,
                         },
                     };
@@ -661,7 +658,12 @@ fn first_pass_split(_: &mut Criterion) {
                     let encode = (process_cpu() - start).as_secs_f64() * 1000.0;
                     let mp = f64::from(pixels.width() * pixels.height()) / 1e6;
                     if std::env::var_os("SPLIT_VERBOSE").is_some() {
-                        eprintln!("{photo} w={w} dpr={dpr} {fm}: render {render:.1} encode {encode:.1} out {}x{}", pixels.width(), pixels.height());
+                        let (ow, oh) = (pixels.width(), pixels.height());
+                        eprintln!(
+                            "{photo} w={w} dpr={dpr} {fm} ({}): render {render:.1} ms, encode \
+                             {encode:.1} ms, {ow}x{oh}",
+                            rendered.tier.name()
+                        );
                     }
                     let t = totals.entry(fm).or_default();
                     *t = (t.0 + 1, t.1 + render, t.2 + encode, t.3 + mp);
@@ -669,10 +671,7 @@ fn first_pass_split(_: &mut Criterion) {
             }
         }
     }
-    eprintln!(
-        "first_pass_split ({} tier, one render at a time):",
-        tier.name()
-    );
+    eprintln!("first_pass_split (default configuration, one render at a time):");
     for (fm, (n, render, encode, mp)) in &totals {
         let n = f64::from(*n);
         eprintln!(

@@ -69,17 +69,14 @@ impl Fleet {
         }
         // Upload events must not be lost: with --queue, uploads need the outbox. Refinement
         // (on by default) goes through it when there is one, else runs on this replica.
-        let outbox_dir = match (&broker, config.outbox.as_deref()) {
-            (Some(_), None) if uploads && !config.worker => {
-                return Err(
-                    "--queue with --upload needs --outbox DIR (a persistent directory: \
-                     upload events and jobs wait there until the broker confirms them)"
-                        .into(),
-                )
-            }
-            (_, dir) => dir,
-        };
-        let outbox = match (&broker, outbox_dir) {
+        if broker.is_some() && uploads && !config.worker && config.outbox.is_none() {
+            return Err(
+                "--queue with --upload needs --outbox DIR (a persistent directory: \
+                 upload events and jobs wait there until the broker confirms them)"
+                    .into(),
+            );
+        }
+        let outbox = match (&broker, config.outbox.as_deref()) {
             (Some(broker), Some(dir)) if !lanes.is_empty() && !config.worker => {
                 let outbox = Outbox::new(dir, lanes, broker.clone(), metrics.clone())?;
                 // Started now when there is a runtime (what an earlier run left goes out at

@@ -43,6 +43,7 @@ extern "C" {
     pub(super) fn vips_error_buffer_copy() -> *mut c_char;
     pub(super) fn vips_error_clear();
     pub(super) fn vips_tracked_get_mem() -> usize;
+    #[cfg(test)]
     pub(super) fn vips_get_tile_size(
         image: *mut VipsImage,
         tile_width: *mut c_int,

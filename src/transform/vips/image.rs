@@ -229,8 +229,9 @@ impl<'a> Image<'a> {
     }
 
     /// Lines per buffer libvips fills when it writes this image out (its strip height: see
-    /// [`super::TILE_HEIGHT`]).
-    pub fn strip_lines(&self) -> u32 {
+    /// [`super::TILE_HEIGHT`]). For the test that the setting took.
+    #[cfg(test)]
+    pub(super) fn strip_lines(&self) -> u32 {
         let (mut w, mut h, mut n): (c_int, c_int, c_int) = (0, 0, 0);
         // SAFETY: valid image pointer; three out-parameters.
         unsafe { vips_get_tile_size(self.ptr.as_ptr(), &mut w, &mut h, &mut n) };
