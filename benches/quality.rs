@@ -25,7 +25,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 use refract::request::{AcceptClass, ImageRequest, ParamLimits};
@@ -36,6 +35,10 @@ use refract::{encoding::format::Format, App, Config};
 #[path = "support/cpu.rs"]
 mod cpu;
 use cpu::cpu_ns;
+
+// The perceptual metrics, shared with the tests that assert distances.
+#[path = "../tests/support/perceptual.rs"]
+mod perceptual;
 
 const WIDTHS: [u32; 3] = [320, 640, 1280];
 const SWEEP_WIDTH: u32 = 640;
@@ -67,7 +70,7 @@ fn main() {
         .collect();
     photos.sort();
     assert!(!photos.is_empty(), "no photos in {}", photos_dir.display());
-    require_metric_tools();
+    perceptual::require_tools();
 
     let widths: &[u32] = if full { &WIDTHS } else { &WIDTHS[..1] };
     if !full {
@@ -446,22 +449,6 @@ fn sample(
     }
 }
 
-fn require_metric_tools() {
-    let found = Command::new("butteraugli_main").output().is_ok();
-    assert!(
-        found,
-        "butteraugli_main not found: install Debian's libjxl-devtools (make bench-quality does)"
-    );
-    let found = Command::new(ssimulacra2_bin())
-        .arg("--help")
-        .output()
-        .is_ok();
-    assert!(
-        found,
-        "ssimulacra2_rs not found (SSIMULACRA2=path, or make bench-quality installs it)"
-    );
-}
-
 /// Run butteraugli on every sample, as many at a time as there are cores.
 fn measure(samples: &mut [Sample]) {
     let queue = Mutex::new(samples.iter_mut().collect::<Vec<_>>());
@@ -489,57 +476,11 @@ struct Distance {
 }
 
 fn distance(reference: &Path, distorted: &Path) -> Distance {
-    let (max, norm3) = butteraugli(reference, distorted);
+    let (max, norm3) = perceptual::butteraugli(reference, distorted);
     Distance {
         max,
         norm3,
-        ss2: ssimulacra2(reference, distorted),
-    }
-}
-
-/// SSIMULACRA2 score from `ssimulacra2_rs` (crates.io, BSD-2-Clause; installed by
-/// `make bench-quality` into ~/.cache/refract, or found on PATH).
-fn ssimulacra2(reference: &Path, distorted: &Path) -> f64 {
-    let mut command = Command::new(ssimulacra2_bin());
-    command.arg("image");
-    let text = metric_output(command, reference, distorted);
-    text.trim()
-        .strip_prefix("Score:")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("unexpected ssimulacra2_rs output: {text}"))
-}
-
-/// Run a metric program on `reference` and `distorted` (appended to `command`): its stdout.
-fn metric_output(mut command: Command, reference: &Path, distorted: &Path) -> String {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let out = command
-        .arg(reference)
-        .arg(distorted)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{program} failed: {text}");
-    text
-}
-
-fn ssimulacra2_bin() -> PathBuf {
-    std::env::var_os("SSIMULACRA2")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("ssimulacra2_rs"))
-}
-
-/// (max distance, 3-norm) from libjxl's `butteraugli_main`.
-fn butteraugli(reference: &Path, distorted: &Path) -> (f64, f64) {
-    let text = metric_output(Command::new("butteraugli_main"), reference, distorted);
-    let mut lines = text.lines();
-    let max = lines.next().and_then(|l| l.trim().parse().ok());
-    let norm = lines
-        .next()
-        .and_then(|l| l.strip_prefix("3-norm:"))
-        .and_then(|v| v.trim().parse().ok());
-    match (max, norm) {
-        (Some(max), Some(norm)) => (max, norm),
-        _ => panic!("unexpected butteraugli_main output: {text}"),
+        ss2: perceptual::ssimulacra2(reference, distorted),
     }
 }
 

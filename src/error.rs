@@ -112,6 +112,18 @@ pub enum Error {
     /// The durable variant store failed an operation that cannot fall back to rendering (a
     /// purge). Reads and writes never produce this: they count and carry on.
     StoreFailed(String),
+    /// A learned model failed to load or run (the detail names it; logged, not shown).
+    ModelFailed(String),
+    /// A learned result (`bg-remove`, `upscale`) is being computed and the URL asked for no
+    /// fallback (`*-fallback=false`): imgix's 423.
+    LearnedPending(&'static str),
+    /// A learned operation cannot be done for this original and the URL asked for no fallback.
+    LearnedRefused {
+        /// The parameter.
+        param: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A failure on our side.
     Internal(String),
 }
@@ -146,7 +158,9 @@ impl Error {
             | Error::Undecodable(_) => 422,
             Error::SourceFailed(_) | Error::StoreFailed(_) => 502,
             Error::SourceTimeout => 504,
-            Error::Internal(_) => 500,
+            Error::Internal(_) | Error::ModelFailed(_) => 500,
+            Error::LearnedPending(_) => 423,
+            Error::LearnedRefused { .. } => 422,
             Error::Overloaded | Error::Timeout => 503,
         }
     }
@@ -177,6 +191,9 @@ impl Error {
             Error::Overloaded => "overloaded",
             Error::Timeout => "timeout",
             Error::Internal(_) => "internal",
+            Error::ModelFailed(_) => "model_failed",
+            Error::LearnedPending(_) => "learned_pending",
+            Error::LearnedRefused { .. } => "learned_refused",
             Error::StoreFailed(_) => "store_failed",
             Error::Unauthorized(_) => "unauthorized",
             Error::ScopeMissing(_) => "scope_missing",
@@ -205,6 +222,7 @@ impl Error {
             | Error::UploadTooLarge { .. }
             | Error::NotAnImage
             | Error::BadUpload(_)
+            | Error::LearnedPending(_)
             | Error::Expired => Blame::Client,
             Error::NotFound
             | Error::SourceTooLarge { .. }
@@ -214,10 +232,13 @@ impl Error {
             | Error::Undecodable(_)
             | Error::SourceFailed(_)
             | Error::SourceTimeout
-            | Error::SourceArchived => Blame::Source,
-            Error::Internal(_) | Error::StoreFailed(_) | Error::Overloaded | Error::Timeout => {
-                Blame::Server
-            }
+            | Error::SourceArchived
+            | Error::LearnedRefused { .. } => Blame::Source,
+            Error::Internal(_)
+            | Error::ModelFailed(_)
+            | Error::StoreFailed(_)
+            | Error::Overloaded
+            | Error::Timeout => Blame::Server,
         }
     }
 
@@ -258,6 +279,11 @@ impl Error {
             Error::Overloaded => "too busy, try again shortly".into(),
             Error::Timeout => "the transform took too long".into(),
             Error::Internal(_) => "internal error".into(),
+            Error::ModelFailed(_) => "the learned model failed on this image".into(),
+            Error::LearnedPending(param) => {
+                format!("{param}: the result is being computed; try again shortly")
+            }
+            Error::LearnedRefused { param, reason } => format!("{param}: {reason}"),
             Error::StoreFailed(_) => "the variant store failed".into(),
             Error::Unauthorized(why) => format!("authorization required: {why}"),
             Error::ScopeMissing(scope) => format!("the token lacks the '{scope}' scope"),
@@ -276,6 +302,11 @@ impl Error {
         }
     }
 
+    /// `422 learned_refused`: `param` cannot be done for this original, for `reason`.
+    pub fn learned_refused(param: &'static str, reason: String) -> Error {
+        Error::LearnedRefused { param, reason }
+    }
+
     /// Shorthand for a [`Error::BadParam`].
     pub fn bad_param(param: &'static str, reason: impl Into<String>) -> Self {
         Error::BadParam {
@@ -292,6 +323,7 @@ impl fmt::Display for Error {
             | Error::SourceFailed(detail)
             | Error::SourceNotAllowed(detail)
             | Error::StoreFailed(detail)
+            | Error::ModelFailed(detail)
             | Error::Internal(detail) => {
                 write!(f, "{}: {}", self.code(), detail)
             }

@@ -10,11 +10,11 @@
 //! | [`app`] | [`App`]: the composition of the parts below (renderer, fleet, observation, uploads), built once from the config | everything below |
 //! | [`work`] | background work and the other replicas: embedded queue, RabbitMQ, outbox, jobs, events, purge broadcast — on a weak [`render::Renderer`] handle, never the app | `render` and below |
 //! | [`upload`] | `POST /upload`: JWT check, streaming size cap, header validation, content-addressed atomic store; the bulk uploader | `source`, `transform`, `request` and below |
-//! | [`render`] | the one path from a URL to a rendered variant: request building, the memory cache with coalescing, sources and variant store ([`render::Origin`]), the transform processor | `store`, `transform`, `source`, `config` and below |
-//! | [`config`] | flags, `REFRACT_*` variables and `--config FILE` → validated [`config::Config`]; `--check-config` | the types it validates into: `upload`, `source`, `request`, `observe`, `encoding` |
+//! | [`render`] | the one path from a URL to a rendered variant: request building, the memory cache with coalescing, sources and variant store ([`render::Origin`]), the transform processor, learned results per original ([`render::Learned`]: found, computed inline or deferred) | `store`, `transform`, `source`, `config` and below |
+//! | [`config`] | flags, `REFRACT_*` variables and `--config FILE` → validated [`config::Config`]; `--check-config` | the types it validates into: `upload`, `source`, `request`, `observe`, `encoding`; the learned models' built-in directory (`transform::models`) |
 //! | [`store`] | the durable variant store shared by replicas (S3 or a directory): read-through, write-behind, purge by original | `source`, `transform` and below |
 //! | [`source`] | trait [`source::Source`], its implementations (directory, S3, HTTP, proxy), mounts, the originals cache, the SSRF defence | `request` and below |
-//! | [`transform`] | plan (pure geometry), pipeline steps, encode, and the libvips FFI ([`transform::vips`]) | `request` and below |
+//! | [`transform`] | plan (pure geometry), pipeline steps, encode, the libvips FFI ([`transform::vips`]), and the learned models through ONNX Runtime ([`transform::models`]) | `request` and below |
 //! | [`request`] | URL grammar → typed [`request::ImageRequest`]; `Accept` → one [`request::Variant`]; cache key; signatures; srcset URLs (the client side) | `encoding`, `error` |
 //! | [`observe`] | metrics, analytics, the access log; [`observe::RequestGuard`] is the server's one door | `encoding`, `error` |
 //! | [`encoding`] | image formats, digests as hex, markup escaping: small pure helpers | nothing |

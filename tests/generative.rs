@@ -463,6 +463,8 @@ const FOUND: &[&str] = &[
     "/anim.gif?trim=color",
     "/grey-alpha.png?trim=color&trim-color=fff",
     "/palette.png?trim=color&w=150&fit=fillmax&h=100",
+    // trim=color on a 1×1 image: libvips's find_trim median window was larger than it.
+    "/one.png?txt&trim=color&txt-color=grid&expires=0.001&foo=blur&w=40&txt-color=grid&mark-x=transparent",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -277,9 +277,17 @@ async fn path_traversal_is_refused_in_every_spelling() {
 async fn health_endpoints() {
     let s = TestServer::start(|_| {}).await;
     let r = s.get("/healthz").await;
-    assert_eq!(
-        (r.status().as_u16(), r.text().await.unwrap()),
-        (200, "ok\n".into())
+    assert_eq!(r.status(), 200);
+    // `ok`, then the learned models checked at start (the ones `make deps` installs).
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("ok\n"), "{text}");
+    assert!(
+        text.contains("model foreground ") && text.contains("u2netp.onnx"),
+        "{text}"
+    );
+    assert!(
+        text.contains("model upscale ") && text.contains("factor 4"),
+        "{text}"
     );
     let r = s.get("/readyz").await;
     assert_eq!(r.status(), 200);

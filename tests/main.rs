@@ -20,6 +20,7 @@ mod hostile;
 mod hot;
 mod http;
 mod imgix;
+mod learned;
 mod lifecycle;
 mod masters;
 mod memory;

@@ -607,21 +607,76 @@ async fn serve_can_consume_its_own_jobs() {
         assert!(Instant::now() < deadline, "the eager job never ran");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let m = s.app.metrics_text().await;
-    assert_eq!(
+    // The variant is written behind while the job finishes: the job is counted done after.
+    let done = || async {
         metric(
-            &m,
+            &s.app.metrics_text().await,
             "refract_background_jobs_total",
-            &[("kind", "eager"), ("result", "done")]
-        ),
-        1.0
-    );
+            &[("kind", "eager"), ("result", "done")],
+        )
+    };
+    while done().await < 1.0 {
+        assert!(Instant::now() < deadline, "the eager job never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done().await, 1.0);
     let key = answer["key"].as_str().unwrap();
     let r = s.get(&format!("/{key}?w=64&fm=webp")).await;
     assert_eq!(
         crate::support::header(&r, "x-refract-cache"),
         "hit",
         "rendered into this replica's memory by its own consumer"
+    );
+    s.stop().await;
+}
+
+/// A learned result too dear to wait for goes to a worker through RabbitMQ: the serving
+/// replica answers the plain image at once (a provisional first render) and queues the job
+/// through its outbox; `refract worker` computes the mask into the shared store; the replica's
+/// next answer is the background-removed image — its mask read from the store, no model run
+/// on the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_computes_a_deferred_mask_and_the_replica_serves_it() {
+    let fleet = Fleet::start().await;
+    std::fs::write(
+        fleet.root.path().join("d.png"),
+        crate::support::corpus_file("alpha/pillow-transparent.png"),
+    )
+    .unwrap();
+    let s = fleet.replica(|c| c.learned_inline = Duration::ZERO).await;
+    let args = fleet.worker_args(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let worker = tokio::task::block_in_place(|| Worker::start(&args));
+    const URL: &str = "/d.png?bg-remove=true&w=150&fm=png";
+    let first = s.get(URL).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(crate::support::header(&first, "x-refract-tier"), "first");
+    let seen = tokio::task::block_in_place(|| worker.wait_for("job done"));
+    assert!(seen.iter().any(|l| l.contains("Learned")), "{seen:#?}");
+    let r = s.get(URL).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(crate::support::header(&r, "x-refract-tier"), "");
+    let m = s.app.metrics_text().await;
+    assert_eq!(
+        metric(&m, "refract_model_runs_total", &[]),
+        0.0,
+        "the replica ran a model"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "refract_learned_total",
+            &[("op", "mask"), ("result", "store")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "refract_outbox_total",
+            &[("lane", "jobs"), ("result", "published")]
+        ),
+        1.0
     );
     s.stop().await;
 }

@@ -310,6 +310,23 @@ pub struct ServeArgs {
     #[arg(long, env = "REFRACT_REFINE_CPU", default_value_t = 0.5, value_parser = parse_share)]
     pub refine_cpu: f64,
 
+    /// The learned operations' runtime and models (`bg-remove`, `crop=auto`, `upscale`): a
+    /// directory holding `libonnxruntime.so` and the models (`u2netp.onnx` or your own
+    /// `foreground.onnx`; `realesr-animevideov3-x4.onnx` or your own `upscale.onnx`), checked
+    /// at start. Default: the ones `make deps` installs; `off` turns the operations off.
+    #[arg(long = "models", env = "REFRACT_MODELS")]
+    pub models: Option<String>,
+
+    /// Largest estimated cost of a learned result (a mask, an upscale) computed while the
+    /// request waits; dearer ones are deferred: the request gets the plain render at once, with
+    /// a first render's short max-age, and a background job computes the result.
+    #[arg(long, env = "REFRACT_LEARNED_INLINE", default_value = "300ms", value_parser = parse_duration)]
+    pub learned_inline: Duration,
+
+    /// Share of the machine's cores model inference may use (0–1; at least one thread).
+    #[arg(long, env = "REFRACT_LEARNED_CPU", default_value_t = 0.5, value_parser = parse_share)]
+    pub learned_cpu: f64,
+
     /// `Cache-Control: max-age` of a first render (with as long again of
     /// `stale-while-revalidate`), so a CDN comes back for the refined variant.
     #[arg(long, env = "REFRACT_FIRST_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
@@ -568,6 +585,15 @@ pub struct Config {
     pub refine_permits: usize,
     /// `max-age` of first renders.
     pub first_max_age: Duration,
+    /// The learned models' directory; `None`: the operations are off.
+    pub models: Option<std::path::PathBuf>,
+    /// Whether `models` was named on the command line (then a broken directory stops the
+    /// start; the built-in one missing only turns the operations off).
+    pub models_named: bool,
+    /// Longest learned computation done inline.
+    pub learned_inline: Duration,
+    /// ONNX Runtime threads per inference (from `--learned-cpu` and the cores).
+    pub learned_threads: usize,
     /// RabbitMQ URL for upload events.
     pub queue: Option<String>,
     /// Exchange upload events are published to.
@@ -762,6 +788,16 @@ impl Config {
             refine_after: args.refine_after.max(1),
             refine_permits: refine_permits(args.refine_cpu, num_cpus()),
             first_max_age: args.first_max_age,
+            models: match args.models.as_deref() {
+                Some("off") => None,
+                Some(dir) => Some(std::path::PathBuf::from(dir)),
+                None => Some(std::path::PathBuf::from(
+                    crate::transform::models::BUILTIN_DIR,
+                )),
+            },
+            models_named: args.models.as_deref().is_some_and(|d| d != "off"),
+            learned_inline: args.learned_inline,
+            learned_threads: refine_permits(args.learned_cpu, num_cpus()),
             queue: args.queue.clone(),
             events_exchange: args.events_exchange.clone(),
             outbox: args.outbox.clone(),

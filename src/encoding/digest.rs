@@ -46,6 +46,19 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// A SHA-256 back from its 64 lowercase or uppercase [`hex`] digits.
+pub fn from_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.as_bytes().chunks_exact(2).enumerate() {
+        let digit = |c: u8| char::from(c).to_digit(16);
+        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
 /// Standard Base64 (RFC 4648, padded) of `bytes`: the encoding of CSP script hashes.
 pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -85,6 +85,15 @@ pub struct Metrics {
     /// `corrupt`, `read_error`), writes (`written`, `write_error`, `dropped` when the write
     /// queue was full) and objects `purged`.
     pub variant_store: IntCounterVec,
+    /// `refract_learned_total{op,result}`: learned results (`op` `mask`, `upscale`) a render
+    /// asked for: `memory`, `store` (found), `inline` (computed while the request waited),
+    /// `deferred` (a job queued, the plain render served), `pending` (already queued),
+    /// `refused` (not possible: the reason is in the log), `failed`.
+    pub learned: IntCounterVec,
+    /// `refract_model_runs_total{model}`: inferences run (`foreground`, `upscale`).
+    pub model_runs: IntCounterVec,
+    /// `refract_model_loaded{model,file}`: 1 for each model checked at start.
+    pub model_loaded: prometheus::IntGaugeVec,
     /// `refract_background_jobs_total{kind,result}`: background work (`kind` `eager`) by
     /// outcome: `queued`, `dropped` (queue full), `done`, `failed`.
     pub background_jobs: IntCounterVec,
@@ -263,6 +272,30 @@ impl Metrics {
                  write_error, dropped when the write queue was full), objects purged.",
                 &["result"],
             ),
+            learned: counter_vec(
+                "refract_learned_total",
+                "Learned results (op: mask, upscale) renders asked for, by result: memory, store, \
+                 inline (computed while the request waited), deferred (job queued, plain render \
+                 served), pending (already queued), refused, failed.",
+                &["op", "result"],
+            ),
+            model_runs: counter_vec(
+                "refract_model_runs_total",
+                "Model inferences run, by model (foreground, upscale).",
+                &["model"],
+            ),
+            model_loaded: {
+                let g = prometheus::IntGaugeVec::new(
+                    prometheus::Opts::new(
+                        "refract_model_loaded",
+                        "1 for each learned model checked at start (model: foreground, upscale).",
+                    ),
+                    &["model", "file"],
+                )
+                .expect("valid metric");
+                register(Box::new(g.clone()));
+                g
+            },
             background_jobs: counter_vec(
                 "refract_background_jobs_total",
                 "Background jobs (kind: eager) by result: queued, dropped (queue full), done, \

@@ -86,7 +86,14 @@ impl RenderCache {
             .or_try_insert_with(async { render.await.map(Arc::new) })
             .await;
         match entry {
-            Ok(entry) if entry.is_fresh() => (Ok(entry.into_value()), Lookup::Miss),
+            Ok(entry) if entry.is_fresh() => {
+                let rendered = entry.into_value();
+                // A stand-in for a learned result on its way: answered, not kept.
+                if rendered.provisional {
+                    self.inner.invalidate(key).await;
+                }
+                (Ok(rendered), Lookup::Miss)
+            }
             Ok(entry) => (Ok(entry.into_value()), Lookup::Coalesced),
             Err(e) => (Err((*e).clone()), Lookup::Miss),
         }

@@ -8,6 +8,7 @@
 //! `work`), HTTP (`server`).
 
 pub mod cache;
+pub mod learned;
 pub mod origin;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +34,10 @@ use crate::transform::{Limits, Processor, Rendered};
 use bytes::Bytes;
 
 pub use cache::RenderCache;
+pub use learned::Learned;
 pub use origin::Origin;
+
+use learned::Prepared;
 
 /// Renders variants: from the memory cache, else the variant store, else fetched and
 /// transformed (once, however many ask at the same moment).
@@ -49,6 +53,8 @@ pub struct Renderer {
     first: Tier,
     /// Refinement renders allowed at once (`--refine-cpu`).
     refining: tokio::sync::Semaphore,
+    /// Learned results per original (`bg-remove`, `crop=auto`, `upscale`).
+    learned: Learned,
     metrics: Arc<Metrics>,
 }
 
@@ -107,6 +113,27 @@ impl Renderer {
         let mut fonts = vec![crate::transform::text::builtin_fonts()];
         fonts.extend(config.fonts.iter().cloned());
         crate::transform::text::use_fonts(&fonts);
+        // The learned models: a directory named with --models must be sound (a start-up error
+        // names the file); the built-in one missing (no `make deps`) turns the operations off.
+        let models = match &config.models {
+            None => Err("--models off".to_owned()),
+            Some(dir) => crate::transform::models::Models::open(dir, config.learned_threads),
+        };
+        match &models {
+            Err(e) if config.models_named => return Err(format!("--models: {e}")),
+            Err(e) => tracing::warn!(error = %e, "learned operations are off"),
+            Ok(m) => {
+                for info in m.loaded() {
+                    tracing::info!(
+                        model = info.role.name(),
+                        file = %info.file.display(),
+                        bytes = info.bytes,
+                        "learned model checked"
+                    );
+                }
+            }
+        }
+        let learned = Learned::new(models, config.learned_inline, limits, metrics.clone());
         let processor = Processor::new(
             config.max_concurrency,
             config.max_queue,
@@ -130,6 +157,7 @@ impl Renderer {
                 Refine::Hot | Refine::All => Tier::First,
             },
             refining: tokio::sync::Semaphore::new(config.refine_permits),
+            learned,
             metrics,
         })
     }
@@ -142,6 +170,11 @@ impl Renderer {
     /// The memory cache of rendered variants.
     pub fn cache(&self) -> &RenderCache {
         &self.cache
+    }
+
+    /// Learned results: the models, and where deferred computations go.
+    pub fn learned(&self) -> &Learned {
+        &self.learned
     }
 
     /// The signed-URL verifier, when signing keys are configured.
@@ -216,12 +249,15 @@ impl Renderer {
                     stored
                 }
                 None => {
-                    let digest = original.lazy_digest();
+                    let mut prepared = self.prepare(&original, &variant, &purge_key).await?;
+                    prepared.pending |= layers.provisional();
+                    // Only a finished learned result is shared: a stand-in, or a render whose
+                    // learned step this replica could not do, stays here.
+                    let keep = !prepared.pending && prepared.refused.is_none();
                     let rendered = self
-                        .processor
-                        .render(original.bytes(), digest, layers, variant, self.first)
+                        .render_prepared(&original, layers, variant, prepared, self.first)
                         .await?;
-                    if let Some((store, location)) = &stored_at {
+                    if let (Some((store, location)), true) = (&stored_at, keep) {
                         store.put_behind(location, &rendered);
                     }
                     rendered
@@ -236,6 +272,92 @@ impl Renderer {
             return (result, Lookup::Store);
         }
         (result, lookup)
+    }
+
+    /// What the learned operations `variant` asks for came to (nothing to do: nothing).
+    async fn prepare(
+        &self,
+        original: &FetchedOriginal,
+        variant: &crate::request::Variant,
+        purge_key: &str,
+    ) -> Result<Prepared, Error> {
+        if !Learned::wanted(&variant.params) || variant.key.is_typeset() {
+            return Ok(Prepared::default());
+        }
+        let digest = original.digest().await?;
+        let store = self.origin.store().map(|s| (s, purge_key));
+        self.learned
+            .prepare(
+                variant.key.as_str(),
+                &original.bytes(),
+                digest,
+                &variant.params,
+                store,
+            )
+            .await
+    }
+
+    /// Transform `variant` with what `prepared` holds: from the upscaled original when there is
+    /// one (a `rect` scaled with it), with the mask; a stand-in for a pending result is a
+    /// provisional first render.
+    async fn render_prepared(
+        &self,
+        original: &FetchedOriginal,
+        layers: Layers,
+        variant: crate::request::Variant,
+        prepared: Prepared,
+        tier: Tier,
+    ) -> Result<crate::transform::Rendered, Error> {
+        let pending = prepared.pending;
+        let tier = if pending { Tier::First } else { tier };
+        let (bytes, digest, variant) = match prepared.upscaled {
+            None => (original.bytes(), original.lazy_digest(), variant),
+            Some((upscaled, factor)) => {
+                let mut variant = variant;
+                if let Some(r) = variant.params.rect.as_mut() {
+                    (r.x, r.y, r.w, r.h) = (r.x * factor, r.y * factor, r.w * factor, r.h * factor);
+                }
+                (
+                    upscaled,
+                    crate::encoding::digest::LazyDigest::default(),
+                    variant,
+                )
+            }
+        };
+        let mut rendered = self
+            .processor
+            .render(bytes, digest, layers, prepared.inputs, variant, tier)
+            .await?;
+        rendered.original_bytes = original.bytes().len() as u64;
+        if pending {
+            // Short max-age for every format (JPEG is otherwise final at once): the CDN comes
+            // back for the learned result.
+            rendered.tier = Tier::First;
+            rendered.provisional = true;
+        }
+        Ok(rendered)
+    }
+
+    /// A deferred learned computation (a job): the original `key` as it is now, unless it no
+    /// longer hashes to `digest` (then a later request defers anew); done when the result is
+    /// in the variant store.
+    pub async fn learn(
+        &self,
+        key: &str,
+        digest: [u8; 32],
+        op: crate::transform::learned::Op,
+    ) -> Result<(), Error> {
+        let key = Key::new(key)?;
+        let original = self.origin.original(&key).await?;
+        if original.digest().await? != digest {
+            tracing::info!(%key, "learned job for an original that has changed: skipped");
+            return Ok(());
+        }
+        let purge_key = crate::store::purge_tag(key.as_str());
+        let store = self.origin.store().map(|s| (s, purge_key.as_str()));
+        self.learned
+            .learn(&original.bytes(), digest, op, store)
+            .await
     }
 
     /// The original under `key`, through the originals cache; for the typesetting endpoint, none
@@ -315,6 +437,7 @@ impl Renderer {
         Ok(Some(Layer {
             bytes: body,
             digest,
+            provisional: rendered.provisional,
         }))
     }
 
@@ -333,15 +456,13 @@ impl Renderer {
         let original = self.original(&variant.key).await?;
         let layers = self.layers(&variant.params.overlays).await?;
         let digest = origin::with_layers(original.digest().await?, &layers);
+        let prepared = self.prepare(&original, &variant, &purge_key).await?;
+        // A refinement of a stand-in would store the stand-in: the learned result comes first.
+        if prepared.pending || layers.provisional() {
+            return Err(Error::LearnedPending("learned result"));
+        }
         let mut rendered = self
-            .processor
-            .render(
-                original.bytes(),
-                original.lazy_digest(),
-                layers,
-                variant,
-                tier,
-            )
+            .render_prepared(&original, layers, variant, prepared, tier)
             .await?;
         rendered.purge_tag = hyper::header::HeaderValue::from_str(&purge_key)
             .expect("hex digits are a valid header value");

@@ -70,6 +70,7 @@ impl Origin {
         Ok(Layer {
             bytes: fetched.bytes(),
             digest: fetched.digest().await?,
+            provisional: false,
         })
     }
 }

@@ -7,7 +7,7 @@
 //! of the cache key.
 //!
 //! The same goes for values: [`honours`] says whether imgix would act on a value Refract cannot
-//! read (`crop=auto`, `fill=gen`, `fm=jp2`), which stays a 400, unlike a value
+//! read (`fill=gen`, `fm=jp2`), which stays a 400, unlike a value
 //! imgix itself would ignore (`fit=default`), which leniency drops (see [`crate::request::params`]).
 
 /// Every imgix rendering parameter, by its canonical name.

@@ -363,6 +363,7 @@ pub(crate) mod tests {
             purge_tag: hyper::header::HeaderValue::from_static("p"),
             tier: Tier::Standard,
             served: AtomicU32::new(0),
+            provisional: false,
         })
     }
 

@@ -39,6 +39,8 @@ pub struct Site {
     /// `Cache-Control` of first renders (`--first-max-age`): short, so a CDN comes back for
     /// the refined variant.
     pub first_cache_control: HeaderValue,
+    /// `/healthz`'s body: `ok`, then what was checked at start (the learned models).
+    pub health: bytes::Bytes,
 }
 
 impl Site {
@@ -53,8 +55,30 @@ impl Site {
             "public, max-age={first_age}, stale-while-revalidate={first_age}"
         ))
         .expect("digits are a valid header value");
+        let mut health = String::from("ok\n");
+        let learned = app.renderer().learned();
+        match (learned.models(), learned.off_reason()) {
+            (Some(models), _) => {
+                for info in models.loaded() {
+                    health.push_str(&format!(
+                        "model {} {} ({} bytes, {} {})\n",
+                        info.role.name(),
+                        info.file.display(),
+                        info.bytes,
+                        match info.role {
+                            crate::transform::models::Role::Foreground => "side",
+                            crate::transform::models::Role::Upscale => "factor",
+                        },
+                        info.scale
+                    ));
+                }
+            }
+            (None, Some(why)) => health.push_str(&format!("learned operations off: {why}\n")),
+            (None, None) => {}
+        }
         Site {
             app,
+            health: bytes::Bytes::from(health),
             hot: hot::HotResponses::default(),
             image_cache_control,
             first_cache_control,

@@ -257,6 +257,11 @@ pub fn text(status: u16, body: &'static str, head: bool) -> Response<Full<Bytes>
 }
 
 /// An operational response that no cache may keep.
+/// A `text/plain` answer of `body`, never cached.
+pub fn plain(status: u16, body: Bytes, head: bool) -> Response<Full<Bytes>> {
+    uncached(status, "text/plain; charset=utf-8", body, head)
+}
+
 fn uncached(status: u16, content_type: &str, body: Bytes, head: bool) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)

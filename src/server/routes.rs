@@ -95,7 +95,7 @@ const RESERVED: [&str; 5] = ["/healthz", "/readyz", "/metrics", "/analytics", "/
 pub async fn read_only<B>(site: &Site, req: &Request<B>) -> Response<Full<Bytes>> {
     let head = req.method() == Method::HEAD;
     match req.uri().path() {
-        "/healthz" => return response::text(200, "ok\n", head),
+        "/healthz" => return response::plain(200, site.health.clone(), head),
         "/readyz" if site.app.is_ready() => return response::text(200, "ready\n", head),
         "/readyz" => return response::text(503, "shutting down\n", head),
         "/metrics" if site.app.config().metrics_listen.is_none() => {

@@ -205,6 +205,19 @@ impl VariantStore {
         }
     }
 
+    /// Write `rendered` at `location` now and wait for the store to take it: background work
+    /// that acknowledges its job only once its result is durable (a learned mask, an upscale).
+    pub async fn put(&self, location: &Location, rendered: &Rendered) -> Result<(), Error> {
+        let object = record::encode(&location.cache_key, rendered);
+        let result = self.backend.put(&location.path, object).await;
+        self.count(if result.is_ok() {
+            "written"
+        } else {
+            "write_error"
+        });
+        result.map_err(Error::StoreFailed)
+    }
+
     /// Delete every stored variant of the original whose [`purge_tag`] is `purge_key`: one
     /// prefix delete; how many objects there were. Writes this replica accepted before the
     /// purge finish first (for at most 10 s), so none of them lands after the delete.
@@ -343,6 +356,7 @@ mod tests {
             purge_tag: hyper::header::HeaderValue::from_static(""),
             tier: crate::transform::encode::Tier::Standard,
             served: std::sync::atomic::AtomicU32::new(0),
+            provisional: false,
         };
         let (a, b) = (purge_tag("a.jpg"), purge_tag("b.jpg"));
         let a1 = s.locate("a.jpg?w=1", &a, &[1; 32]);

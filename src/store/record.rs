@@ -104,6 +104,7 @@ pub fn inspect(object: &Bytes) -> Result<(String, Rendered), String> {
         purge_tag: hyper::header::HeaderValue::from_static(""),
         tier,
         served: std::sync::atomic::AtomicU32::new(0),
+        provisional: false,
     };
     Ok((head.key, rendered))
 }
@@ -126,6 +127,7 @@ mod tests {
             purge_tag: hyper::header::HeaderValue::from_static(""),
             tier: Tier::Refined,
             served: std::sync::atomic::AtomicU32::new(0),
+            provisional: false,
         }
     }
 

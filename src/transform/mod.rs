@@ -15,8 +15,10 @@ pub mod faces;
 pub mod filters;
 pub mod flatten;
 pub mod icc;
+pub mod learned;
 pub mod load;
 pub mod master;
+pub mod models;
 pub mod orient;
 pub mod overlay;
 pub mod pad;
@@ -88,6 +90,10 @@ pub struct Rendered {
     /// Times it was served from a cache (memory or store) since this copy was made: a first
     /// render this hot is refined (`--refine-after`).
     pub served: AtomicU32,
+    /// A stand-in while a learned result is computed elsewhere (the plain render of a
+    /// `bg-remove` or `upscale`): served with a first render's short max-age, never cached,
+    /// stored or kept ready.
+    pub provisional: bool,
 }
 
 impl Clone for Rendered {
@@ -101,6 +107,7 @@ impl Clone for Rendered {
             purge_tag: self.purge_tag.clone(),
             tier: self.tier,
             served: AtomicU32::new(self.served.load(Ordering::Relaxed)),
+            provisional: self.provisional,
         }
     }
 }
@@ -122,6 +129,22 @@ pub fn etag_of(body: &[u8]) -> String {
 }
 
 impl Rendered {
+    /// An encoded image that is not a variant — a learned mask, an upscaled original — in the
+    /// shape the variant store keeps.
+    pub fn artefact(body: Bytes, format: Format, size: Size) -> Rendered {
+        Rendered {
+            etag: etag_of(&body),
+            body,
+            format,
+            size,
+            original_bytes: 0,
+            purge_tag: hyper::header::HeaderValue::from_static(""),
+            tier: encode::Tier::Standard,
+            served: AtomicU32::new(0),
+            provisional: false,
+        }
+    }
+
     fn new(output: pipeline::Output) -> Rendered {
         Rendered {
             etag: etag_of(&output.body),
@@ -132,6 +155,7 @@ impl Rendered {
             purge_tag: hyper::header::HeaderValue::from_static(""),
             tier: output.tier,
             served: AtomicU32::new(0),
+            provisional: false,
         }
     }
 }
@@ -214,6 +238,7 @@ impl Processor {
         original: Bytes,
         digest: LazyDigest,
         layers: overlay::Layers,
+        learned: learned::Inputs,
         variant: Variant,
         tier: encode::Tier,
     ) -> Result<Rendered, Error> {
@@ -243,6 +268,7 @@ impl Processor {
                 &original,
                 &digest,
                 &layers,
+                &learned,
                 &variant,
                 tier,
                 &limits,

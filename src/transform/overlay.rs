@@ -25,6 +25,9 @@ pub struct Layer {
     pub bytes: Bytes,
     /// SHA-256 of `bytes`: names its scaled copies, and enters the variant store's location.
     pub digest: [u8; 32],
+    /// A stand-in: the overlay's own URL asks for a learned result still on its way, so a
+    /// variant drawing it is provisional too.
+    pub provisional: bool,
 }
 
 /// The overlay images one render draws, fetched before it starts.
@@ -34,6 +37,16 @@ pub struct Layers {
     pub blend: Option<Layer>,
     /// The `mark` image.
     pub mark: Option<Layer>,
+}
+
+impl Layers {
+    /// Whether either overlay is a stand-in for a learned result on its way.
+    pub fn provisional(&self) -> bool {
+        [&self.blend, &self.mark]
+            .into_iter()
+            .flatten()
+            .any(|l| l.provisional)
+    }
 }
 
 /// A scaled overlay: straight RGBA, `width` × `height`.

@@ -10,8 +10,8 @@ use super::master::Masters;
 use super::plan::{self, Plan, Size};
 use super::vips::{self, Image, Pages};
 use super::{
-    colour, crop, describe, encode, enhance, faces, filters, flatten, load, orient, overlay, pad,
-    quantise, region, resize, rotate, shape, text, Limits,
+    colour, crop, describe, encode, enhance, faces, filters, flatten, learned, load, orient,
+    overlay, pad, quantise, region, resize, rotate, shape, text, Limits,
 };
 use crate::encoding::digest::LazyDigest;
 use crate::encoding::format::{Format, Input};
@@ -38,13 +38,19 @@ pub struct Output {
     pub tier: encode::Tier,
 }
 
+/// imgix's cap on a background-removed output: larger outputs are scaled to fit 10 MP.
+pub const BG_REMOVE_MAX_PIXELS: u64 = 10_000_000;
+
 /// Render `variant` from the original's `bytes` — or from the original's decoded master, when
-/// `masters` is on and has (or now makes) one that serves it. Blocking and CPU-heavy: call it
-/// off the async executor, under a transform permit (see [`super::Processor`]).
+/// `masters` is on and has (or now makes) one that serves it — with what the learned models
+/// gave for it (`learned`: the foreground mask, when there is one). Blocking and CPU-heavy:
+/// call it off the async executor, under a transform permit (see [`super::Processor`]).
+#[allow(clippy::too_many_arguments)]
 pub fn render(
     bytes: &Bytes,
     digest: &LazyDigest,
     layers: &overlay::Layers,
+    learned: &learned::Inputs,
     variant: &Variant,
     tier: encode::Tier,
     limits: &Limits,
@@ -72,6 +78,7 @@ pub fn render(
         bytes,
         digest,
         layers,
+        learned,
         decoded: heic.then(OnceCell::new),
         max_pixels: limits.max_pixels,
     };
@@ -93,6 +100,8 @@ struct Original<'a> {
     digest: &'a LazyDigest,
     /// The overlay images drawn over it.
     layers: &'a overlay::Layers,
+    /// The learned models' results for it.
+    learned: &'a learned::Inputs,
     decoded: Option<OnceCell<Result<Bytes, Error>>>,
     max_pixels: u64,
 }
@@ -242,9 +251,32 @@ fn run(
         (width, height) = (Some(describe::DESCRIBE_BOX), Some(describe::DESCRIBE_BOX));
     }
     let boxed = (width, height) != (params.width, params.height);
+    // bg-remove: the mask becomes the alpha of the upright original, before it is turned by a
+    // URL's `orient` or cut by `trim` (neither of which the mask follows: no removal then).
+    let mask =
+        original.learned.mask.as_deref().filter(|_| {
+            params.learned.bg_remove && params.orient.is_none() && params.trim.is_none()
+        });
     // crop=faces: the window centred on the faces in the original (none: attention, in plan).
-    let faces = if params.fit.crops() && params.crop == Crop::Faces && cut.is_none() {
-        faces::centre(&faces::faces_of(original.pixels()?, original.digest)?)
+    // crop=auto: the faces, else the learned subject, else its anchors. A background-removed
+    // image is cropped around its subject too where a saliency crop was asked for (libvips's
+    // saliency window would be cut before the mask could follow it).
+    let subject = || original.learned.mask.as_deref().and_then(learned::subject);
+    let faces = if params.fit.crops() && cut.is_none() {
+        match params.crop {
+            Crop::Faces if mask.is_some() => {
+                faces::centre(&faces::faces_of(original.pixels()?, original.digest)?)
+                    .or_else(subject)
+                    .or(Some((0.5, 0.5)))
+            }
+            Crop::Faces => faces::centre(&faces::faces_of(original.pixels()?, original.digest)?),
+            Crop::Auto { .. } => {
+                faces::centre(&faces::faces_of(original.pixels()?, original.digest)?)
+                    .or_else(subject)
+            }
+            Crop::Entropy | Crop::Attention if mask.is_some() => subject().or(Some((0.5, 0.5))),
+            _ => None,
+        }
     } else {
         None
     };
@@ -265,11 +297,25 @@ fn run(
         } else {
             params
         };
-    let plan = plan::plan(seen, planned, limits.max_dimension)?;
+    let mut plan = plan::plan(seen, planned, limits.max_dimension)?;
+    // imgix's cap on a background-removed output: scaled to fit 10 MP.
+    let out = plan.output();
+    let out_pixels = u64::from(out.width) * u64::from(out.height);
+    if mask.is_some() && out_pixels > BG_REMOVE_MAX_PIXELS {
+        let s = (BG_REMOVE_MAX_PIXELS as f64 / out_pixels as f64).sqrt();
+        let mut capped = planned.clone();
+        capped.width = Some(((f64::from(out.width) * s).floor() as u32).max(1));
+        capped.height = Some(((f64::from(out.height) * s).floor() as u32).max(1));
+        if !capped.fit.crops() {
+            capped.fit = crate::request::Fit::Clip;
+        }
+        plan = plan::plan(seen, &capped, limits.max_dimension)?;
+    }
+    let plan = plan;
     let multi_frame = source.frames > 1 && params.frame.is_none();
     let mut format = variant.output.resolve(
         source.format,
-        source.has_alpha || params.adds_alpha(),
+        source.has_alpha || params.adds_alpha() || mask.is_some(),
         multi_frame,
     );
     // hdr=true: an Ultra HDR original keeps its gain map where the map can follow the pixels
@@ -293,8 +339,33 @@ fn run(
     let pages = pages(source, params, &plan, format);
     let tier = tier.for_format(format);
 
+    // The part of the original a `rect` keeps, as fractions (for the mask).
+    let region = params.rect.map(|r| {
+        let (w, h) = (f64::from(source.size.width), f64::from(source.size.height));
+        (
+            f64::from(r.x) / w,
+            f64::from(r.y) / h,
+            f64::from(r.x + r.w) / w,
+            f64::from(r.y + r.h) / h,
+        )
+    });
+    // With `bg` named, the subject is set over that colour (imgix's background replacement).
+    let with_mask = |image, region| match mask {
+        Some(mask) => {
+            let cut = learned::remove_background(image, mask, region)?;
+            match params.fill_color {
+                c if c == crate::request::Rgba::TRANSPARENT_WHITE => Ok(cut),
+                c => learned::over_colour(cut, c),
+            }
+        }
+        None => Ok(image),
+    };
     let image = match cut {
-        Some(image) => orient::apply(region::scale(image, &plan)?, None, params.flip)?,
+        Some(image) => orient::apply(
+            with_mask(region::scale(image, &plan)?, region)?,
+            None,
+            params.flip,
+        )?,
         None => {
             // A master holds the upright image: only for the original's own orientation, one
             // frame, and scale-then-crop geometry (saliency needs thumbnail's own look); not
@@ -324,7 +395,7 @@ fn run(
                     resize::apply(original.pixels()?, &plan, params.orient, pages, source.icc)?
                 }
             };
-            orient::apply(image, params.orient, params.flip)?
+            orient::apply(with_mask(image, None)?, params.orient, params.flip)?
         }
     };
 

@@ -200,7 +200,8 @@ fn crop_window(resize: Size, window: Size, crop: Crop) -> Plan {
     }
     let (spare_x, spare_y) = (resize.width - window.width, resize.height - window.height);
     let window = match crop {
-        Crop::Gravity { x, y } => Window::At {
+        // The subject is resolved to a focal point before planning; none found: the anchors.
+        Crop::Gravity { x, y } | Crop::Auto { x, y } => Window::At {
             left: along(spare_x, x),
             top: along(spare_y, y),
             size: window,

@@ -53,6 +53,9 @@ pub fn load<'a>(bytes: &'a [u8], params: &Params) -> Result<Image<'a>, Error> {
                 image_px
             };
         }
+        // libvips's find_trim smooths with a 3×3 median first: a smaller image has no border
+        // to find (and the median refuses it).
+        Some(Trim::Colour { .. }) if image.width() < 3 || image.height() < 3 => {}
         Some(Trim::Colour { colour, tolerance }) => {
             let bg = match colour {
                 Some(colour) => super::pad::background(&image, colour),

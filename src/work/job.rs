@@ -21,6 +21,16 @@ pub enum Job {
         /// The original's key (as in its URL path, without the leading slash).
         key: String,
     },
+    /// Compute a learned result (a mask, an upscaled original) for the original under `key`
+    /// and put it in the variant store, unless it is there already.
+    Learned {
+        /// The original's key.
+        key: String,
+        /// The SHA-256 (hex) of the original the request saw.
+        digest: String,
+        /// What to compute.
+        op: crate::transform::learned::Op,
+    },
     /// Render a first-rendered variant again with the refined encoder settings, replacing it
     /// in the variant store (and the memory caches). The request as it came, so the worker
     /// builds the same variant.
@@ -45,6 +55,7 @@ impl Job {
     pub fn kind(&self) -> &'static str {
         match self {
             Job::Eager { .. } => "eager",
+            Job::Learned { .. } => "learned",
             Job::Refine { .. } => "refine",
         }
     }
@@ -102,6 +113,12 @@ impl Runner {
     pub async fn run(&self, renderer: &Renderer, job: &Job) -> Result<(), Error> {
         match job {
             Job::Eager { key } => self.eager(renderer, key).await,
+            Job::Learned { key, digest, op } => {
+                let digest = crate::encoding::digest::from_hex(digest).ok_or_else(|| {
+                    Error::Internal(format!("learned job with a bad digest {digest}"))
+                })?;
+                renderer.learn(key, digest, *op).await
+            }
             Job::Refine {
                 path,
                 query,

@@ -34,8 +34,8 @@ use outbox::Outbox;
 /// embedded queue otherwise; it queues jobs, publishes upload events and announces purges.
 pub struct Fleet {
     runner: Runner,
-    background: Background,
-    outbox: Option<Outbox>,
+    background: Arc<Background>,
+    outbox: Option<Arc<Outbox>>,
     broker: Option<Arc<Broker>>,
     refine: Refine,
     refine_after: u32,
@@ -64,7 +64,10 @@ impl Fleet {
         if uploads {
             lanes.push(events::lane(&config.events_exchange));
         }
-        if (uploads && !config.eager.is_empty()) || config.refine != Refine::Off {
+        if (uploads && !config.eager.is_empty())
+            || config.refine != Refine::Off
+            || config.models.is_some()
+        {
             lanes.push(queue::lane(config.job_attempts));
         }
         // Upload events must not be lost: with --queue, uploads need the outbox. Refinement
@@ -84,7 +87,7 @@ impl Fleet {
                 if tokio::runtime::Handle::try_current().is_ok() {
                     outbox.start();
                 }
-                Some(outbox)
+                Some(Arc::new(outbox))
             }
             _ => None,
         };
@@ -97,7 +100,7 @@ impl Fleet {
         // Other replicas' purges: listened for from now on when there is a runtime (serve,
         // worker, tests); an app built outside one (benches) does not listen.
         if let (Some(broker), Ok(_)) = (&broker, tokio::runtime::Handle::try_current()) {
-            broker.listen_for_purges(renderer, metrics.clone());
+            broker.listen_for_purges(renderer.clone(), metrics.clone());
             // `refract worker` and `serve --consume`: take background jobs from the queue.
             if config.consume {
                 queue::consume(
@@ -108,8 +111,26 @@ impl Fleet {
                 );
             }
         }
+        let background = Arc::new(Background::new(runner.clone(), config.background_queue));
+        // Learned results too dear to compute while a request waits: queued as jobs, here or
+        // (with --queue and an outbox) for any worker.
+        if let Some(renderer) = renderer.upgrade() {
+            let (background, outbox, runner) = (background.clone(), outbox.clone(), runner.clone());
+            renderer.learned().connect(move |deferred| {
+                let job = Job::Learned {
+                    key: deferred.key,
+                    digest: crate::encoding::digest::hex(&deferred.digest),
+                    op: deferred.op,
+                };
+                let (background, outbox, runner) =
+                    (background.clone(), outbox.clone(), runner.clone());
+                tokio::spawn(async move {
+                    submit(&background, outbox.as_deref(), &runner, job).await;
+                });
+            });
+        }
         Ok(Fleet {
-            background: Background::new(runner.clone(), config.background_queue),
+            background,
             runner,
             outbox,
             broker,
@@ -126,26 +147,14 @@ impl Fleet {
 
     /// The outbox of messages for RabbitMQ (with `--queue` and `--upload`).
     pub fn outbox(&self) -> Option<&Outbox> {
-        self.outbox.as_ref()
+        self.outbox.as_deref()
     }
 
     /// Queue `job`. With `--queue`, through RabbitMQ: on disk in the outbox when this returns,
     /// for any worker. Embedded, it never waits: a full queue drops the job, counted as
     /// `dropped`.
     pub async fn submit(&self, job: Job) {
-        let Some(outbox) = self.outbox.as_ref().filter(|o| o.has("jobs")) else {
-            self.background.submit(job);
-            return;
-        };
-        let body = serde_json::to_vec(&job).expect("serialisable");
-        let result = match outbox.put("jobs", outbox.next_id(), body).await {
-            Ok(()) => "queued",
-            Err(e) => {
-                tracing::error!(error = %e, ?job, "job not written to the outbox");
-                "dropped"
-            }
-        };
-        self.runner.count(job.kind(), result);
+        submit(&self.background, self.outbox.as_deref(), &self.runner, job).await;
     }
 
     /// A new original was stored under `key`: queue its eager renders (`--eager`) and, with
@@ -218,4 +227,21 @@ impl Fleet {
         };
         self.metrics.purges.with_label_values(&[result]).inc();
     }
+}
+
+/// Queue `job`: through the outbox when it has a jobs lane (RabbitMQ), else embedded.
+async fn submit(background: &Background, outbox: Option<&Outbox>, runner: &Runner, job: Job) {
+    let Some(outbox) = outbox.filter(|o| o.has("jobs")) else {
+        background.submit(job);
+        return;
+    };
+    let body = serde_json::to_vec(&job).expect("serialisable");
+    let result = match outbox.put("jobs", outbox.next_id(), body).await {
+        Ok(()) => "queued",
+        Err(e) => {
+            tracing::error!(error = %e, ?job, "job not written to the outbox");
+            "dropped"
+        }
+    };
+    runner.count(job.kind(), result);
 }

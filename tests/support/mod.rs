@@ -3,12 +3,14 @@
 
 #![allow(dead_code)]
 
+pub mod cutouts;
 pub mod face_set;
 pub mod fixtures;
 pub mod garage;
 pub mod heic;
 pub mod images;
 pub mod origin;
+pub mod perceptual;
 pub mod rabbitmq;
 
 use std::io::{BufRead, BufReader};

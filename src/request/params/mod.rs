@@ -11,7 +11,7 @@
 //! Values, as imgix treats them: a value outside a parameter's grammar (`fit=default`,
 //! `crop=false`, `w=abc`) is ignored — the parameter keeps its default, the rest renders, and the
 //! name is kept in [`Params::ignored`] for the response header, the metric and the access log.
-//! A value imgix would act on ([`imgix::honours`]: `crop=auto`, `fill=gen`, an overlay URL) stays
+//! A value imgix would act on ([`imgix::honours`]: `fill=gen`, `fm=jp2`, an overlay URL) stays
 //! a 400, since ignoring it would serve a different image. `auto` given twice combines
 //! (`auto=format&auto=compress`, as imgix documents); any other parameter given twice takes its
 //! last value (URL builders append overrides) and names the parameter as ignored. With
@@ -35,7 +35,7 @@ use crate::error::Error;
 pub use adjust::{Blend, BlendMode, Filters};
 pub use geometry::{Border, Flip, Grid, Mask, Radii, Rect, Sides, Trim};
 pub use names::Name;
-pub use output::{Chroma, Describe, FormatChoice, Profile};
+pub use output::{Chroma, Describe, FormatChoice, Learned, Profile};
 pub use overlay::{LayerFit, Length, Overlay, Overlays};
 pub use size::{Align, Crop, FaceArea, Fill, Fit, Hints, Sizing, Varies};
 pub use text::{Text, TextClip};
@@ -96,6 +96,8 @@ pub struct Params {
     /// `hdr=true`: carry an Ultra HDR original's gain map into a JPEG output (imgix's `hdr`;
     /// default false, a plain SDR image).
     pub hdr: bool,
+    /// `bg-remove`, `upscale` and their fallbacks.
+    pub learned: Learned,
     /// `rect=x,y,w,h`: crop the (oriented) original to this rectangle before anything else.
     pub rect: Option<Rect>,
     /// `trim`: cut away a flat border first.
@@ -180,6 +182,7 @@ impl Default for Params {
             flip: Flip::default(),
             lossless: false,
             hdr: false,
+            learned: Learned::default(),
             rect: None,
             trim: None,
             trim_pad: 0,
@@ -399,6 +402,8 @@ impl Params {
             flip,
             lossless: _,
             hdr: _,
+            // Animations are neither background-removed nor upscaled (imgix): they stay one.
+            learned: _,
             rect,
             trim,
             trim_pad: _,
@@ -460,6 +465,7 @@ impl Params {
             flip: _,
             lossless: _,
             hdr,
+            learned,
             rect,
             trim,
             trim_pad: _,
@@ -484,7 +490,13 @@ impl Params {
             ignored: _,
         } = self;
         // hdr: a master is decoded without the gain map.
-        orient.is_none() && rect.is_none() && trim.is_none() && face_area.is_none() && !hdr
+        // upscale: rendered from the upscaled image, not the original's master.
+        orient.is_none()
+            && rect.is_none()
+            && trim.is_none()
+            && face_area.is_none()
+            && !hdr
+            && !learned.upscale
     }
 
     /// The canonical query for these parameters, without the format: equal for every URL that
@@ -515,6 +527,7 @@ impl Params {
             flip,
             lossless,
             hdr,
+            learned,
             rect,
             trim,
             trim_pad,
@@ -562,6 +575,14 @@ impl Params {
                 Crop::Entropy => s.push_str("&crop=entropy"),
                 Crop::Attention => s.push_str("&crop=attention"),
                 Crop::Faces => s.push_str("&crop=faces"),
+                Crop::Auto { x, y } => {
+                    let _ = write!(
+                        s,
+                        "&crop=auto{}{}",
+                        size::align_char(*x),
+                        size::align_char(*y)
+                    );
+                }
             }
         }
         match quality {
@@ -602,6 +623,7 @@ impl Params {
         if *hdr {
             s.push_str("&hdr=true");
         }
+        learned.key(&mut s);
         if let Some(r) = rect {
             let _ = write!(s, "&rect={},{},{},{}", r.x, r.y, r.w, r.h);
         }
@@ -739,11 +761,9 @@ mod tests {
     #[test]
     fn values_imgix_acts_on_stay_refused() {
         for (q, code) in [
-            ("w=300&h=200&fit=crop&crop=auto", "unsupported_param"),
             ("w=300&h=200&fit=fill&fill=gen", "unsupported_param"),
             ("fm=jp2", "unsupported_param"),
-            ("bg-remove=true", "unsupported_param"),
-            ("upscale=true", "unsupported_param"),
+            ("bg-replace=a+desert", "unsupported_param"),
             ("mask=https://x/m.png", "bad_param"),
             // An operator's limit is not a value imgix cannot read.
             ("w=9000", "bad_param"),
@@ -751,6 +771,30 @@ mod tests {
             let e = parse_with(q, LENIENT).unwrap_err();
             assert_eq!(e.code(), code, "{q}: {}", e.public_message());
         }
+    }
+
+    #[test]
+    fn the_learned_operations_parse_and_key() {
+        let p = lenient("w=300&h=200&fit=crop&crop=auto,top&background-remove=1&upscale=true");
+        assert_eq!(
+            p.crop,
+            Crop::Auto {
+                x: Align::Center,
+                y: Align::Start
+            }
+        );
+        assert!(p.learned.bg_remove && p.learned.upscale);
+        assert!(p.learned.bg_remove_fallback && p.learned.upscale_fallback);
+        let key = p.canonical();
+        assert!(
+            key.contains("&crop=autocs") && key.contains("&bg-remove=1&upscale=1"),
+            "{key}"
+        );
+        // A fallback turned off is its own variant (it may answer an error where the default
+        // answers the plain image).
+        let q = lenient("bg-remove=true&bg-remove-fallback=false");
+        assert!(!q.learned.bg_remove_fallback);
+        assert_ne!(q.canonical(), lenient("bg-remove=true").canonical());
     }
 
     #[test]

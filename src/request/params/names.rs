@@ -105,6 +105,16 @@ parameters! {
     Lossless: "lossless";
     /// Keep the original's HDR gain map (Ultra HDR JPEG output).
     Hdr: "hdr";
+
+    // Learned operations (`output`).
+    /// Remove the background (a learned foreground mask becomes the alpha).
+    BgRemove: "bg-remove" | "background-remove";
+    /// `bg-remove` that cannot be done: the image as it is (true) or an error (false).
+    BgRemoveFallback: "bg-remove-fallback";
+    /// Learned super-resolution when the output is larger than the original.
+    Upscale: "upscale";
+    /// `upscale` that cannot be done: the plain resize (true) or an error (false).
+    UpscaleFallback: "upscale-fallback";
     /// Download file name.
     Dl: "dl";
     /// Chroma subsampling.

@@ -5,9 +5,54 @@
 //! settings only, so safe per animation frame and from a decode-once master.
 
 use super::names::{Name, Raw};
+use super::values::switch;
 use super::Params;
 use crate::encoding::format::Format;
 use crate::error::Error;
+
+/// The learned operations asked for (imgix's `bg-remove`, `upscale`) and what to do when one
+/// cannot be done: the plain image (`*-fallback=true`, imgix's default) or an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    /// `bg-remove=true`: the subject kept, the background transparent.
+    pub bg_remove: bool,
+    /// `bg-remove-fallback` (default true).
+    pub bg_remove_fallback: bool,
+    /// `upscale=true`: learned super-resolution where the output is larger than the original.
+    pub upscale: bool,
+    /// `upscale-fallback` (default true).
+    pub upscale_fallback: bool,
+}
+
+impl Default for Learned {
+    fn default() -> Learned {
+        Learned {
+            bg_remove: false,
+            bg_remove_fallback: true,
+            upscale: false,
+            upscale_fallback: true,
+        }
+    }
+}
+
+impl Learned {
+    /// Key text. A fallback turned off is part of it: the same URL with the fallback on may
+    /// have cached the plain image where this one answers an error.
+    pub fn key(&self, s: &mut String) {
+        if self.bg_remove {
+            s.push_str("&bg-remove=1");
+            if !self.bg_remove_fallback {
+                s.push_str("&bgrf=0");
+            }
+        }
+        if self.upscale {
+            s.push_str("&upscale=1");
+            if !self.upscale_fallback {
+                s.push_str("&upf=0");
+            }
+        }
+    }
+}
 
 /// Which output format the URL asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +203,16 @@ pub(super) fn parse(raw: &Raw<'_>, p: &mut Params) -> Result<(), Error> {
         ) && p.quality.is_some());
     p.lossless = raw.switch(Name::Lossless)?;
     p.hdr = raw.switch(Name::Hdr)?;
+    p.learned = Learned {
+        bg_remove: raw.switch(Name::BgRemove)?,
+        bg_remove_fallback: raw
+            .get(Name::BgRemoveFallback)
+            .map_or(Ok(true), |v| switch(Name::BgRemoveFallback, v))?,
+        upscale: raw.switch(Name::Upscale)?,
+        upscale_fallback: raw
+            .get(Name::UpscaleFallback)
+            .map_or(Ok(true), |v| switch(Name::UpscaleFallback, v))?,
+    };
     p.download = raw.get(Name::Dl).map(|name| {
         name.chars()
             .take(128)

@@ -143,6 +143,14 @@ pub enum Crop {
     /// Centred on the faces found in the original (`crop=faces`); libvips attention when there
     /// are none.
     Faces,
+    /// The subject (`crop=auto`): centred on the faces if there are any, else on the learned
+    /// foreground mask's subject; else anchored by the edges the URL also named (`x`, `y`).
+    Auto {
+        /// Horizontal anchor when no subject is found.
+        x: Align,
+        /// Vertical anchor when no subject is found.
+        y: Align,
+    },
 }
 
 impl Crop {
@@ -255,6 +263,7 @@ pub(super) fn anchors(
 fn parse_crop(value: &str, fp_x: f64, fp_y: f64, zoom: f64) -> Result<Crop, Error> {
     let (mut x, mut y) = (Align::Center, Align::Center);
     let (mut focal, mut entropy, mut attention, mut faces) = (false, false, false, false);
+    let mut auto = false;
     for token in value.split(',') {
         match token.trim() {
             "top" => y = Align::Start,
@@ -266,24 +275,28 @@ fn parse_crop(value: &str, fp_x: f64, fp_y: f64, zoom: f64) -> Result<Crop, Erro
             "entropy" => entropy = true,
             "edges" | "attention" => attention = true,
             "faces" => faces = true,
+            "auto" => auto = true,
             other => {
                 return Err(Error::bad_param(
                     "crop",
                     format!(
                         "'{other}' is not one of top, bottom, left, right, center, \
-                         focalpoint, faces, entropy, edges"
+                         focalpoint, faces, auto, entropy, edges"
                     ),
                 ))
             }
         }
     }
-    // imgix precedence: focal point, then faces, then the smart modes, then edge anchors.
+    // imgix precedence: focal point, then the subject (auto: faces first, then the learned
+    // mask), faces, the smart modes, then edge anchors.
     Ok(if focal {
         Crop::FocalPoint {
             x: fp_x,
             y: fp_y,
             zoom,
         }
+    } else if auto {
+        Crop::Auto { x, y }
     } else if faces {
         Crop::Faces
     } else if entropy {
