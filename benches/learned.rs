@@ -40,15 +40,20 @@ fn corpus_file(rel: &str) -> Vec<u8> {
     std::fs::read(corpus().join(rel)).unwrap_or_else(|e| panic!("corpus file {rel}: {e}"))
 }
 
-fn rss_kb() -> u64 {
+/// `VmRSS` (now) or `VmHWM` (peak) of this process, in KB.
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kb() -> u64 {
+    status_kb("VmRSS:")
 }
 
 fn limits() -> Limits {
@@ -84,6 +89,8 @@ fn main() {
         return;
     }
     let full = std::env::args().any(|a| a == "--bench");
+    // As `refract` runs: one malloc arena, a fixed mmap threshold (large buffers go back).
+    vips::tune_malloc();
     vips::init().unwrap();
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -202,10 +209,11 @@ fn main() {
     let with_both = rss_kb();
     println!(
         "\nRSS: {} MB idle (libvips), +{} MB after the first mask (ONNX Runtime + U²-NetP), \
-         +{} MB after the upscales too",
+         +{} MB after the upscales too; peak +{} MB",
         idle / 1024,
         with_mask.saturating_sub(idle) / 1024,
-        with_both.saturating_sub(idle) / 1024
+        with_both.saturating_sub(idle) / 1024,
+        status_kb("VmHWM:").saturating_sub(idle) / 1024
     );
     let plan = learned::upscale_plan(
         &refract::transform::load::inspect(&cups, &limits).unwrap(),
@@ -214,8 +222,21 @@ fn main() {
         refract::render::learned::UPSCALE_MAX_PIXELS,
         refract::render::learned::UPSCALE_MAX_INPUT,
     );
-    println!("upscale=true on the 4 MP cups photo: {plan:?}");
-    assert!(matches!(plan, UpscalePlan::Upscale { factor: 2, .. }));
+    println!("upscale=true, no size, on the 4.1 MP cups photo: {plan:?}");
+    assert!(
+        matches!(plan, UpscalePlan::Refused(_)),
+        "2× would be 16.4 MP"
+    );
+    let astronaut = Bytes::from(corpus_file("photos/skimage-astronaut.png"));
+    let plan = learned::upscale_plan(
+        &refract::transform::load::inspect(&astronaut, &limits).unwrap(),
+        &refract::request::Params::default(),
+        8192,
+        refract::render::learned::UPSCALE_MAX_PIXELS,
+        refract::render::learned::UPSCALE_MAX_INPUT,
+    );
+    println!("upscale=true, no size, on the 512² astronaut: {plan:?}");
+    assert!(matches!(plan, UpscalePlan::Upscale { factor: 4, .. }));
 
     if !full {
         return;

@@ -29,7 +29,7 @@ use crate::transform::plan::Size;
 use crate::transform::{Limits, Rendered};
 
 /// The largest upscaled image (the model's output, resized to factor × the original): 16 MP.
-/// imgix allows 4× up to 2048² originals (67 MP); on CPU, at about a second of both cores per
+/// imgix allows 4× up to 2048² originals (67 MP); on CPU, at 2–3 s of one core per output
 /// megapixel, Refract stops at 16 MP: 4× for originals up to 1 MP, 2× up to 4 MP.
 pub const UPSCALE_MAX_PIXELS: u64 = 16_000_000;
 
@@ -103,6 +103,9 @@ pub struct Learned {
     masks: moka::sync::Cache<[u8; 32], Arc<Mask>>,
     upscaled: moka::sync::Cache<([u8; 32], u32), Bytes>,
     pending: moka::sync::Cache<([u8; 32], Op), ()>,
+    /// Originals a computation failed on for their own fault (they do not decode): refused,
+    /// not queued again, for as long as a pending mark lasts.
+    failed: moka::sync::Cache<([u8; 32], Op), String>,
     /// One inference at a time in this process (its threads: `--learned-cpu`).
     permit: Arc<Semaphore>,
     inline: Duration,
@@ -148,10 +151,16 @@ impl Learned {
                 .max_capacity(10_000)
                 .time_to_live(PENDING_FOR)
                 .build(),
+            failed: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(PENDING_FOR)
+                .build(),
             permit: Arc::new(Semaphore::new(1)),
             inline,
-            mask_cost: AtomicU64::new(250_000),
-            upscale_cost: AtomicU64::new(1_200_000),
+            // `cargo bench --bench learned` on a 2-core AMD EPYC VM, one thread: a mask
+            // 0.75–1.25 s with its decode, an upscale 2.2–2.6 s per output megapixel.
+            mask_cost: AtomicU64::new(900_000),
+            upscale_cost: AtomicU64::new(2_500_000),
             limits,
             sink: OnceLock::new(),
             metrics,
@@ -309,6 +318,10 @@ impl Learned {
             self.count(op, "memory");
             return Ok(Outcome::Ready(mask));
         }
+        if let Some(why) = self.failed.get(&(digest, op)) {
+            self.count(op, "refused");
+            return Ok(Outcome::Refused(why));
+        }
         if let Some(mask) = self.stored_mask(digest, store).await {
             self.count(op, "store");
             return Ok(Outcome::Ready(mask));
@@ -371,7 +384,7 @@ impl Learned {
         })
         .await
         .map_err(|e| Error::Internal(format!("mask task failed: {e}")))?;
-        let (mask, png) = self.ran(Op::Mask, result)?;
+        let (mask, png) = self.ran(Op::Mask, digest, result)?;
         self.mask_cost
             .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let mask = Arc::new(mask);
@@ -391,8 +404,9 @@ impl Learned {
         Ok(Some(mask))
     }
 
-    /// Count a model run's outcome; a failure is logged with its detail.
-    fn ran<T>(&self, op: Op, result: Result<T, Error>) -> Result<T, Error> {
+    /// Count a model run's outcome; a failure is logged with its detail, and one that is the
+    /// original's fault is remembered (the original is refused, not queued again).
+    fn ran<T>(&self, op: Op, digest: [u8; 32], result: Result<T, Error>) -> Result<T, Error> {
         let role = match op {
             Op::Mask => Role::Foreground,
             Op::Upscale { .. } => Role::Upscale,
@@ -402,6 +416,11 @@ impl Learned {
             .with_label_values(&[role.name()])
             .inc();
         result.inspect_err(|e| {
+            if e.blame() == crate::error::Blame::Source {
+                self.count(op, "refused");
+                self.failed.insert((digest, op), e.public_message());
+                return;
+            }
             self.count(op, "failed");
             tracing::error!(op = op.name(), error = %e, "learned model failed");
         })
@@ -462,6 +481,10 @@ impl Learned {
             self.count(op, "memory");
             return Ok(Outcome::Ready(up));
         }
+        if let Some(why) = self.failed.get(&(digest, op)) {
+            self.count(op, "refused");
+            return Ok(Outcome::Refused(why));
+        }
         if let Some((store, purge_key)) = store {
             let location = store.locate(&self.store_key(op, Role::Upscale), purge_key, &digest);
             if let Some(stored) = store.get(&location).await {
@@ -510,7 +533,7 @@ impl Learned {
         })
         .await
         .map_err(|e| Error::Internal(format!("upscale task failed: {e}")))?;
-        let (body, size) = self.ran(op, result)?;
+        let (body, size) = self.ran(op, digest, result)?;
         let output_mp = (f64::from(input.width * k) * f64::from(input.height * k) / 1e6).max(0.01);
         self.upscale_cost.store(
             (started.elapsed().as_micros() as f64 / output_mp) as u64,

@@ -67,21 +67,41 @@ fn readable(bytes: &Bytes, limits: &Limits) -> Result<(Bytes, SourceInfo), Error
 pub fn mask_of(models: &Models, bytes: &Bytes, limits: &Limits) -> Result<Mask, Error> {
     let side = foreground::side(models)
         .ok_or_else(|| Error::ModelFailed("no foreground model is loaded".into()))?;
+    let rgb = scaled(bytes, limits, Size::new(side, side), |small, _| rgb8(small))?;
+    foreground::mask(models, &rgb)
+}
+
+/// Run `f` on the original `bytes` scaled to exactly `size` (upright, sRGB, shrink-on-load),
+/// with what its header says.
+fn scaled<T>(
+    bytes: &Bytes,
+    limits: &Limits,
+    size: Size,
+    f: impl FnOnce(&Image<'_>, &SourceInfo) -> Result<T, Error>,
+) -> Result<T, Error> {
     let (bytes, source) = readable(bytes, limits)?;
     let small = Image::thumbnail(
         &bytes,
         ThumbnailOptions {
-            width: side,
-            height: side,
+            width: size.width,
+            height: size.height,
             crop: None,
             no_rotate: false,
             pages: Pages::First,
             to_srgb: source.icc,
         },
     )
-    .map_err(classify)?;
-    let rgb = rgb8(&small)?;
-    foreground::mask(models, &rgb)
+    .map_err(classify);
+    // Pixels decode lazily: a broken original fails here or inside `f`. Only blame ourselves
+    // if it decodes on its own (as the pipeline does).
+    small
+        .and_then(|small| f(&small, &source))
+        .map_err(|e| match e {
+            Error::Internal(detail) if !super::resize::decodes(&bytes) => {
+                Error::Undecodable(detail)
+            }
+            other => other,
+        })
 }
 
 /// A mask as a greyscale PNG (how the variant store keeps it).
@@ -337,48 +357,38 @@ pub fn upscale_of(
 ) -> Result<(Bytes, Size), Error> {
     let k = upscale::factor(models)
         .ok_or_else(|| Error::ModelFailed("no upscale model is loaded".into()))?;
-    let (bytes, source) = readable(bytes, limits)?;
-    let small = Image::thumbnail(
-        &bytes,
-        ThumbnailOptions {
-            width: input.width,
-            height: input.height,
-            crop: None,
-            no_rotate: false,
-            pages: Pages::First,
-            to_srgb: source.icc,
-        },
-    )
-    .map_err(classify)?;
-    let rgb = rgb8(&small)?;
-    let out = upscale::upscale(models, &rgb, input.width, input.height)?;
-    let up = Image::from_pixels(&out, input.width * k, input.height * k, 3).map_err(classify)?;
-    let target = Size::new(source.size.width * factor, source.size.height * factor);
-    let up = if (up.width(), up.height()) == (target.width, target.height) {
-        up
-    } else {
-        up.thumbnail_image(target.width, target.height)
+    scaled(bytes, limits, input, |small, source| {
+        let rgb = rgb8(small)?;
+        let out = upscale::upscale(models, &rgb, input.width, input.height)?;
+        let up =
+            Image::from_pixels(&out, input.width * k, input.height * k, 3).map_err(classify)?;
+        let target = Size::new(source.size.width * factor, source.size.height * factor);
+        let up = if (up.width(), up.height()) == (target.width, target.height) {
+            up
+        } else {
+            up.thumbnail_image(target.width, target.height)
+                .map_err(classify)?
+        };
+        let body = if source.has_alpha {
+            let alpha = small
+                .to_srgb8(false)
+                .map_err(classify)?
+                .extract_bands(small.bands() - 1, 1)
+                .and_then(|a| a.thumbnail_image(target.width, target.height))
+                .map_err(classify)?;
+            up.bandjoin(&alpha)
+                .and_then(|i| i.save(SaveOptions::Png { compression: 1 }))
+                .map_err(classify)?
+        } else {
+            up.save(SaveOptions::Jpeg {
+                quality: 95,
+                progressive: false,
+                full_chroma: Some(true),
+            })
             .map_err(classify)?
-    };
-    let body = if source.has_alpha {
-        let alpha = small
-            .to_srgb8(false)
-            .map_err(classify)?
-            .extract_bands(small.bands() - 1, 1)
-            .and_then(|a| a.thumbnail_image(target.width, target.height))
-            .map_err(classify)?;
-        up.bandjoin(&alpha)
-            .and_then(|i| i.save(SaveOptions::Png { compression: 1 }))
-            .map_err(classify)?
-    } else {
-        up.save(SaveOptions::Jpeg {
-            quality: 95,
-            progressive: false,
-            full_chroma: Some(true),
-        })
-        .map_err(classify)?
-    };
-    Ok((body, target))
+        };
+        Ok((body, target))
+    })
 }
 
 #[cfg(test)]

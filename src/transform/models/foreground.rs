@@ -10,7 +10,7 @@
 use ort::value::Tensor;
 
 use super::signature::Signature;
-use super::{first_output, Models, Role};
+use super::{Models, Role};
 use crate::error::Error;
 
 /// U²-NetP's input side, and the side a model with a dynamic input size is given.
@@ -121,10 +121,7 @@ pub fn mask(models: &Models, rgb: &[u8]) -> Result<Mask, Error> {
         }
         let tensor = Tensor::from_array(([1usize, 3, side as usize, side as usize], input))
             .map_err(|e| e.to_string())?;
-        let outputs = session
-            .run(ort::inputs![tensor])
-            .map_err(|e| e.to_string())?;
-        let (shape, mut values) = first_output(&outputs)?;
+        let (shape, mut values) = super::run(session, tensor)?;
         if values.len() != n {
             return Err(format!("output shape {shape:?} for a {side}² input"));
         }

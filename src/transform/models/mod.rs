@@ -194,8 +194,13 @@ impl Models {
             .with_inter_threads(1)
             .map_err(|e| e.to_string())?
             // Activations are freed after each run instead of kept for the next one: inputs
-            // change size from run to run, and the memory is the budget's.
+            // change size from run to run, and the memory is the budget's. No arena either: it
+            // keeps a run's peak for the process's life (U²-NetP: +200 MB after one mask, even
+            // with ONNX Runtime's arena shrinkage; without it +40 MB, for ~20% more CPU spent
+            // faulting pages in — `cargo bench --bench learned`).
             .with_memory_pattern(false)
+            .map_err(|e| e.to_string())?
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
             .map_err(|e| e.to_string())?
             .commit_from_file(file);
         built.map_err(|e| e.to_string())
@@ -253,10 +258,14 @@ impl Models {
     }
 }
 
-/// The first output of a run as `f32`s with its shape.
-fn first_output(
-    outputs: &ort::session::SessionOutputs<'_>,
+/// Run `session` on `input`: its first output as `f32`s with its shape.
+fn run(
+    session: &mut Session,
+    input: ort::value::Tensor<f32>,
 ) -> Result<(Vec<i64>, Vec<f32>), String> {
+    let outputs = session
+        .run(ort::inputs![input])
+        .map_err(|e| e.to_string())?;
     let (shape, data) = outputs[0]
         .try_extract_tensor::<f32>()
         .map_err(|e| e.to_string())?;

@@ -9,7 +9,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 
 use super::signature::Signature;
-use super::{first_output, Models, Role};
+use super::{Models, Role};
 use crate::error::Error;
 
 /// Input tile side: a tile's activations (64 channels at the input's size) stay a few MB.
@@ -64,10 +64,7 @@ fn run(
         planar.to_vec(),
     ))
     .map_err(|e| e.to_string())?;
-    let outputs = session
-        .run(ort::inputs![tensor])
-        .map_err(|e| e.to_string())?;
-    first_output(&outputs)
+    super::run(session, tensor)
 }
 
 /// The model's factor, if one is loaded.
