@@ -123,6 +123,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     if args.check_config {
+        // The learned models are part of the configuration: a directory named with --models
+        // must hold sound files (checked from their signatures, as at start).
+        if let (Some(dir), true) = (&config.models, config.models_named) {
+            if let Err(e) = refract::transform::models::Models::open(dir, 1) {
+                eprintln!("refract: --models: {e}");
+                return ExitCode::from(2);
+            }
+        }
         println!("configuration ok\n{config:#?}");
         return ExitCode::SUCCESS;
     }

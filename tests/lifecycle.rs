@@ -55,12 +55,44 @@ fn check_config_validates_flags_and_environment() {
             ],
             "cache-ttl",
         ),
+        // A --models directory without the runtime: named in the complaint.
+        (
+            vec![
+                "serve",
+                "--check-config",
+                "--root",
+                ".",
+                "--models",
+                "/nonexistent-models",
+            ],
+            "/nonexistent-models/libonnxruntime.so",
+        ),
     ] {
         let out = refract().args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?} accepted");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(complaint), "{args:?}: {stderr}");
     }
+    // A corrupt model file beside a sound runtime: refused, the file named.
+    let models = tempfile::tempdir().unwrap();
+    let builtin = std::path::Path::new(refract::transform::models::BUILTIN_DIR);
+    std::os::unix::fs::symlink(
+        builtin.join("libonnxruntime.so"),
+        models.path().join("libonnxruntime.so"),
+    )
+    .unwrap();
+    std::fs::write(models.path().join("upscale.onnx"), b"\x08\x07 not a model").unwrap();
+    let out = refract()
+        .args(["serve", "--check-config", "--root", ".", "--models"])
+        .arg(models.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("upscale.onnx: not an ONNX model"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
