@@ -347,6 +347,17 @@ mod tests {
         assert_eq!(Error::Internal("bug".into()).status(), 500);
         assert_eq!(Error::NotFound.blame(), Blame::Source);
         assert_eq!(Error::BadPath("..".into()).blame(), Blame::Client);
+        // The learned operations: a model failing is ours (500, its file kept out of the
+        // answer); a result on its way is imgix's 423; one that cannot be done, 422.
+        let failed = Error::ModelFailed("/models/u2netp.onnx: bad alloc".into());
+        assert_eq!((failed.status(), failed.code()), (500, "model_failed"));
+        assert!(!failed.public_message().contains("/models"));
+        assert_eq!(failed.blame(), Blame::Server);
+        let pending = Error::LearnedPending("bg-remove");
+        assert_eq!((pending.status(), pending.code()), (423, "learned_pending"));
+        let refused = Error::learned_refused("upscale", "too large".into());
+        assert_eq!((refused.status(), refused.code()), (422, "learned_refused"));
+        assert_eq!(refused.public_message(), "upscale: too large");
     }
 
     #[test]

@@ -331,3 +331,43 @@ async fn upscale_is_closer_to_the_original_than_lanczos() {
     );
     s.stop().await;
 }
+
+/// `bg-remove` composes: the cut-out is padded (`pad` on the transparent default), framed by
+/// `fit=fill` and watermarked like any image — the mask is the alpha before those steps.
+#[tokio::test]
+async fn bg_remove_composes_with_padding_fill_and_a_mark() {
+    let s = TestServer::start(|c| c.learned_inline = Duration::from_secs(600)).await;
+    let (jpeg, _) = composite(Background::Plain);
+    s.put("p.jpg", &jpeg);
+    s.put(
+        "mark.png",
+        &crate::support::fixtures::flat_png(40, 40, [0, 200, 0]),
+    );
+    let png = body(
+        &s,
+        "/p.jpg?bg-remove=true&w=400&h=400&fit=fill&pad=10&mark=/mark.png&mark-align=top,left&mark-pad=0&fm=png",
+    )
+    .await;
+    let (px, w, h, bands) = pixels(&png);
+    assert_eq!((w, h, bands), (400, 400, 4));
+    let at = |x: u32, y: u32| px[((y * w + x) * 4) as usize..][..4].to_vec();
+    // The mark sits opaque in the top-left corner of the image area; the removed background
+    // and the padding around it are transparent.
+    let mark = at(15, 15);
+    assert!(mark[1] > 150 && mark[3] == 255, "mark {mark:?}");
+    assert_eq!(at(200, 3)[3], 0, "padding");
+    assert!(
+        at(120, 150)[3] < 20,
+        "the removed background: {:?}",
+        at(120, 150)
+    );
+    // The subject (right of centre in the 800×600 original, scaled to 380×285 and centred in
+    // the padded 380×380 box at (10, 57)) is still opaque.
+    let (sx, sy, sw, sh) = SUBJECT;
+    let (x, y) = (
+        10 + (sx + sw * 52 / 100) * 380 / W,
+        57 + (sy + sh * 55 / 100) * 380 / W,
+    );
+    assert!(at(x, y)[3] > 200, "subject at {x},{y}: {:?}", at(x, y));
+    s.stop().await;
+}
