@@ -288,7 +288,7 @@ fn main() {
         .unwrap();
         let small = reference.thumbnail_image(128, 128).unwrap();
         let small_png = Bytes::from(png(&small));
-        let (up, _) =
+        let (up, _, _) =
             learned::upscale_of(&models, &small_png, 4, Size::new(128, 128), &limits).unwrap();
         let learned_img = Image::header(&up).unwrap();
         let lanczos = small.thumbnail_image(512, 512).unwrap();

@@ -57,6 +57,21 @@ async fn bg_remove_finds_the_subject_on_plain_gradient_and_textured_backgrounds(
         metric(&m, "refract_model_runs_total", &[("model", "foreground")]),
         3.0
     );
+    // An original with its own transparency: the two alphas combine (what was transparent
+    // stays so), scaled up or down.
+    s.put("dice.png", &corpus_file("alpha/pillow-transparent.png"));
+    for w in [300, 120] {
+        let png = body(&s, &format!("/dice.png?bg-remove=true&w={w}&fm=png")).await;
+        let (px, pw, _, bands) = pixels(&png);
+        assert_eq!((pw, bands), (w, 4));
+        assert_eq!(px[3], 0, "the original's transparent corner");
+    }
+    let m = s.app.metrics_text().await;
+    assert_eq!(
+        metric(&m, "refract_model_runs_total", &[("model", "foreground")]),
+        4.0,
+        "one mask for the new original, for both sizes"
+    );
     s.stop().await;
 }
 

@@ -22,7 +22,7 @@ use crate::encoding::format::Format;
 use crate::error::Error;
 use crate::observe::Metrics;
 use crate::request::{Crop, Params};
-use crate::store::VariantStore;
+use crate::store::{Location, VariantStore};
 use crate::transform::learned::{self as pixels, Inputs, Mask, Op, UpscalePlan};
 use crate::transform::models::{Models, Role};
 use crate::transform::plan::Size;
@@ -91,6 +91,29 @@ pub struct Prepared {
     /// An operation asked for cannot be done (the first reason): the render is final but not
     /// stored (a replica with the models must not find it).
     pub refused: Option<String>,
+}
+
+impl Prepared {
+    /// Take `outcome` for `param`: the result, or note that the render is provisional
+    /// (pending) or not to be stored (refused) — or, when the URL turned the fallback off
+    /// (`strict`), imgix's 423 / 422.
+    fn settle<T>(
+        &mut self,
+        outcome: Outcome<T>,
+        param: &'static str,
+        strict: bool,
+    ) -> Result<Option<T>, Error> {
+        match outcome {
+            Outcome::Ready(t) => return Ok(Some(t)),
+            Outcome::Pending if strict => return Err(Error::LearnedPending(param)),
+            Outcome::Pending => self.pending = true,
+            Outcome::Refused(why) if strict => return Err(Error::learned_refused(param, why)),
+            Outcome::Refused(why) => {
+                self.refused.get_or_insert(why);
+            }
+        }
+        Ok(None)
+    }
 }
 
 type Sink = Box<dyn Fn(Deferred) + Send + Sync>;
@@ -209,38 +232,29 @@ impl Learned {
     ) -> Result<Prepared, Error> {
         let mut prepared = Prepared::default();
         let bg_remove = params.learned.bg_remove;
-        let source = crate::transform::load::inspect(bytes, &self.limits)?;
-        // imgix: animations are not background-removed (nor upscaled: see upscale_plan).
-        let animated = source.frames > 1 && params.frame.is_none();
-        if bg_remove && animated {
-            self.count(Op::Mask, "refused");
-            if !params.learned.bg_remove_fallback {
-                return Err(Error::learned_refused(
-                    "bg-remove",
-                    "animated originals are not supported".into(),
-                ));
-            }
-            prepared.refused = Some("animated originals are not supported".into());
-        } else if bg_remove || (params.fit.crops() && matches!(params.crop, Crop::Auto { .. })) {
-            match self.mask(key, bytes, digest, store).await? {
-                Outcome::Ready(mask) => prepared.inputs.mask = Some(mask),
-                Outcome::Pending => {
-                    if bg_remove && !params.learned.bg_remove_fallback {
-                        return Err(Error::LearnedPending("bg-remove"));
-                    }
-                    prepared.pending = true;
-                }
-                Outcome::Refused(why) => {
-                    if bg_remove && !params.learned.bg_remove_fallback {
-                        return Err(Error::learned_refused("bg-remove", why));
-                    }
-                    prepared.refused.get_or_insert(why);
-                }
-            }
+        let wants_mask =
+            bg_remove || (params.fit.crops() && matches!(params.crop, Crop::Auto { .. }));
+        // The header, for what only bg-remove and upscale look at (animation, size).
+        let source = match bg_remove || params.learned.upscale {
+            true => Some(crate::transform::load::inspect(bytes, &self.limits)?),
+            false => None,
+        };
+        if wants_mask {
+            // imgix: animations are not background-removed (nor upscaled: see upscale_plan).
+            let animated = source.is_some_and(|s| s.frames > 1 && params.frame.is_none());
+            let outcome = if bg_remove && animated {
+                self.count(Op::Mask, "refused");
+                Outcome::Refused("animated originals are not supported".into())
+            } else {
+                self.mask(key, bytes, digest, store).await?
+            };
+            // Only bg-remove answers for a missing mask; crop=auto falls back on its own.
+            let strict = bg_remove && !params.learned.bg_remove_fallback;
+            prepared.inputs.mask = prepared.settle(outcome, "bg-remove", strict)?;
         }
-        if params.learned.upscale {
+        if let (true, Some(source)) = (params.learned.upscale, &source) {
             let plan = pixels::upscale_plan(
-                &source,
+                source,
                 params,
                 self.limits.max_dimension,
                 UPSCALE_MAX_PIXELS,
@@ -255,32 +269,31 @@ impl Learned {
                         .map(|b| (b, factor)),
                 ),
             };
-            match outcome {
-                None => {}
-                Some(Outcome::Ready(up)) => prepared.upscaled = Some(up),
-                Some(Outcome::Pending) => {
-                    if !params.learned.upscale_fallback {
-                        return Err(Error::LearnedPending("upscale"));
-                    }
-                    prepared.pending = true;
-                }
-                Some(Outcome::Refused(why)) => {
-                    if !params.learned.upscale_fallback {
-                        return Err(Error::learned_refused("upscale", why));
-                    }
-                    prepared.refused.get_or_insert(why);
-                }
+            if let Some(outcome) = outcome {
+                let strict = !params.learned.upscale_fallback;
+                prepared.upscaled = prepared.settle(outcome, "upscale", strict)?;
             }
         }
         Ok(prepared)
     }
 
-    /// The store's name for a result: per model file, so a new model computes anew.
-    fn store_key(&self, op: Op, role: Role) -> String {
+    /// Where the variant store keeps `op`'s result for the original `digest`: named per model
+    /// file, so a new model computes anew.
+    fn location(
+        &self,
+        store: &VariantStore,
+        purge_key: &str,
+        digest: &[u8; 32],
+        op: Op,
+    ) -> Location {
+        store.locate(&self.store_key(op), purge_key, digest)
+    }
+
+    fn store_key(&self, op: Op) -> String {
         let model = self
             .models
             .as_ref()
-            .and_then(|m| m.info(role))
+            .and_then(|m| m.info(op.role()))
             .map(|i| {
                 format!(
                     "{}:{}",
@@ -303,16 +316,8 @@ impl Learned {
         store: Option<(&VariantStore, &str)>,
     ) -> Result<Outcome<Arc<Mask>>, Error> {
         let op = Op::Mask;
-        let Some(models) = &self.models else {
-            self.count(op, "refused");
-            return Ok(Outcome::Refused(format!(
-                "learned models are off: {}",
-                self.off
-            )));
-        };
-        if models.info(Role::Foreground).is_none() {
-            self.count(op, "refused");
-            return Ok(Outcome::Refused("no foreground model is loaded".into()));
+        if let Some(why) = self.unavailable(op) {
+            return Ok(Outcome::Refused(why));
         }
         if let Some(mask) = self.masks.get(&digest) {
             self.count(op, "memory");
@@ -336,18 +341,28 @@ impl Learned {
         Ok(self.defer(key, digest, op))
     }
 
+    /// Why `op` cannot run in this process (no models, or none for its role), counted.
+    fn unavailable(&self, op: Op) -> Option<String> {
+        let why = match &self.models {
+            None => format!("learned models are off: {}", self.off),
+            Some(models) if models.info(op.role()).is_none() => {
+                format!("no {} model is loaded", op.role().name())
+            }
+            Some(_) => return None,
+        };
+        self.count(op, "refused");
+        Some(why)
+    }
+
     async fn stored_mask(
         &self,
         digest: [u8; 32],
         store: Option<(&VariantStore, &str)>,
     ) -> Option<Arc<Mask>> {
         let (store, purge_key) = store?;
-        let location = store.locate(
-            &self.store_key(Op::Mask, Role::Foreground),
-            purge_key,
-            &digest,
-        );
-        let stored = store.get(&location).await?;
+        let stored = store
+            .get(&self.location(store, purge_key, &digest, Op::Mask))
+            .await?;
         match pixels::decode_mask(&stored.body) {
             Ok(mask) => {
                 let mask = Arc::new(mask);
@@ -390,11 +405,7 @@ impl Learned {
         let mask = Arc::new(mask);
         self.masks.insert(digest, mask.clone());
         if let Some((store, purge_key)) = store {
-            let location = store.locate(
-                &self.store_key(Op::Mask, Role::Foreground),
-                purge_key,
-                &digest,
-            );
+            let location = self.location(store, purge_key, &digest, Op::Mask);
             let size = Size::new(mask.side, mask.side);
             store
                 .put(&location, &Rendered::artefact(png, Format::Png, size))
@@ -407,13 +418,9 @@ impl Learned {
     /// Count a model run's outcome; a failure is logged with its detail, and one that is the
     /// original's fault is remembered (the original is refused, not queued again).
     fn ran<T>(&self, op: Op, digest: [u8; 32], result: Result<T, Error>) -> Result<T, Error> {
-        let role = match op {
-            Op::Mask => Role::Foreground,
-            Op::Upscale { .. } => Role::Upscale,
-        };
         self.metrics
             .model_runs
-            .with_label_values(&[role.name()])
+            .with_label_values(&[op.role().name()])
             .inc();
         result.inspect_err(|e| {
             if e.blame() == crate::error::Blame::Source {
@@ -466,17 +473,9 @@ impl Learned {
         store: Option<(&VariantStore, &str)>,
     ) -> Result<Outcome<Bytes>, Error> {
         let op = Op::Upscale { factor };
-        let Some(models) = &self.models else {
-            self.count(op, "refused");
-            return Ok(Outcome::Refused(format!(
-                "learned models are off: {}",
-                self.off
-            )));
-        };
-        let Some(k) = models.info(Role::Upscale).map(|i| i.scale) else {
-            self.count(op, "refused");
-            return Ok(Outcome::Refused("no upscale model is loaded".into()));
-        };
+        if let Some(why) = self.unavailable(op) {
+            return Ok(Outcome::Refused(why));
+        }
         if let Some(up) = self.upscaled.get(&(digest, factor)) {
             self.count(op, "memory");
             return Ok(Outcome::Ready(up));
@@ -485,17 +484,12 @@ impl Learned {
             self.count(op, "refused");
             return Ok(Outcome::Refused(why));
         }
-        if let Some((store, purge_key)) = store {
-            let location = store.locate(&self.store_key(op, Role::Upscale), purge_key, &digest);
-            if let Some(stored) = store.get(&location).await {
-                self.upscaled.insert((digest, factor), stored.body.clone());
-                self.count(op, "store");
-                return Ok(Outcome::Ready(stored.body));
-            }
+        if let Some(up) = self.stored_upscale(digest, factor, store).await {
+            self.count(op, "store");
+            return Ok(Outcome::Ready(up));
         }
-        let output_mp = f64::from(input.width * k) * f64::from(input.height * k) / 1e6;
         let estimate = Duration::from_micros(
-            (self.upscale_cost.load(Ordering::Relaxed) as f64 * output_mp) as u64,
+            (self.upscale_cost.load(Ordering::Relaxed) as f64 * self.output_mp(input)) as u64,
         );
         if estimate <= self.inline || self.sink.get().is_none() {
             if let Some(up) = self
@@ -507,6 +501,32 @@ impl Learned {
             }
         }
         Ok(self.defer(key, digest, op))
+    }
+
+    /// Megapixels the upscaler makes from an `input`-sized image.
+    fn output_mp(&self, input: Size) -> f64 {
+        let k = self
+            .models
+            .as_ref()
+            .and_then(|m| m.info(Role::Upscale))
+            .map_or(4, |i| i.scale);
+        f64::from(input.width * k) * f64::from(input.height * k) / 1e6
+    }
+
+    /// The upscaled original the variant store holds, kept in memory too.
+    async fn stored_upscale(
+        &self,
+        digest: [u8; 32],
+        factor: u32,
+        store: Option<(&VariantStore, &str)>,
+    ) -> Option<Bytes> {
+        let (store, purge_key) = store?;
+        let op = Op::Upscale { factor };
+        let stored = store
+            .get(&self.location(store, purge_key, &digest, op))
+            .await?;
+        self.upscaled.insert((digest, factor), stored.body.clone());
+        Some(stored.body)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -524,7 +544,6 @@ impl Learned {
             return Ok(None);
         };
         let models = self.models.clone().expect("checked by the caller");
-        let k = models.info(Role::Upscale).map_or(4, |i| i.scale);
         let (bytes2, limits) = (bytes.clone(), self.limits);
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
@@ -533,18 +552,14 @@ impl Learned {
         })
         .await
         .map_err(|e| Error::Internal(format!("upscale task failed: {e}")))?;
-        let (body, size) = self.ran(op, digest, result)?;
-        let output_mp = (f64::from(input.width * k) * f64::from(input.height * k) / 1e6).max(0.01);
+        let (body, format, size) = self.ran(op, digest, result)?;
         self.upscale_cost.store(
-            (started.elapsed().as_micros() as f64 / output_mp) as u64,
+            (started.elapsed().as_micros() as f64 / self.output_mp(input).max(0.01)) as u64,
             Ordering::Relaxed,
         );
         self.upscaled.insert((digest, factor), body.clone());
         if let Some((store, purge_key)) = store {
-            let location = store.locate(&self.store_key(op, Role::Upscale), purge_key, &digest);
-            let format = crate::transform::load::inspect(&body, &self.limits)
-                .map(|s| s.format)
-                .unwrap_or(Format::JPEG);
+            let location = self.location(store, purge_key, &digest, op);
             store
                 .put(&location, &Rendered::artefact(body.clone(), format, size))
                 .await
@@ -574,32 +589,9 @@ impl Learned {
             }
             Op::Upscale { factor } => {
                 let source = crate::transform::load::inspect(bytes, &self.limits)?;
-                let input = match pixels::upscale_plan(
-                    &source,
-                    &Params::default(),
-                    self.limits.max_dimension,
-                    UPSCALE_MAX_PIXELS,
-                    UPSCALE_MAX_INPUT,
-                ) {
-                    UpscalePlan::Upscale { input, .. } => input,
-                    _ => {
-                        return Err(Error::learned_refused(
-                            "upscale",
-                            "the original is not upscaled".into(),
-                        ))
-                    }
-                };
-                let cached = self.upscaled.contains_key(&(digest, factor));
-                let stored = match store {
-                    Some((s, purge_key)) if !cached => {
-                        let location =
-                            s.locate(&self.store_key(op, Role::Upscale), purge_key, &digest);
-                        s.get(&location).await.is_some()
-                    }
-                    _ => false,
-                };
-                cached
-                    || stored
+                let input = pixels::upscale_input(source.size, UPSCALE_MAX_INPUT);
+                self.upscaled.contains_key(&(digest, factor))
+                    || self.stored_upscale(digest, factor, store).await.is_some()
                     || self
                         .compute_upscale(bytes, digest, factor, input, store, Duration::MAX)
                         .await?

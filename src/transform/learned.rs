@@ -15,7 +15,7 @@ use super::models::{foreground, upscale, Models};
 use super::plan::{self, Size};
 use super::vips::{Image, Pages, SaveOptions, ThumbnailOptions};
 use super::{classify, Limits};
-use crate::encoding::format::Input;
+use crate::encoding::format::{Format, Input};
 use crate::error::Error;
 use crate::request::{Params, Rgba};
 
@@ -40,6 +40,14 @@ impl Op {
         match self {
             Op::Mask => "mask",
             Op::Upscale { .. } => "upscale",
+        }
+    }
+
+    /// The model that computes it.
+    pub fn role(self) -> super::models::Role {
+        match self {
+            Op::Mask => super::models::Role::Foreground,
+            Op::Upscale { .. } => super::models::Role::Upscale,
         }
     }
 }
@@ -194,7 +202,9 @@ pub fn remove_background<'a>(
     if !image.has_alpha() {
         return image.bandjoin(&alpha).map_err(classify);
     }
-    // Both: the product of the two.
+    // Both: the product of the two, computed here — which reads the pixels twice (the alpha,
+    // then the colour), so the decode is kept in memory first (output-sized: after the resize).
+    let image = image.materialize().map_err(classify)?;
     let bands = image.bands();
     let own = image.extract_bands(bands - 1, 1).map_err(classify)?;
     let (a, m) = (
@@ -332,29 +342,36 @@ pub fn upscale_plan(
     if factor < 2 {
         return UpscalePlan::Refused("the original is too large to upscale");
     }
-    let original = u64::from(full.width) * u64::from(full.height);
-    let input = if original > max_input {
-        let s = (max_input as f64 / original as f64).sqrt();
-        Size::new(
-            ((f64::from(full.width) * s).floor() as u32).max(1),
-            ((f64::from(full.height) * s).floor() as u32).max(1),
-        )
-    } else {
-        full
-    };
-    UpscalePlan::Upscale { factor, input }
+    UpscalePlan::Upscale {
+        factor,
+        input: upscale_input(full, max_input),
+    }
+}
+
+/// What the upscaler is given for an original of `size` (upright): the original, or the
+/// original shrunk to `max_input` pixels. The same for every factor.
+pub fn upscale_input(size: Size, max_input: u64) -> Size {
+    let original = u64::from(size.width) * u64::from(size.height);
+    if original <= max_input {
+        return size;
+    }
+    let s = (max_input as f64 / original as f64).sqrt();
+    Size::new(
+        ((f64::from(size.width) * s).floor() as u32).max(1),
+        ((f64::from(size.height) * s).floor() as u32).max(1),
+    )
 }
 
 /// The original `bytes` upscaled `factor` times (upright, sRGB; the model fed `input`-sized
 /// pixels, its output resized to exactly `factor` × the original): JPEG q95 4:4:4, or PNG when
-/// the original has transparency (its alpha upscaled by libvips).
+/// the original has transparency (its alpha upscaled by libvips); with its format and size.
 pub fn upscale_of(
     models: &Models,
     bytes: &Bytes,
     factor: u32,
     input: Size,
     limits: &Limits,
-) -> Result<(Bytes, Size), Error> {
+) -> Result<(Bytes, Format, Size), Error> {
     let k = upscale::factor(models)
         .ok_or_else(|| Error::ModelFailed("no upscale model is loaded".into()))?;
     scaled(bytes, limits, input, |small, source| {
@@ -376,18 +393,22 @@ pub fn upscale_of(
                 .extract_bands(small.bands() - 1, 1)
                 .and_then(|a| a.thumbnail_image(target.width, target.height))
                 .map_err(classify)?;
-            up.bandjoin(&alpha)
+            let png = up
+                .bandjoin(&alpha)
                 .and_then(|i| i.save(SaveOptions::Png { compression: 1 }))
-                .map_err(classify)?
+                .map_err(classify)?;
+            (png, Format::Png)
         } else {
-            up.save(SaveOptions::Jpeg {
-                quality: 95,
-                progressive: false,
-                full_chroma: Some(true),
-            })
-            .map_err(classify)?
+            let jpeg = up
+                .save(SaveOptions::Jpeg {
+                    quality: 95,
+                    progressive: false,
+                    full_chroma: Some(true),
+                })
+                .map_err(classify)?;
+            (jpeg, Format::JPEG)
         };
-        Ok((body, target))
+        Ok((body.0, body.1, target))
     })
 }
 

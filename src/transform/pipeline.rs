@@ -262,23 +262,20 @@ fn run(
     // image is cropped around its subject too where a saliency crop was asked for (libvips's
     // saliency window would be cut before the mask could follow it).
     let subject = || original.learned.mask.as_deref().and_then(learned::subject);
-    let faces = if params.fit.crops() && cut.is_none() {
-        match params.crop {
-            Crop::Faces if mask.is_some() => {
-                faces::centre(&faces::faces_of(original.pixels()?, original.digest)?)
-                    .or_else(subject)
-                    .or(Some((0.5, 0.5)))
-            }
-            Crop::Faces => faces::centre(&faces::faces_of(original.pixels()?, original.digest)?),
-            Crop::Auto { .. } => {
-                faces::centre(&faces::faces_of(original.pixels()?, original.digest)?)
-                    .or_else(subject)
-            }
-            Crop::Entropy | Crop::Attention if mask.is_some() => subject().or(Some((0.5, 0.5))),
-            _ => None,
-        }
-    } else {
-        None
+    let faces = || -> Result<_, Error> {
+        Ok(faces::centre(&faces::faces_of(
+            original.pixels()?,
+            original.digest,
+        )?))
+    };
+    // Cut out, a saliency crop has no pixels of its own to follow: the centre, at worst.
+    let centre = mask.map(|_| (0.5, 0.5));
+    let faces = match params.crop {
+        _ if !params.fit.crops() || cut.is_some() => None,
+        Crop::Faces => faces()?.or_else(|| mask.and(subject()).or(centre)),
+        Crop::Auto { .. } => faces()?.or_else(subject),
+        Crop::Entropy | Crop::Attention => mask.and(subject()).or(centre),
+        _ => None,
     };
     let inner;
     let planned =
